@@ -1,0 +1,1 @@
+"""Decoupler: watches how crypto and equity markets move together."""

@@ -1,0 +1,130 @@
+"""Correlation regimes with hysteresis, rank check and dwell (METHODS.md §4), as a pure state machine.
+
+`step` advances one observation; `regime_history` replays a whole correlation history with it. The
+Alerts work persists `RegimeState` between sessions, so live evaluation and replay are the same code.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+
+
+class Regime(StrEnum):
+    COUPLED = "coupled"
+    NEUTRAL = "neutral"
+    DECOUPLED = "decoupled"
+    INVERSE = "inverse"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    coupled_enter: float = 0.50
+    coupled_exit: float = 0.40
+    decoupled_enter: float = 0.20
+    decoupled_exit: float = 0.35
+    inverse_enter: float = -0.30
+    inverse_exit: float = -0.20
+    dwell: int = 5
+    z_enter: float = 2.5
+    z_rearm: float = 1.0
+    horizon: int = 20
+    min_history_days: int = 730
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def with_values(self, **values: float) -> Thresholds:
+        return replace(self, **values)
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+
+
+def classify(rho: float, adopted: Regime | None, th: Thresholds = DEFAULT_THRESHOLDS) -> Regime:
+    """Candidate regime of one correlation value, judged against the adopted regime; first match wins."""
+    if rho <= th.inverse_enter:
+        return Regime.INVERSE
+    if rho >= th.coupled_enter:
+        return Regime.COUPLED
+    if adopted is Regime.COUPLED and rho >= th.coupled_exit:
+        return Regime.COUPLED
+    if adopted is Regime.INVERSE and rho <= th.inverse_exit:
+        return Regime.INVERSE
+    if adopted is Regime.DECOUPLED and rho < th.decoupled_exit:
+        return Regime.DECOUPLED
+    if rho <= th.decoupled_enter:
+        return Regime.DECOUPLED
+    return Regime.NEUTRAL
+
+
+@dataclass(frozen=True)
+class RegimeState:
+    adopted: Regime | None = None  # None until the first regime of the history is adopted
+    adopted_since: pd.Timestamp | None = None  # first day of the dwell that adopted it
+    candidate: Regime | None = None
+    count: int = 0  # consecutive observations the candidate has held (with the rank check)
+    candidate_since: pd.Timestamp | None = None
+
+
+@dataclass(frozen=True)
+class RegimeChange:
+    as_of: pd.Timestamp  # the observation that completed the dwell
+    since: pd.Timestamp  # the first observation of the dwell
+    from_regime: Regime
+    to_regime: Regime
+    rho: float
+    rho_rank: float
+
+
+def step(
+    state: RegimeState, date: pd.Timestamp, rho: float, rho_rank: float, th: Thresholds = DEFAULT_THRESHOLDS
+) -> tuple[RegimeState, RegimeChange | None]:
+    """Advance one observation. NaN values (too few observations) leave the state untouched.
+
+    The first regime of a history is adopted after the same dwell but is a starting state, not a change.
+    """
+    if math.isnan(rho) or math.isnan(rho_rank):
+        return state, None
+    cand = classify(rho, state.adopted, th)
+    if classify(rho_rank, state.adopted, th) is not cand or cand is state.adopted:
+        return replace(state, candidate=None, count=0, candidate_since=None), None
+    if cand is state.candidate:
+        count, since = state.count + 1, state.candidate_since
+    else:
+        count, since = 1, date
+    if count < th.dwell:
+        return replace(state, candidate=cand, count=count, candidate_since=since), None
+    new_state = RegimeState(adopted=cand, adopted_since=since)
+    if state.adopted is None:
+        return new_state, None
+    return new_state, RegimeChange(date, since, state.adopted, cand, rho, rho_rank)
+
+
+@dataclass(frozen=True)
+class RegimeHistory:
+    adopted: pd.Series  # adopted regime (str or None) after each observation
+    changes: list[RegimeChange]
+    final: RegimeState
+
+
+def regime_history(
+    rho: pd.Series,
+    rho_rank: pd.Series,
+    th: Thresholds = DEFAULT_THRESHOLDS,
+    state: RegimeState | None = None,
+) -> RegimeHistory:
+    state = state or RegimeState()
+    adopted: list[str | None] = []
+    changes: list[RegimeChange] = []
+    for date, r, s in zip(rho.index, rho.to_numpy(float), rho_rank.to_numpy(float), strict=True):
+        state, change = step(state, date, r, s, th)
+        if change is not None:
+            changes.append(change)
+        adopted.append(state.adopted.value if state.adopted else None)
+    return RegimeHistory(pd.Series(np.array(adopted, dtype=object), index=rho.index), changes, state)
