@@ -109,6 +109,7 @@ def step(
 @dataclass(frozen=True)
 class RegimeHistory:
     adopted: pd.Series  # adopted regime (str or None) after each observation
+    adopted_since: pd.Series  # first day of the dwell that adopted it (NaT before the first regime)
     changes: list[RegimeChange]
     final: RegimeState
 
@@ -121,10 +122,17 @@ def regime_history(
 ) -> RegimeHistory:
     state = state or RegimeState()
     adopted: list[str | None] = []
+    since: list[pd.Timestamp | None] = []
     changes: list[RegimeChange] = []
     for date, r, s in zip(rho.index, rho.to_numpy(float), rho_rank.to_numpy(float), strict=True):
         state, change = step(state, date, r, s, th)
         if change is not None:
             changes.append(change)
         adopted.append(state.adopted.value if state.adopted else None)
-    return RegimeHistory(pd.Series(np.array(adopted, dtype=object), index=rho.index), changes, state)
+        since.append(state.adopted_since)
+    return RegimeHistory(
+        pd.Series(np.array(adopted, dtype=object), index=rho.index),
+        pd.Series(pd.to_datetime(since), index=rho.index),
+        changes,
+        state,
+    )

@@ -30,8 +30,8 @@ class LegPrices:
 
 def crypto_at_closes(hourly: pd.Series, closes: pd.Series) -> pd.Series:
     """Crypto price at each session close: the candle ending at the close or up to 3 hours before."""
-    left = pd.DataFrame({"date": closes.index, "close_time": closes.to_numpy()})
-    right = pd.DataFrame({"end": hourly.index, "price": hourly.to_numpy()})
+    left = pd.DataFrame({"date": closes.index, "close_time": closes.dt.as_unit("ns").array})
+    right = pd.DataFrame({"end": pd.DatetimeIndex(hourly.index).as_unit("ns"), "price": hourly.to_numpy()})
     merged = pd.merge_asof(
         left, right, left_on="close_time", right_on="end", direction="backward", tolerance=SYNC_TOLERANCE
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import exchange_calendars as xcals
@@ -16,7 +17,10 @@ SETTLE = pd.Timedelta(minutes=15)
 @lru_cache(maxsize=4)
 def session_closes(code: str = "XNYS") -> pd.Series:
     """Session date (naive midnight) -> official close time (UTC), for every session the calendar knows."""
-    cal = xcals.get_calendar(code, start=CALENDAR_START)
+    with warnings.catch_warnings():
+        # exchange_calendars still uses Series.values on tz-aware data, which pandas 3.1 deprecates
+        warnings.simplefilter("ignore")
+        cal = xcals.get_calendar(code, start=CALENDAR_START)
     closes = cal.schedule["close"]
     closes.index = pd.DatetimeIndex(closes.index).tz_localize(None).as_unit("ns")
     closes.index.name = "date"

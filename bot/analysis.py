@@ -1,0 +1,305 @@
+"""Pair analysis service: turns market data into the numbers a reply or a chart shows.
+
+Everything here is computed from the analytics' pure functions; results are cached per pair, window and
+data version, so repeated questions about the same pair cost a lookup.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from bot.analytics import correlation as corr
+from bot.analytics.divergence import divergence_z_series
+from bot.analytics.regimes import DEFAULT_THRESHOLDS, RegimeHistory, Thresholds, regime_history
+from bot.assets import Asset
+from bot.market import calendars
+from bot.market.align import align, aligned_returns, alignment_label
+from bot.market.data import LegFreshness, MarketData, leg_freshness
+from bot.windows import Window
+
+CHART_MIN_DAYS = 365
+
+
+class AnalysisError(ValueError):
+    """A question that has no honest answer (too few observations, date outside the data)."""
+
+
+@dataclass(frozen=True)
+class PairData:
+    asset: Asset
+    benchmark: Asset
+    aligned: pd.DataFrame  # date -> a, b, sync
+    returns: pd.DataFrame  # date -> ra, rb, sync, daily
+    freshness: tuple[LegFreshness, LegFreshness]
+
+    @property
+    def key(self) -> str:
+        return f"{self.asset.symbol}:{self.benchmark.symbol}"
+
+    @property
+    def source(self) -> str:
+        """The least fresh leg's source."""
+        order = {"live": 0, "cache": 1, "snapshot": 2}
+        return max((f.source for f in self.freshness), key=lambda s: order.get(s, 3))
+
+
+@dataclass(frozen=True)
+class WindowHistory:
+    """Rolling measures of one window over a pair's whole history (every observation date)."""
+
+    window: Window
+    pearson: pd.Series
+    spearman: pd.Series
+    n_obs: pd.Series
+    beta: pd.Series
+    regimes: RegimeHistory
+
+
+@dataclass(frozen=True)
+class CorrResult:
+    asset: Asset
+    benchmark: Asset
+    window: Window
+    as_of: pd.Timestamp
+    window_start: pd.Timestamp  # first return date inside the window
+    n_obs: int
+    correlation: float
+    ci95: tuple[float, float]
+    spearman: float
+    beta: float
+    divergence_z: float | None
+    regime: str | None
+    regime_since: pd.Timestamp | None
+    record: corr.RecordRank | None
+    change_z: float | None
+    alignment: str
+    source: str
+    sources: dict[str, str]
+    stale: bool
+    stale_reason: str | None
+    data_end: pd.Timestamp  # the pair's last aligned observation
+
+
+@dataclass(frozen=True)
+class RegimeNow:
+    window: Window
+    regime: str | None
+    since: pd.Timestamp | None
+    correlation: float
+    n_obs: int
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """What a pair chart shows, over `max(window, 1 year)` ending at `as_of`."""
+
+    asset: Asset
+    benchmark: Asset
+    window: Window
+    as_of: pd.Timestamp
+    prices: pd.DataFrame  # date -> a, b (aligned prices; the chart rebases them)
+    correlation: pd.Series  # rolling correlation of the chosen window
+    ci_low: pd.Series
+    ci_high: pd.Series
+    ewma: pd.Series
+    regimes: pd.Series  # adopted regime per date (str or None)
+    thresholds: Thresholds
+    current: float
+    n_obs: int
+    source: str
+    stale: bool
+
+
+def _opt(value: float) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+class PairAnalyzer:
+    def __init__(self, market: MarketData, thresholds: Thresholds = DEFAULT_THRESHOLDS):
+        self.market = market
+        self.thresholds = thresholds
+        self._lock = threading.RLock()
+        self._pairs: dict[tuple, PairData] = {}
+        self._windows: dict[tuple, WindowHistory] = {}
+        self._series: dict[tuple, pd.Series] = {}
+
+    # ---- data -------------------------------------------------------------------------------------
+    def pair(self, asset: Asset, benchmark: Asset) -> PairData:
+        leg_a, leg_b = self.market.leg(asset), self.market.leg(benchmark)
+        key = (asset.symbol, benchmark.symbol, leg_a.source, leg_a.version, leg_b.source, leg_b.version)
+        with self._lock:
+            cached = self._pairs.get(key)
+            if cached is not None:
+                return cached
+        cal = next((x.calendar for x in (asset, benchmark) if x.calendar), None)
+        closes = calendars.session_closes(cal) if cal and asset.is_crypto != benchmark.is_crypto else None
+        aligned = align(leg_a.prices, leg_b.prices, closes)
+        now = self.market.now()
+        fresh = (leg_freshness(asset, leg_a, now), leg_freshness(benchmark, leg_b, now))
+        data = PairData(asset, benchmark, aligned, aligned_returns(aligned), fresh)
+        with self._lock:
+            self._pairs[key] = data
+        return data
+
+    def window_history(self, data: PairData, window: Window) -> WindowHistory:
+        key = (data.key, id(data), window.days)
+        with self._lock:
+            cached = self._windows.get(key)
+        if cached is not None:
+            return cached
+        ra, rb = data.returns["ra"], data.returns["rb"]
+        pearson = corr.rolling_pearson(ra, rb, window.days)
+        spearman = corr.rolling_spearman(ra, rb, window.days)
+        history = WindowHistory(
+            window,
+            pearson,
+            spearman,
+            corr.rolling_count(ra, window.days),
+            corr.rolling_beta(ra, rb, window.days),
+            regime_history(pearson, spearman, self.thresholds),
+        )
+        with self._lock:
+            self._windows[key] = history
+        return history
+
+    def _cached_series(self, data: PairData, name: str) -> pd.Series:
+        key = (data.key, id(data), name)
+        with self._lock:
+            cached = self._series.get(key)
+        if cached is not None:
+            return cached
+        ra, rb = data.returns["ra"], data.returns["rb"]
+        if name == "ewma":
+            series = corr.ewma_correlation(ra, rb)
+        else:
+            series = divergence_z_series(ra, rb, horizon=self.thresholds.horizon)
+        with self._lock:
+            self._series[key] = series
+        return series
+
+    # ---- questions --------------------------------------------------------------------------------
+    def resolve_as_of(self, data: PairData, requested: date | None) -> tuple[pd.Timestamp, bool, str | None]:
+        """Last aligned observation on or before the requested date, and whether the answer is stale."""
+        dates = data.returns.index
+        if len(dates) == 0:
+            raise AnalysisError(f"{data.asset.symbol} and {data.benchmark.symbol} share no observations")
+        last = dates[-1]
+        stale_legs = [f for f in data.freshness if f.stale]
+        if requested is None:
+            if stale_legs:
+                worst = min(stale_legs, key=lambda f: f.last_bar)
+                reason = (
+                    f"{worst.symbol} data ends {worst.last_bar:%Y-%m-%d} ({worst.source}); "
+                    f"its market's last completed session is {worst.expected:%Y-%m-%d}"
+                )
+                return last, True, reason
+            return last, False, None
+        want = pd.Timestamp(requested)
+        if want < dates[0]:
+            raise AnalysisError(
+                f"no {data.key} data before {dates[0]:%Y-%m-%d}; pick a later date"
+            )
+        pos = dates.searchsorted(want, side="right") - 1
+        as_of = dates[pos]
+        if want > last:
+            return as_of, True, f"data ends {last:%Y-%m-%d}, before the requested {want:%Y-%m-%d}"
+        return as_of, False, None
+
+    def correlation(
+        self, asset: Asset, benchmark: Asset, window: Window, as_of: date | None = None
+    ) -> CorrResult:
+        data = self.pair(asset, benchmark)
+        when, stale, reason = self.resolve_as_of(data, as_of)
+        rets = data.returns
+        in_window = rets[corr.window_mask(rets.index, when, window.days)]
+        n = len(in_window)
+        if n < corr.MIN_OBS:
+            raise AnalysisError(
+                f"only {n} observations of {data.key} in the {window.label} window to {when:%Y-%m-%d}; "
+                f"at least {corr.MIN_OBS} are needed"
+            )
+        ra, rb = in_window["ra"].to_numpy(), in_window["rb"].to_numpy()
+        rho = corr.pearson(ra, rb)
+        history = self.window_history(data, window)
+        regime = history.regimes.adopted.get(when)
+        since = history.regimes.adopted_since.get(when)
+        upto = rets.loc[:when]
+        divergence = self._cached_series(data, "divergence").get(when, np.nan)
+        return CorrResult(
+            asset=asset,
+            benchmark=benchmark,
+            window=window,
+            as_of=when,
+            window_start=in_window.index[0],
+            n_obs=n,
+            correlation=rho,
+            ci95=corr.fisher_ci(rho, n),
+            spearman=corr.spearman(ra, rb),
+            beta=corr.beta(ra, rb),
+            divergence_z=_opt(float(divergence)),
+            regime=regime,
+            regime_since=None if since is None or pd.isna(since) else since,
+            record=corr.record_rank(history.pearson, when),
+            change_z=corr.change_test(upto["ra"].to_numpy(), upto["rb"].to_numpy()),
+            alignment=alignment_label(in_window),
+            source=data.source,
+            sources={f.symbol: f.source for f in data.freshness},
+            stale=stale,
+            stale_reason=reason,
+            data_end=rets.index[-1],
+        )
+
+    def regimes(
+        self, asset: Asset, benchmark: Asset, windows: list[Window], as_of: date | None = None
+    ) -> tuple[PairData, pd.Timestamp, bool, str | None, list[RegimeNow]]:
+        data = self.pair(asset, benchmark)
+        when, stale, reason = self.resolve_as_of(data, as_of)
+        out = []
+        for window in windows:
+            history = self.window_history(data, window)
+            since = history.regimes.adopted_since.get(when)
+            out.append(
+                RegimeNow(
+                    window,
+                    history.regimes.adopted.get(when),
+                    None if since is None or pd.isna(since) else since,
+                    float(history.pearson.get(when, np.nan)),
+                    int(history.n_obs.get(when, 0)),
+                )
+            )
+        return data, when, stale, reason, out
+
+    def chart_data(self, result: CorrResult) -> ChartData:
+        data = self.pair(result.asset, result.benchmark)
+        history = self.window_history(data, result.window)
+        span = max(result.window.days, CHART_MIN_DAYS)
+        start = result.as_of - pd.Timedelta(days=span)
+        prices = data.aligned.loc[(data.aligned.index >= start) & (data.aligned.index <= result.as_of)]
+        in_span = (history.pearson.index > start) & (history.pearson.index <= result.as_of)
+        rho = history.pearson[in_span]
+        n = history.n_obs[in_span]
+        z = np.arctanh(rho.clip(-0.9999, 0.9999))
+        se = 1.0 / np.sqrt((n - 3).where(n > 3))
+        return ChartData(
+            asset=result.asset,
+            benchmark=result.benchmark,
+            window=result.window,
+            as_of=result.as_of,
+            prices=prices[["a", "b"]],
+            correlation=rho,
+            ci_low=np.tanh(z - 1.96 * se),
+            ci_high=np.tanh(z + 1.96 * se),
+            ewma=self._cached_series(data, "ewma")[in_span],
+            regimes=history.regimes.adopted[in_span],
+            thresholds=self.thresholds,
+            current=result.correlation,
+            n_obs=result.n_obs,
+            source=result.source,
+            stale=result.stale,
+        )

@@ -1,0 +1,47 @@
+"""Logging set-up: secrets are masked in every record, chatty HTTP loggers (which print URLs that
+contain the Telegram token) are kept quiet."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.config import Settings
+
+QUIET_LOGGERS = ("httpx", "httpcore", "urllib3", "telegram.ext.Updater", "discord.gateway", "matplotlib")
+
+
+class SecretMaskFilter(logging.Filter):
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self.secrets = [s for s in secrets if s and len(s) >= 6]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        masked = message
+        for secret in self.secrets:
+            masked = masked.replace(secret, "***")
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            for secret in self.secrets:
+                record.exc_text = record.exc_text.replace(secret, "***")
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    return [s.get_secret_value() for s in (settings.telegram_bot_token, settings.discord_bot_token) if s]
+
+
+def setup_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SecretMaskFilter(secrets_of(settings)))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

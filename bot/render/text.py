@@ -1,0 +1,247 @@
+"""Numbers and sentences for people (METHODS.md §3: correlations and betas with 2 decimals, z with 1)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from bot.analysis import CorrResult, PairData, RegimeNow
+from bot.analytics.regimes import DEFAULT_THRESHOLDS, classify
+from bot.assets import Asset
+
+SOURCE_WORDS = {"snapshot": "bundled snapshot", "cache": "cached prices", "live": "live prices"}
+ALIGNMENT_WORDS = {
+    "sync-close": "crypto sampled at the US close (sync-close)",
+    "daily-close": "UTC daily closes (daily-close)",
+    "mixed": "partly sync-close, partly daily-close (mixed)",
+}
+REGIME_PHRASES = {
+    "coupled": "are moving together",
+    "neutral": "are loosely linked",
+    "decoupled": "are moving apart",
+    "inverse": "are moving in opposite directions",
+}
+RECORD_MIN_DAYS = 60  # "lowest since <date>" only when that date is at least this far back
+
+
+def num(value: float | None, decimals: int = 2, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    text = f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
+    return text.replace("-", "−")
+
+
+def day(ts: pd.Timestamp | None) -> str:
+    return "n/a" if ts is None else f"{ts:%Y-%m-%d}"
+
+
+def pair_words(asset: Asset, benchmark: Asset) -> str:
+    return f"{asset.label} and {benchmark.label}"
+
+
+def _capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def stale_line(reason: str | None) -> str:
+    return f"⚠️ Stale data: {reason}. Numbers below are as of the last data, not today."
+
+
+def record_phrase(result: CorrResult) -> str:
+    rec = result.record
+    if rec is None:
+        return ""
+    if rec.is_record_low:
+        return f"the lowest on record (history since {day(rec.history_start)})"
+    if rec.is_record_high:
+        return f"the highest on record (history since {day(rec.history_start)})"
+    far = result.as_of - pd.Timedelta(days=RECORD_MIN_DAYS)
+    if rec.percentile < 50 and rec.lowest_since is not None and rec.lowest_since <= far:
+        return f"the lowest since {day(rec.lowest_since)}"
+    if rec.percentile >= 50 and rec.highest_since is not None and rec.highest_since <= far:
+        return f"the highest since {day(rec.highest_since)}"
+    return f"higher than {rec.percentile:.0f}% of readings since {rec.history_start:%Y}"
+
+
+def regime_word(result: CorrResult) -> str:
+    return result.regime or classify(result.correlation, None, DEFAULT_THRESHOLDS).value
+
+
+def footer(result: CorrResult) -> str:
+    return (
+        f"Window {result.window.label}: {day(result.window_start)} → {day(result.as_of)}, "
+        f"{result.n_obs} daily returns · as of {day(result.as_of)} · "
+        f"{ALIGNMENT_WORDS[result.alignment]} · data: {source_words(result.sources, result.source)}"
+    )
+
+
+def source_words(sources: dict[str, str], overall: str) -> str:
+    if len(set(sources.values())) <= 1:
+        return SOURCE_WORDS.get(overall, overall)
+    return ", ".join(f"{sym} {SOURCE_WORDS.get(src, src)}" for sym, src in sources.items())
+
+
+def _headline(result: CorrResult) -> str:
+    phrase = REGIME_PHRASES[regime_word(result)]
+    record = record_phrase(result)
+    record = f", {record}" if record else ""
+    return (
+        f"{_capitalise(pair_words(result.asset, result.benchmark))} {phrase}: "
+        f"{result.window.long_label} correlation {num(result.correlation)}{record}."
+    )
+
+
+def _with_stale(result: CorrResult, lines: list[str]) -> str:
+    if result.stale:
+        lines.insert(0, stale_line(result.stale_reason))
+    return "\n".join(lines)
+
+
+def regime_since_words(result: CorrResult) -> str:
+    if result.regime is None:
+        return "regime: not yet established"
+    return f"regime: {result.regime} since {day(result.regime_since)}"
+
+
+def corr_text(result: CorrResult) -> str:
+    lo, hi = result.ci95
+    lines = [
+        _headline(result),
+        f"95% range {num(lo)} to {num(hi)} · rank correlation {num(result.spearman)} · "
+        f"beta {num(result.beta)} · divergence z {num(result.divergence_z, 1, signed=True)} · "
+        f"{regime_since_words(result)}",
+    ]
+    if result.change_z is not None and abs(result.change_z) >= 2.0:
+        direction = "weaker" if result.change_z < 0 else "stronger"
+        lines.append(
+            f"The last 60 sessions are {direction} than the 250 before (Fisher z {num(result.change_z, 1)})."
+        )
+    lines.append(footer(result))
+    return _with_stale(result, lines)
+
+
+def beta_text(result: CorrResult) -> str:
+    a, b = result.asset.symbol, result.benchmark.symbol
+    lines = [
+        f"{a} beta to {result.benchmark.label}: {num(result.beta)} over {result.window.long_label} "
+        f"— a 1% move in {b} has come with a {num(result.beta)}% move in {a} on average.",
+        f"Correlation {num(result.correlation)} (95% range {num(result.ci95[0])} to {num(result.ci95[1])}): "
+        + ("beta is a reliable guide." if abs(result.correlation) >= 0.5 else
+           "with correlation this low, beta explains little of the day-to-day moves."),
+        footer(result),
+    ]
+    return _with_stale(result, lines)
+
+
+def divergence_text(result: CorrResult, z_enter: float = DEFAULT_THRESHOLDS.z_enter,
+                    horizon: int = DEFAULT_THRESHOLDS.horizon) -> str:
+    a, bench = result.asset.symbol, result.benchmark.label
+    z = result.divergence_z
+    if z is None:
+        head = (f"No divergence reading for {a} vs {result.benchmark.symbol} on {day(result.as_of)}: "
+                f"it needs 60 returns in the 180 days before the last {horizon} sessions.")
+    else:
+        side = "below" if z < 0 else "above"
+        verdict = (
+            "That is a divergence: an alert fires at this level."
+            if abs(z) >= z_enter
+            else f"Within the normal range (alert at |z| ≥ {num(z_enter, 1)})."
+        )
+        head = (
+            f"Divergence z {num(z, 1, signed=True)}: over the last {horizon} sessions {a} is "
+            f"{num(abs(z), 1)} standard deviations {side} what its beta to {bench} implies. {verdict}"
+        )
+    return _with_stale(result, [head, footer(result)])
+
+
+def regime_text(
+    data: PairData, as_of: pd.Timestamp, stale: bool, reason: str | None, rows: list[RegimeNow]
+) -> str:
+    lines = [f"Correlation regimes of {data.asset.symbol} vs {data.benchmark.symbol} as of {day(as_of)}:"]
+    for row in rows:
+        if row.n_obs < 15 or math.isnan(row.correlation):
+            lines.append(f"• {row.window.label}: not enough data ({row.n_obs} returns)")
+            continue
+        state = f"{row.regime} since {day(row.since)}" if row.regime else "not yet established"
+        lines.append(f"• {row.window.label}: {state} (ρ {num(row.correlation)}, n={row.n_obs})")
+    th = DEFAULT_THRESHOLDS
+    lines.append(
+        f"Regimes: coupled ρ ≥ {num(th.coupled_enter)}, decoupled ρ ≤ {num(th.decoupled_enter)}, "
+        f"inverse ρ ≤ {num(th.inverse_enter)}, neutral in between; a change needs {th.dwell} sessions "
+        "in a row, confirmed by rank correlation."
+    )
+    lines.append(
+        f"Data: {source_words({f.symbol: f.source for f in data.freshness}, data.source)}."
+    )
+    if stale:
+        lines.insert(0, stale_line(reason))
+    return "\n".join(lines)
+
+
+def chart_caption(result: CorrResult) -> str:
+    return _with_stale(result, [_headline(result), footer(result)])
+
+
+def _round(value: float | None, digits: int = 6) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return round(float(value), digits)
+
+
+def corr_fields(result: CorrResult) -> dict[str, Any]:
+    """The machine-readable fields of a correlation answer (CLI --json)."""
+    rec = result.record
+    return {
+        "asset": result.asset.symbol,
+        "benchmark": result.benchmark.symbol,
+        "window": result.window.label,
+        "as_of": day(result.as_of),
+        "window_start": day(result.window_start),
+        "n_obs": result.n_obs,
+        "correlation": _round(result.correlation),
+        "ci95": [_round(result.ci95[0]), _round(result.ci95[1])],
+        "spearman": _round(result.spearman),
+        "beta": _round(result.beta),
+        "divergence_z": _round(result.divergence_z),
+        "regime": result.regime,
+        "regime_since": day(result.regime_since) if result.regime_since is not None else None,
+        "record": None if rec is None else {
+            "percentile": _round(rec.percentile, 2),
+            "lowest_since": day(rec.lowest_since) if rec.lowest_since is not None else None,
+            "highest_since": day(rec.highest_since) if rec.highest_since is not None else None,
+            "record_low": rec.is_record_low,
+            "record_high": rec.is_record_high,
+            "history_start": day(rec.history_start),
+        },
+        "change_z": _round(result.change_z),
+        "alignment": result.alignment,
+        "source": result.source,
+        "sources": result.sources,
+        "stale": result.stale,
+        "stale_reason": result.stale_reason,
+        "data_end": day(result.data_end),
+    }
+
+
+def report_text(results: list[CorrResult]) -> str:
+    main = next((r for r in results if r.window.days == 90), results[0])
+    lines = [
+        f"Decoupler report · {main.asset.symbol} vs {main.benchmark.symbol} · as of {day(main.as_of)}",
+        _headline(main),
+    ]
+    for r in results:
+        lines.append(
+            f"• {r.window.label}: correlation {num(r.correlation)} "
+            f"(95% range {num(r.ci95[0])} to {num(r.ci95[1])}, n={r.n_obs}) · {regime_since_words(r)}"
+        )
+    z = main.divergence_z
+    lines.append(
+        f"Divergence z {num(z, 1, signed=True)} over the last 20 sessions"
+        + ("" if z is None else (" — a divergence." if abs(z) >= DEFAULT_THRESHOLDS.z_enter else " — normal."))
+    )
+    lines.append(
+        f"Data: {source_words(main.sources, main.source)}, {ALIGNMENT_WORDS[main.alignment]}."
+    )
+    return _with_stale(main, lines)

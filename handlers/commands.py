@@ -1,0 +1,90 @@
+"""The transport-neutral command layer: parse a chat message, run its command, always return a Reply."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import logging
+from datetime import date
+
+from bot.reply import Reply, error_reply
+from bot.services import Services
+from handlers.registry import ALIASES, COMMANDS, ChatContext, Command, Request
+
+log = logging.getLogger(__name__)
+
+# Order here is the order of /help and the menus.
+COMMAND_MODULES = (
+    "handlers.general_commands",
+    "handlers.market_commands",
+    "handlers.subscription_commands",
+)
+for _module in COMMAND_MODULES:
+    try:
+        importlib.import_module(_module)
+    except ModuleNotFoundError as exc:  # a module of a later issue that is not there yet
+        if exc.name != _module:
+            raise
+
+MAX_TEXT = 300
+
+
+def split_command(text: str, bot_username: str | None = None) -> tuple[str, list[str]] | None:
+    """'/corr@DecouplerBot 90d ETH' -> ('corr', ['90d', 'ETH']); None for an empty message."""
+    words = text.split()
+    if not words:
+        return None
+    head = words[0].lstrip("/").lower()
+    if "@" in head:
+        head, _, addressee = head.partition("@")
+        if bot_username and addressee and addressee != bot_username.lower():
+            return ("", [])  # meant for another bot in the group
+    return head, words[1:]
+
+
+def find_command(name: str) -> Command | None:
+    return COMMANDS.get(ALIASES.get(name, name))
+
+
+def unknown_command_reply(name: str) -> Reply:
+    shown = name if len(name) <= 20 else name[:19] + "…"
+    close = difflib.get_close_matches(name, list(COMMANDS), n=1, cutoff=0.6)
+    hint = f" Did you mean /{close[0]}?" if close else ""
+    return error_reply(f"Unknown command /{shown}.{hint} Send /help for the list.")
+
+
+async def dispatch(
+    services: Services,
+    text: str,
+    chat: ChatContext | None = None,
+    *,
+    as_of: date | None = None,
+    want_chart: bool = True,
+    theme: str = "light",
+    bot_username: str | None = None,
+) -> Reply:
+    """Answer one message. Never raises: bad input gets a short reason and the usage."""
+    chat = chat or ChatContext()
+    if len(text) > MAX_TEXT:
+        return error_reply(
+            f"That message is too long for a command ({len(text):,} characters). Send /help for the list."
+        )
+    parts = split_command(text, bot_username)
+    if parts is None:
+        return error_reply("Empty message. Send /help for the list of commands, or try /corr 90d.")
+    name, args = parts
+    if not name:
+        return Reply(text="", ok=False, data={"error": "addressed to another bot"})
+    cmd = find_command(name)
+    if cmd is None:
+        return unknown_command_reply(name)
+    if cmd.admin_only and chat.chat_kind != "private" and not await chat.is_admin():
+        return error_reply(f"Only chat admins can change settings here (/{cmd.name}).")
+    request = Request(services, args, chat, as_of, want_chart, theme)
+    try:
+        reply = await cmd.handler(request)
+    except Exception:
+        log.exception("command /%s failed (platform=%s chat=%s)", cmd.name, chat.platform, chat.chat_id)
+        return error_reply("Something went wrong on our side; it's logged. Please try again later.")
+    reply.data.setdefault("command", cmd.name)
+    return reply
