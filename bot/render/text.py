@@ -125,7 +125,7 @@ def corr_text(result: CorrResult) -> str:
 def beta_text(result: CorrResult) -> str:
     a, b = result.asset.symbol, result.benchmark.symbol
     lines = [
-        f"{a} beta to {result.benchmark.label}: {num(result.beta)} over {result.window.long_label} "
+        f"{a} beta to {result.benchmark.label}: {num(result.beta)} over the {result.window.long_label} window "
         f"— a 1% move in {b} has come with a {num(result.beta)}% move in {a} on average.",
         f"Correlation {num(result.correlation)} (95% range {num(result.ci95[0])} to {num(result.ci95[1])}): "
         + ("beta is a reliable guide." if abs(result.correlation) >= 0.5 else
