@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from functools import lru_cache
+from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.assets import find_asset, known_symbols
+from bot.windows import parse_window
 
 
 class MarketDataMode(StrEnum):
@@ -30,7 +34,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     default_pair: str = "ETH:RUT"
     default_window: str = "90d"
-    regime_windows: list[str] = Field(default_factory=lambda: ["30d", "90d", "1y"])
+    regime_windows: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["30d", "90d", "1y"])
     chart_dir: str = "var/charts"
 
     @field_validator("log_level")
@@ -46,7 +50,28 @@ class Settings(BaseSettings):
     def _pair(cls, value: str) -> str:
         if not _PAIR.match(value):
             raise ValueError("must look like ASSET:BENCHMARK, e.g. ETH:RUT")
-        return value.upper()
+        value = value.upper()
+        unknown = [s for s in value.split(":") if find_asset(s) is None]
+        if unknown:
+            raise ValueError(f"unknown ticker {unknown[0]}; known: {', '.join(known_symbols())}")
+        return value
+
+    @field_validator("default_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        return parse_window(value).label
+
+    @field_validator("regime_windows", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
+    @field_validator("regime_windows")
+    @classmethod
+    def _windows(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("give at least one window, e.g. 30d,90d,1y")
+        return [parse_window(v).label for v in value]
 
     @field_validator("telegram_bot_token", "discord_bot_token", mode="before")
     @classmethod
