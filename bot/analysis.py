@@ -20,7 +20,7 @@ from bot.analytics.regimes import DEFAULT_THRESHOLDS, RegimeHistory, Thresholds,
 from bot.assets import Asset
 from bot.market import calendars
 from bot.market.align import align, aligned_returns, alignment_label
-from bot.market.data import LegFreshness, MarketData, leg_freshness
+from bot.market.data import LegData, MarketData, leg_freshness
 from bot.windows import Window
 
 CHART_MIN_DAYS = 365
@@ -36,7 +36,7 @@ class PairData:
     benchmark: Asset
     aligned: pd.DataFrame  # date -> a, b, sync
     returns: pd.DataFrame  # date -> ra, rb, sync, daily
-    freshness: tuple[LegFreshness, LegFreshness]
+    legs: tuple[LegData, LegData]
 
     @property
     def key(self) -> str:
@@ -46,7 +46,11 @@ class PairData:
     def source(self) -> str:
         """The least fresh leg's source."""
         order = {"live": 0, "cache": 1, "snapshot": 2}
-        return max((f.source for f in self.freshness), key=lambda s: order.get(s, 3))
+        return max((leg.source for leg in self.legs), key=lambda s: order.get(s, 3))
+
+    @property
+    def sources(self) -> dict[str, str]:
+        return {self.asset.symbol: self.legs[0].source, self.benchmark.symbol: self.legs[1].source}
 
 
 @dataclass(frozen=True)
@@ -125,63 +129,64 @@ class PairAnalyzer:
         self.market = market
         self.thresholds = thresholds
         self._lock = threading.RLock()
-        self._pairs: dict[tuple, PairData] = {}
-        self._windows: dict[tuple, WindowHistory] = {}
-        self._series: dict[tuple, pd.Series] = {}
+        self._pairs: dict[tuple[str, str], tuple[tuple, PairData]] = {}
+        self._derived: dict[tuple, object] = {}
 
     # ---- data -------------------------------------------------------------------------------------
     def pair(self, asset: Asset, benchmark: Asset) -> PairData:
+        """Aligned prices and returns of a pair; rebuilt (and its caches dropped) when a leg's data changes."""
         leg_a, leg_b = self.market.leg(asset), self.market.leg(benchmark)
-        key = (asset.symbol, benchmark.symbol, leg_a.source, leg_a.version, leg_b.source, leg_b.version)
+        pair_key = (asset.symbol, benchmark.symbol)
+        version = (leg_a.source, leg_a.version, leg_b.source, leg_b.version)
         with self._lock:
-            cached = self._pairs.get(key)
-            if cached is not None:
-                return cached
+            cached = self._pairs.get(pair_key)
+            if cached is not None and cached[0] == version:
+                return cached[1]
         cal = next((x.calendar for x in (asset, benchmark) if x.calendar), None)
         closes = calendars.session_closes(cal) if cal and asset.is_crypto != benchmark.is_crypto else None
         aligned = align(leg_a.prices, leg_b.prices, closes)
-        now = self.market.now()
-        fresh = (leg_freshness(asset, leg_a, now), leg_freshness(benchmark, leg_b, now))
-        data = PairData(asset, benchmark, aligned, aligned_returns(aligned), fresh)
+        data = PairData(asset, benchmark, aligned, aligned_returns(aligned), (leg_a, leg_b))
         with self._lock:
-            self._pairs[key] = data
+            self._pairs[pair_key] = (version, data)
+            self._derived = {k: v for k, v in self._derived.items() if k[0] != pair_key}
         return data
 
-    def window_history(self, data: PairData, window: Window) -> WindowHistory:
-        key = (data.key, id(data), window.days)
+    def _derive(self, data: PairData, name: object, compute):
+        """Per-pair cache of derived series, valid as long as the pair's data is."""
+        key = ((data.asset.symbol, data.benchmark.symbol), id(data), name)
         with self._lock:
-            cached = self._windows.get(key)
-        if cached is not None:
-            return cached
-        ra, rb = data.returns["ra"], data.returns["rb"]
-        pearson = corr.rolling_pearson(ra, rb, window.days)
-        spearman = corr.rolling_spearman(ra, rb, window.days)
-        history = WindowHistory(
-            window,
-            pearson,
-            spearman,
-            corr.rolling_count(ra, window.days),
-            corr.rolling_beta(ra, rb, window.days),
-            regime_history(pearson, spearman, self.thresholds),
-        )
+            if key in self._derived:
+                return self._derived[key]
+        value = compute()
         with self._lock:
-            self._windows[key] = history
-        return history
+            self._derived[key] = value
+        return value
 
-    def _cached_series(self, data: PairData, name: str) -> pd.Series:
-        key = (data.key, id(data), name)
-        with self._lock:
-            cached = self._series.get(key)
-        if cached is not None:
-            return cached
-        ra, rb = data.returns["ra"], data.returns["rb"]
-        if name == "ewma":
-            series = corr.ewma_correlation(ra, rb)
-        else:
-            series = divergence_z_series(ra, rb, horizon=self.thresholds.horizon)
-        with self._lock:
-            self._series[key] = series
-        return series
+    def window_history(self, data: PairData, window: Window) -> WindowHistory:
+        def compute() -> WindowHistory:
+            ra, rb = data.returns["ra"], data.returns["rb"]
+            pearson = corr.rolling_pearson(ra, rb, window.days)
+            spearman = corr.rolling_spearman(ra, rb, window.days)
+            return WindowHistory(
+                window,
+                pearson,
+                spearman,
+                corr.rolling_count(ra, window.days),
+                corr.rolling_beta(ra, rb, window.days),
+                regime_history(pearson, spearman, self.thresholds),
+            )
+
+        return self._derive(data, ("window", window.days), compute)
+
+    def ewma(self, data: PairData) -> pd.Series:
+        return self._derive(data, "ewma", lambda: corr.ewma_correlation(data.returns["ra"], data.returns["rb"]))
+
+    def divergence(self, data: PairData) -> pd.Series:
+        return self._derive(
+            data,
+            "divergence",
+            lambda: divergence_z_series(data.returns["ra"], data.returns["rb"], horizon=self.thresholds.horizon),
+        )
 
     # ---- questions --------------------------------------------------------------------------------
     def resolve_as_of(self, data: PairData, requested: date | None) -> tuple[pd.Timestamp, bool, str | None]:
@@ -190,7 +195,9 @@ class PairAnalyzer:
         if len(dates) == 0:
             raise AnalysisError(f"{data.asset.symbol} and {data.benchmark.symbol} share no observations")
         last = dates[-1]
-        stale_legs = [f for f in data.freshness if f.stale]
+        now = self.market.now()
+        freshness = (leg_freshness(data.asset, data.legs[0], now), leg_freshness(data.benchmark, data.legs[1], now))
+        stale_legs = [f for f in freshness if f.stale]
         if requested is None:
             if stale_legs:
                 worst = min(stale_legs, key=lambda f: f.last_bar)
@@ -230,7 +237,7 @@ class PairAnalyzer:
         regime = history.regimes.adopted.get(when)
         since = history.regimes.adopted_since.get(when)
         upto = rets.loc[:when]
-        divergence = self._cached_series(data, "divergence").get(when, np.nan)
+        divergence = self.divergence(data).get(when, np.nan)
         return CorrResult(
             asset=asset,
             benchmark=benchmark,
@@ -249,7 +256,7 @@ class PairAnalyzer:
             change_z=corr.change_test(upto["ra"].to_numpy(), upto["rb"].to_numpy()),
             alignment=alignment_label(in_window),
             source=data.source,
-            sources={f.symbol: f.source for f in data.freshness},
+            sources=data.sources,
             stale=stale,
             stale_reason=reason,
             data_end=rets.index[-1],
@@ -295,7 +302,7 @@ class PairAnalyzer:
             correlation=rho,
             ci_low=np.tanh(z - 1.96 * se),
             ci_high=np.tanh(z + 1.96 * se),
-            ewma=self._cached_series(data, "ewma")[in_span],
+            ewma=self.ewma(data)[in_span],
             regimes=history.regimes.adopted[in_span],
             thresholds=self.thresholds,
             current=result.correlation,

@@ -166,3 +166,31 @@ async def test_command_grammar_never_crashes(services, words, name):
     reply = await ask(services, " ".join([f"/{name}", *words]))
     assert reply.text
     assert "Something went wrong" not in reply.text
+
+
+def _services_at(clock: str):
+    import pandas as pd
+
+    from bot.analysis import PairAnalyzer
+    from bot.config import MarketDataMode
+    from bot.market.data import SnapshotMarketData
+    from bot.services import Services
+
+    market = SnapshotMarketData(MarketDataMode.AUTO, clock=pd.Timestamp(clock, tz="UTC"))
+    return Services(load_settings(market_data="auto"), market, PairAnalyzer(market))
+
+
+async def test_auto_mode_judges_the_snapshot_by_the_clock():
+    reply = await ask(_services_at("2026-11-24 12:00"), "/corr 90d")
+    assert reply.ok and reply.data["stale"] is True
+    assert reply.text.startswith("⚠️ Stale data: ETH data ends 2026-01-18")
+    assert "2026-11-23" in reply.text.splitlines()[0]  # the last completed NYSE session by that clock
+
+
+async def test_fresh_when_the_clock_is_the_snapshot_end():
+    # Saturday 2026-01-17 01:00 UTC: the last NYSE session (Fri 16th) and the last full UTC day (16th) are in
+    reply = await ask(_services_at("2026-01-17 01:00"), "/corr 90d")
+    assert reply.ok and reply.data["stale"] is False and not reply.text.startswith("⚠️")
+    # a few days later, with no new data, the crypto leg is behind
+    later = await ask(_services_at("2026-01-21 12:00"), "/corr 90d")
+    assert later.data["stale"] is True and "ETH" in later.data["stale_reason"]

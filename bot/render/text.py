@@ -173,7 +173,7 @@ def regime_text(
         "in a row, confirmed by rank correlation."
     )
     lines.append(
-        f"Data: {source_words({f.symbol: f.source for f in data.freshness}, data.source)}."
+        f"Data: {source_words(data.sources, data.source)}."
     )
     if stale:
         lines.insert(0, stale_line(reason))
