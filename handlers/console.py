@@ -43,8 +43,11 @@ async def run_console(services: Services, stdin: TextIO = sys.stdin, out: TextIO
     chart_dir = Path(services.settings.chart_dir)
     await answer(services, "/report", out, chart_dir)
     out.write("Type a command (/help for the list, /corr 90d to start); Ctrl-D quits.\n")
-    out.flush()
+    interactive = stdin.isatty()
     while True:
+        if interactive:
+            out.write("> ")
+        out.flush()
         line = await asyncio.to_thread(stdin.readline)
         if not line:
             return 0

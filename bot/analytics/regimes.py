@@ -10,7 +10,6 @@ import math
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 
-import numpy as np
 import pandas as pd
 
 
@@ -131,7 +130,7 @@ def regime_history(
         adopted.append(state.adopted.value if state.adopted else None)
         since.append(state.adopted_since)
     return RegimeHistory(
-        pd.Series(np.array(adopted, dtype=object), index=rho.index),
+        pd.Series(adopted, index=rho.index, dtype=object),
         pd.Series(pd.to_datetime(since), index=rho.index),
         changes,
         state,
