@@ -11,9 +11,13 @@ import sys
 from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.optional import import_optional
 
 log = logging.getLogger("bot")
 USAGE_ERROR = 2
+# Modules that add subcommands of their own: each has `add_commands(subparsers)`, and every parser it adds
+# sets `handler=function(settings, args) -> int` with `set_defaults`. Missing modules are skipped.
+CLI_MODULES = ("bot.market.cli", "bot.alerts.cli")
 
 
 def _parse_date(text: str) -> dt.date:
@@ -39,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
+
+    for module_name in CLI_MODULES:
+        module = import_optional(module_name)
+        if module is not None:
+            module.add_commands(sub)
     return parser
 
 
@@ -108,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_run(settings, args))
         except KeyboardInterrupt:
             return 0
+    if getattr(args, "handler", None) is not None:
+        return args.handler(settings, args)
     if args.cmd == "db":
         from bot.store import upgrade
 

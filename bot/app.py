@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
 from typing import Any, Protocol
 
 from bot.config import Settings
+from bot.optional import import_optional
 from bot.services import Services, build_services
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,8 @@ def configured_platforms(settings: Settings) -> list[str]:
 
 async def open_store(settings: Settings) -> Any:
     """The store, migrated; None in a build without one."""
-    try:
-        store_module = importlib.import_module("bot.store")
-    except ModuleNotFoundError:
+    store_module = import_optional("bot.store")
+    if store_module is None:
         return None
     return await store_module.open_store(settings.database_url)
 
@@ -51,12 +50,8 @@ async def build_app(settings: Settings, *, with_store: bool = True) -> Services:
 def build_transports(services: Services) -> list[Transport]:
     transports: list[Transport] = []
     for name in configured_platforms(services.settings):
-        module_name = TRANSPORTS[name][1]
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
+        module = import_optional(TRANSPORTS[name][1])
+        if module is None:
             log.warning("%s token is set, but this version has no %s transport yet", name, name)
             continue
         transports.append(module.build_transport(services))

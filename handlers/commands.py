@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import difflib
-import importlib
 import logging
 from datetime import date
 
+from bot.optional import import_optional
 from bot.reply import Reply, error_reply
 from bot.services import Services
 from handlers.registry import ALIASES, COMMANDS, ChatContext, Command, Request
@@ -20,11 +20,7 @@ COMMAND_MODULES = (
     "handlers.subscription_commands",
 )
 for _module in COMMAND_MODULES:
-    try:
-        importlib.import_module(_module)
-    except ModuleNotFoundError as exc:  # a module of a later issue that is not there yet
-        if exc.name != _module:
-            raise
+    import_optional(_module)
 
 MAX_TEXT = 300
 
