@@ -181,11 +181,10 @@ class PairAnalyzer:
     def ewma(self, data: PairData) -> pd.Series:
         return self._derive(data, "ewma", lambda: corr.ewma_correlation(data.returns["ra"], data.returns["rb"]))
 
-    def divergence(self, data: PairData) -> pd.Series:
+    def divergence(self, data: PairData, horizon: int | None = None) -> pd.Series:
+        h = horizon or self.thresholds.horizon
         return self._derive(
-            data,
-            "divergence",
-            lambda: divergence_z_series(data.returns["ra"], data.returns["rb"], horizon=self.thresholds.horizon),
+            data, ("divergence", h), lambda: divergence_z_series(data.returns["ra"], data.returns["rb"], horizon=h)
         )
 
     # ---- questions --------------------------------------------------------------------------------

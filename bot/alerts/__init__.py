@@ -1,0 +1,1 @@
+"""Alerts: rule state machines (rules.py), replay over history (replay.py)."""
