@@ -1,0 +1,71 @@
+"""Sending limits as a property of the sender: one limiter per platform, shared by replies and alerts.
+
+Every limit is a leaky bucket of capacity one (aiolimiter), so messages are spaced evenly and no burst can
+exceed the documented rate in any window: 30 a second overall on Telegram means one every 1/30 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiolimiter import AsyncLimiter
+
+from bot.notifier import PlatformLimits
+
+TELEGRAM_LIMITS = PlatformLimits(per_second=30, per_chat_per_second=1, per_group_per_minute=20)
+MAX_TRACKED_CHATS = 20_000
+
+
+def _spaced(rate_per_second: float) -> AsyncLimiter:
+    return AsyncLimiter(1, 1.0 / rate_per_second)
+
+
+class PlatformLimiter:
+    def __init__(self, limits: PlatformLimits):
+        self.limits = limits
+        self._global = _spaced(limits.per_second)
+        self._chats: OrderedDict[str, AsyncLimiter] = OrderedDict()
+        self._paused_until = 0.0
+        self._chat_paused_until: dict[str, float] = {}
+
+    def _chat_limiter(self, chat_id: str, is_group: bool) -> AsyncLimiter:
+        limiter = self._chats.get(chat_id)
+        if limiter is None:
+            rate = self.limits.per_chat_per_second
+            if is_group and self.limits.per_group_per_minute:
+                rate = min(rate, self.limits.per_group_per_minute / 60.0)
+            limiter = _spaced(rate)
+            self._chats[chat_id] = limiter
+            if len(self._chats) > MAX_TRACKED_CHATS:
+                self._chats.popitem(last=False)
+        else:
+            self._chats.move_to_end(chat_id)
+        return limiter
+
+    def pause(self, seconds: float, chat_id: str | None = None) -> None:
+        """Honour a platform's retry_after: for one chat, or for everything."""
+        until = time.monotonic() + seconds
+        if chat_id is None:
+            self._paused_until = max(self._paused_until, until)
+        else:
+            self._chat_paused_until[chat_id] = max(self._chat_paused_until.get(chat_id, 0.0), until)
+
+    async def _wait_pauses(self, chat_id: str) -> None:
+        while True:
+            wait = max(self._paused_until, self._chat_paused_until.get(chat_id, 0.0)) - time.monotonic()
+            if wait <= 0:
+                self._chat_paused_until.pop(chat_id, None)
+                return
+            await asyncio.sleep(wait)
+
+    @asynccontextmanager
+    async def slot(self, chat_id: str, is_group: bool = False) -> AsyncIterator[None]:
+        """Wait until a message to `chat_id` may go out, under every limit at once."""
+        await self._wait_pauses(chat_id)
+        await self._chat_limiter(chat_id, is_group).acquire()
+        await self._global.acquire()
+        yield
