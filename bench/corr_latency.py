@@ -23,7 +23,8 @@ from handlers.commands import dispatch
 def percentiles(samples: list[float]) -> str:
     ms = np.array(samples) * 1000
     p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-    return f"n={len(ms):4d}  p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  p99 {p99:7.1f} ms  mean {statistics.mean(ms):7.1f} ms"
+    mean = statistics.mean(ms)
+    return f"n={len(ms):4d}  p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  p99 {p99:7.1f} ms  mean {mean:7.1f} ms"
 
 
 async def timed(services, text: str, want_chart: bool) -> float:

@@ -110,6 +110,18 @@ def main(argv: list[str] | None = None) -> int:
     from bot.logs import setup_logging
 
     setup_logging(settings)
+    from bot.store import DatabaseUrlError
+
+    try:
+        return _dispatch(settings, args)
+    except DatabaseUrlError as exc:  # the message never contains the URL
+        print(f"decoupler: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    if getattr(args, "handler", None) is not None:
+        return args.handler(settings, args)
     if args.cmd == "ask":
         return asyncio.run(_ask(settings, args))
     if args.cmd == "run":
@@ -117,8 +129,6 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_run(settings, args))
         except KeyboardInterrupt:
             return 0
-    if getattr(args, "handler", None) is not None:
-        return args.handler(settings, args)
     if args.cmd == "db":
         from bot.store import upgrade
 

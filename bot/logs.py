@@ -7,7 +7,8 @@ import logging
 
 from bot.config import Settings
 
-QUIET_LOGGERS = ("httpx", "httpcore", "urllib3", "telegram.ext.Updater", "discord.gateway", "matplotlib")
+QUIET_LOGGERS = ("httpx", "httpcore", "urllib3", "telegram.ext.Updater", "discord.gateway", "matplotlib",
+                 "alembic.runtime.plugins", "alembic.runtime.migration")
 
 
 class SecretMaskFilter(logging.Filter):
@@ -33,7 +34,10 @@ class SecretMaskFilter(logging.Filter):
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    return [s.get_secret_value() for s in (settings.telegram_bot_token, settings.discord_bot_token) if s]
+    from bot.store.urls import database_password
+
+    tokens = [s.get_secret_value() for s in (settings.telegram_bot_token, settings.discord_bot_token) if s]
+    return [*tokens, database_password(settings.database_url) or ""]
 
 
 def setup_logging(settings: Settings) -> None:

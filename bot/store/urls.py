@@ -34,7 +34,7 @@ def normalise_database_url(url: str) -> tuple[str, str]:
         if driver not in {"", "pysqlite", "aiosqlite"}:
             raise DatabaseUrlError(f"DATABASE_URL uses an unsupported SQLite driver '{driver}'")
         if (parsed.database or "") in _MEMORY_ALIASES:
-            parsed = parsed.set(database=None)
+            parsed = parsed._replace(database=None)  # URL.set() reads None as "leave as is"
         return _render(parsed.set(drivername=ASYNC_SQLITE)), _render(parsed.set(drivername=SYNC_SQLITE))
     if backend in {"postgresql", "postgres"}:
         if not parsed.database:
@@ -64,6 +64,14 @@ def redact_url(url: str | URL) -> str:
     except DatabaseUrlError:
         return "<invalid database URL>"
     return parsed.render_as_string(hide_password=True)
+
+
+def database_password(url: str) -> str | None:
+    """The password in `url`, for log masking (`bot.logs.SecretMaskFilter`); None if there is none."""
+    try:
+        return _parse(url).password
+    except DatabaseUrlError:
+        return None
 
 
 def _parse(url: str) -> URL:

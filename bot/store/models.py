@@ -1,0 +1,157 @@
+"""The tables that survive a restart: chats and their subscriptions.
+
+Conventions: `chats.id` is our key; `chats.chat_id` is the platform's id as text (Telegram ids exceed 32 bits,
+Discord snowflakes 64). Timestamps are UTC. Threshold overrides are stored as canonical JSON *text* (sorted
+keys, only values that differ from the defaults): equal parameters give equal text on every dialect, so a
+subscription can be matched to its rule instance with plain `=` (PostgreSQL's `json` has no equality).
+
+Tables planned for the alert engine and delivery (not created yet; sketched so these two need no rework):
+
+- `price_bars`: (asset, interval '1d'/'1h', ts) primary key, close, source, fetched_at, final bool.
+- `rule_instances`: id, asset, benchmark, window_days, thresholds (same canonical text as subscriptions),
+  unique (asset, benchmark, window_days, thresholds). Subscriptions are not linked by a foreign key: the
+  engine derives the instances from `active_subscriptions()` and joins on those four columns (see
+  `ix_subscriptions_rule_key`), so a `/set` never has to re-point rows.
+- `rule_state`: rule_instance_id (PK, FK), kind, last_evaluated session, state JSON (regime, dwell count,
+  armed flags, running extremes) — one row per (instance, kind).
+- `alerts`: id, rule_instance_id FK, kind, as_of date, payload JSON, created_at;
+  unique (rule_instance_id, kind, as_of) — never two alerts for the same evaluation.
+- `deliveries` (the outbox): id, alert_id FK, chat_pk FK -> chats.id, status pending/sent/failed/skipped,
+  attempts, next_attempt_at, claimed_by, claimed_at, platform message id, error; unique (alert_id, chat_pk).
+  Fan-out selects subscriptions whose pair/window/thresholds match the instance, whose `alert_<kind>` flag
+  is set and whose chat is active; quiet hours and digest mode decide *when* a pending row is sent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from enum import StrEnum
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    func,
+    true,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ChatKind(StrEnum):
+    PRIVATE = "private"
+    GROUP = "group"
+    CHANNEL = "channel"
+
+
+class AlertKind(StrEnum):
+    REGIME = "regime"
+    DIVERGENCE = "divergence"
+    RECORD = "record"
+
+
+ALL_ALERT_KINDS: frozenset[AlertKind] = frozenset(AlertKind)
+
+
+class DigestMode(StrEnum):
+    OFF = "off"  # one message per alert
+    DAILY = "daily"  # the day's alerts in one message
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _created_at() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+def _updated_at() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow, server_default=func.now())
+
+
+class ChatRow(Base):
+    __tablename__ = "chats"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16), default=ChatKind.PRIVATE.value)
+    title: Mapped[str | None] = mapped_column(String(255))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    quiet_start: Mapped[time | None] = mapped_column(Time)
+    quiet_end: Mapped[time | None] = mapped_column(Time)
+    language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
+    # Chat-wide defaults: `/set` without a pair writes these and every subscription of the chat;
+    # a later `/subscribe` starts from them. NULL window = the configured DEFAULT_WINDOW.
+    default_window_days: Mapped[int | None] = mapped_column(Integer)
+    default_thresholds: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    default_digest_mode: Mapped[str] = mapped_column(
+        String(16), default=DigestMode.OFF.value, server_default=DigestMode.OFF.value
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    inactive_reason: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+    __table_args__ = (
+        UniqueConstraint("platform", "chat_id"),
+        CheckConstraint("kind IN ('private', 'group', 'channel')", name="kind"),
+        CheckConstraint("(quiet_start IS NULL) = (quiet_end IS NULL)", name="quiet_hours_pair"),
+        CheckConstraint("default_digest_mode IN ('off', 'daily')", name="default_digest_mode"),
+    )
+
+
+class SubscriptionRow(Base):
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_pk: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
+    asset: Mapped[str] = mapped_column(String(16))
+    benchmark: Mapped[str] = mapped_column(String(16))
+    alert_regime: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    alert_divergence: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    alert_record: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    window_days: Mapped[int] = mapped_column(Integer)
+    thresholds: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    digest_mode: Mapped[str] = mapped_column(
+        String(16), default=DigestMode.OFF.value, server_default=DigestMode.OFF.value
+    )
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+    __table_args__ = (
+        UniqueConstraint("chat_pk", "asset", "benchmark"),
+        Index("ix_subscriptions_rule_key", "asset", "benchmark", "window_days", "thresholds"),
+        CheckConstraint("asset <> benchmark", name="two_assets"),
+        CheckConstraint("alert_regime OR alert_divergence OR alert_record", name="some_alert_kind"),
+        CheckConstraint("window_days > 0", name="window_days_positive"),
+        CheckConstraint("digest_mode IN ('off', 'daily')", name="digest_mode"),
+    )
+
+    def wants(self, kind: AlertKind) -> bool:
+        return bool(getattr(self, f"alert_{kind.value}"))
+
+
+def alert_kind_columns(kinds: frozenset[AlertKind]) -> dict[str, bool]:
+    """Column values for a set of alert kinds, e.g. {"alert_regime": True, ...}."""
+    return {f"alert_{kind.value}": kind in kinds for kind in AlertKind}

@@ -1,0 +1,98 @@
+"""What the store hands out: immutable snapshots of rows, safe to keep after the session has closed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from typing import NamedTuple
+
+from bot.store.models import AlertKind, ChatKind, ChatRow, DigestMode, SubscriptionRow
+from bot.store.preferences import QuietHours, load_thresholds
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite returns naive datetimes; everything the store writes is UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _quiet_hours(start: time | None, end: time | None) -> QuietHours | None:
+    return QuietHours(start, end) if start is not None and end is not None else None
+
+
+@dataclass(frozen=True)
+class Chat:
+    id: int
+    platform: str
+    chat_id: str
+    kind: ChatKind
+    title: str | None
+    timezone: str
+    quiet_hours: QuietHours | None
+    language: str
+    default_window_days: int | None
+    default_thresholds: dict[str, float | int]
+    default_digest: DigestMode
+    active: bool
+    inactive_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: ChatRow) -> Chat:
+        return cls(
+            id=row.id,
+            platform=row.platform,
+            chat_id=row.chat_id,
+            kind=ChatKind(row.kind),
+            title=row.title,
+            timezone=row.timezone,
+            quiet_hours=_quiet_hours(row.quiet_start, row.quiet_end),
+            language=row.language,
+            default_window_days=row.default_window_days,
+            default_thresholds=load_thresholds(row.default_thresholds),
+            default_digest=DigestMode(row.default_digest_mode),
+            active=row.active,
+            inactive_reason=row.inactive_reason,
+            created_at=_aware(row.created_at),
+            updated_at=_aware(row.updated_at),
+        )
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: int
+    chat_pk: int
+    asset: str
+    benchmark: str
+    kinds: frozenset[AlertKind]
+    window_days: int
+    thresholds: dict[str, float | int]  # overrides only; empty = the defaults
+    digest: DigestMode
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def pair(self) -> str:
+        return f"{self.asset}:{self.benchmark}"
+
+    @classmethod
+    def from_row(cls, row: SubscriptionRow) -> Subscription:
+        return cls(
+            id=row.id,
+            chat_pk=row.chat_pk,
+            asset=row.asset,
+            benchmark=row.benchmark,
+            kinds=frozenset(kind for kind in AlertKind if row.wants(kind)),
+            window_days=row.window_days,
+            thresholds=load_thresholds(row.thresholds),
+            digest=DigestMode(row.digest_mode),
+            created_at=_aware(row.created_at),
+            updated_at=_aware(row.updated_at),
+        )
+
+
+class ChatSubscription(NamedTuple):
+    """One line of the alert engine's work list: a subscription and the chat it delivers to."""
+
+    chat: Chat
+    subscription: Subscription

@@ -1,0 +1,124 @@
+"""Migrations: applied at start-up, by `upgrade()` and by the alembic command line; they match the models."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import main as alembic_main
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, make_url
+
+from bot.store import head_revision, open_store, upgrade
+from bot.store.migrate import alembic_config
+from bot.store.models import Base
+from tests.store.support import Database
+
+ALEMBIC_INI = Path(__file__).resolve().parents[2] / "bot" / "store" / "alembic.ini"
+
+
+def _differences(connection: Connection) -> list:
+    context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": False})
+    return compare_metadata(context, Base.metadata)
+
+
+async def test_models_and_migrations_agree(fresh_database: Database) -> None:
+    store = await fresh_database.open()
+    try:
+        async with store.engine.connect() as connection:
+            assert await connection.run_sync(_differences) == []
+    finally:
+        await store.close()
+
+
+async def test_open_store_brings_the_schema_to_head(fresh_database: Database) -> None:
+    assert head_revision() == "0001"
+    for _ in range(2):  # the second start-up finds nothing to do
+        store = await fresh_database.open()
+        assert await store.schema_revision() == head_revision()
+        await store.close()
+
+
+async def test_two_processes_starting_at_once_both_get_the_schema(fresh_database: Database) -> None:
+    first, second = await asyncio.gather(fresh_database.open(), fresh_database.open())
+    try:
+        assert await first.schema_revision() == await second.schema_revision() == head_revision()
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_migrate_false_leaves_the_database_alone(fresh_database: Database) -> None:
+    untouched = await fresh_database.open(migrate=False)
+    try:
+        assert await untouched.schema_revision() is None
+    finally:
+        await untouched.close()
+
+
+async def test_downgrade_and_upgrade_again(fresh_database: Database) -> None:
+    def cycle(connection: Connection) -> list[str]:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "base")
+        tables = sorted(connection.dialect.get_table_names(connection))
+        command.upgrade(config, "head")
+        return tables
+
+    store = await fresh_database.open()
+    try:
+        async with store.engine.begin() as connection:
+            assert await connection.run_sync(cycle) == ["alembic_version"]
+        async with store.engine.connect() as connection:
+            assert await connection.run_sync(_differences) == []
+    finally:
+        await store.close()
+
+
+def test_sync_upgrade_creates_the_folder_and_is_repeatable(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nested' / 'var' / 'bot.sqlite3'}"
+    upgrade(url)
+    upgrade(url)
+    assert (tmp_path / "nested" / "var" / "bot.sqlite3").is_file()
+
+
+async def test_sync_upgrade_refuses_to_block_a_running_loop(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="open_store"):
+        upgrade(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+
+
+def test_alembic_command_line_upgrades_and_sees_no_model_drift(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    alembic_main(["-c", str(ALEMBIC_INI), "-x", f"url={url}", "upgrade", "head"])
+    alembic_main(["-c", str(ALEMBIC_INI), "-x", f"url={url}", "check"])  # raises if autogenerate finds changes
+
+
+async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
+    database = Database("sqlite", f"sqlite:///{tmp_path / 'wal.sqlite3'}")
+    store = await database.open()
+    try:
+        async with store.engine.connect() as connection:
+            assert (await connection.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+            assert (await connection.execute(text("PRAGMA busy_timeout"))).scalar() >= 5000
+            assert (await connection.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+    finally:
+        await store.close()
+
+
+async def test_logs_never_show_the_password(fresh_postgres: Database, caplog: pytest.LogCaptureFixture) -> None:
+    with_password = make_url(fresh_postgres.url).set(password="hunter2")  # trust auth ignores it
+    url = with_password.render_as_string(hide_password=False)
+    caplog.set_level(logging.DEBUG)
+    store = await open_store(url, schema=fresh_postgres.schema)
+    try:
+        await store.upsert_chat("telegram", "1", "private", None)
+        assert "hunter2" not in repr(store)
+    finally:
+        await store.close()
+    assert "store: postgresql+asyncpg://postgres:***@" in caplog.text
+    assert "hunter2" not in caplog.text
