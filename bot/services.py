@@ -20,6 +20,7 @@ class Services:
     analysis: PairAnalyzer
     charts: ChartRenderer | None = None
     store: Any = None  # bot.store.Store once opened; commands that need it say so when it is missing
+    alerts: Any = None  # the alert engine, once the app has started it (status, history, preview)
 
 
 def build_market_data(settings: Settings) -> MarketData:

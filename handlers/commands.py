@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "handlers.general_commands",
     "handlers.market_commands",
     "handlers.subscription_commands",
+    "handlers.alert_commands",
+    "handlers.data_commands",
 )
 for _module in COMMAND_MODULES:
     import_optional(_module)

@@ -41,6 +41,7 @@ def _query(req: Request, name: str) -> PairQuery:
 
 
 async def _correlation(req: Request, query: PairQuery, name: str) -> CorrResult:
+    await req.services.market.refresh([query.asset, query.benchmark])
     try:
         return await asyncio.to_thread(
             req.services.analysis.correlation, query.asset, query.benchmark, query.window, req.as_of
@@ -136,6 +137,7 @@ async def regime_command(req: Request) -> Reply:
     except UsageError as exc:
         return error_reply(str(exc), COMMANDS["regime"].usage)
     windows = [parse_window(w) for w in settings.regime_windows]
+    await req.services.market.refresh([query.asset, query.benchmark])
     try:
         data, as_of, stale, reason, rows = await asyncio.to_thread(
             req.services.analysis.regimes, query.asset, query.benchmark, windows, req.as_of

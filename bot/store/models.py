@@ -31,6 +31,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -155,3 +156,58 @@ class SubscriptionRow(Base):
 def alert_kind_columns(kinds: frozenset[AlertKind]) -> dict[str, bool]:
     """Column values for a set of alert kinds, e.g. {"alert_regime": True, ...}."""
     return {f"alert_{kind.value}": kind in kinds for kind in AlertKind}
+
+
+# ---- market data (migration 0002) -------------------------------------------------------------------------
+
+
+class PriceBarRow(Base):
+    """One complete bar. `ts` is naive UTC: the session date at midnight for '1d' bars, the candle's open
+    time for '1h' bars. Provisional (unfinished) bars are never stored."""
+
+    __tablename__ = "price_bars"
+
+    asset: Mapped[str] = mapped_column(String(32), primary_key=True)
+    interval: Mapped[str] = mapped_column(String(4), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=False), primary_key=True)
+    close: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(32))  # snapshot | binance | coinbase | kraken | yahoo | …
+    fetched_at: Mapped[datetime] = _created_at()
+
+    __table_args__ = (
+        CheckConstraint("interval IN ('1d', '1h')", name="interval"),
+        CheckConstraint("close > 0", name="close_positive"),
+    )
+
+
+class SourceStatusRow(Base):
+    """Freshness and health of one asset's series, shown by /status and `doctor`."""
+
+    __tablename__ = "source_status"
+
+    asset: Mapped[str] = mapped_column(String(32), primary_key=True)
+    interval: Mapped[str] = mapped_column(String(4), primary_key=True)
+    source: Mapped[str | None] = mapped_column(String(32))  # where the last good bars came from
+    last_bar: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = _updated_at()
+
+
+class CustomAssetRow(Base):
+    """Assets users added with /assets add, validated against the source's own symbol list first."""
+
+    __tablename__ = "custom_assets"
+
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))  # crypto | equity | index
+    market: Mapped[str] = mapped_column(String(16))
+    calendar: Mapped[str | None] = mapped_column(String(16))
+    yahoo: Mapped[str | None] = mapped_column(String(32))
+    ccxt: Mapped[str | None] = mapped_column(String(32))
+    added_by: Mapped[str | None] = mapped_column(String(128))  # platform:chat id
+    created_at: Mapped[datetime] = _created_at()
+
+    __table_args__ = (CheckConstraint("kind IN ('crypto', 'equity', 'index')", name="kind"),)
