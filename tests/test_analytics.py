@@ -158,3 +158,18 @@ def test_correlations_are_bounded(values, seed):
     y = np.random.default_rng(seed).normal(size=len(x))
     for rho in (corr.pearson(x, y), corr.spearman(x, y)):
         assert math.isnan(rho) or -1 - 1e-12 <= rho <= 1 + 1e-12
+
+
+@pytest.mark.parametrize("days", [40, 600])  # the matrix path and the loop path
+def test_rolling_spearman_with_ties_matches_window_by_window(days):
+    rng = np.random.default_rng(4)
+    dates = pd.bdate_range("2020-01-01", periods=700)
+    x = pd.Series(np.round(rng.normal(size=700), 1), index=dates)  # many ties
+    y = pd.Series(np.where(rng.random(700) < 0.3, 0.0, rng.normal(size=700)), index=dates)
+    rolled = corr.rolling_spearman(x, y, days)
+    for end in dates[::53]:
+        w = (dates > end - pd.Timedelta(days=days)) & (dates <= end)
+        if w.sum() >= corr.MIN_OBS:
+            assert rolled[end] == pytest.approx(x[w].rank().corr(y[w].rank()), abs=1e-12)
+        else:
+            assert math.isnan(rolled[end])

@@ -94,16 +94,41 @@ def rolling_beta(ra: pd.Series, rb: pd.Series, days: int) -> pd.Series:
     return ra.rolling(f"{days}D", min_periods=MIN_OBS).cov(rb) / roll_b.var()
 
 
+MATRIX_MAX_WIDTH = 400  # windows up to this many observations are ranked all at once (n x width matrix)
+
+
 def rolling_spearman(ra: pd.Series, rb: pd.Series, days: int) -> pd.Series:
     """Spearman of each calendar-span window ending at each observation (NaN below MIN_OBS)."""
     dates = ra.index.to_numpy()
     starts = np.searchsorted(dates, dates - np.timedelta64(days, "D"), side="right")
+    lengths = np.arange(len(dates)) + 1 - starts
     x, y = ra.to_numpy(float), rb.to_numpy(float)
-    out = np.full(len(x), np.nan)
-    for i, start in enumerate(starts):
-        if i + 1 - start >= MIN_OBS:
-            out[i] = spearman(x[start : i + 1], y[start : i + 1])
+    if len(x) and lengths.max() <= MATRIX_MAX_WIDTH:
+        out = _spearman_by_matrix(x, y, starts, int(lengths.max()))
+    else:
+        out = np.full(len(x), np.nan)
+        for i, start in enumerate(starts):
+            if i + 1 - start >= MIN_OBS:
+                out[i] = spearman(x[start : i + 1], y[start : i + 1])
+    out[lengths < MIN_OBS] = np.nan
     return pd.Series(out, index=ra.index)
+
+
+def _spearman_by_matrix(x: np.ndarray, y: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """Every window as a right-aligned row of a NaN-padded matrix; pandas ranks rows (ties averaged)."""
+    ends = np.arange(len(x))
+    cols = ends[:, None] - (width - 1) + np.arange(width)[None, :]
+    valid = cols >= starts[:, None]
+    cols = np.clip(cols, 0, None)
+
+    def centred_ranks(values: np.ndarray) -> np.ndarray:
+        ranks = pd.DataFrame(np.where(valid, values[cols], np.nan)).rank(axis=1).to_numpy()
+        mean = np.nanmean(ranks, axis=1, keepdims=True)
+        return np.where(valid, ranks - mean, 0.0)
+
+    dx, dy = centred_ranks(x), centred_ranks(y)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (dx * dy).sum(axis=1) / np.sqrt((dx * dx).sum(axis=1) * (dy * dy).sum(axis=1))
 
 
 def ewma_correlation(ra: pd.Series, rb: pd.Series, lam: float = EWMA_LAMBDA) -> pd.Series:
