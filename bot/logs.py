@@ -36,7 +36,9 @@ class SecretMaskFilter(logging.Filter):
 def secrets_of(settings: Settings) -> list[str]:
     from bot.store.urls import database_password
 
-    tokens = [s.get_secret_value() for s in (settings.telegram_bot_token, settings.discord_bot_token) if s]
+    secrets = (settings.telegram_bot_token, settings.discord_bot_token, settings.telegram_webhook_secret,
+               settings.webhook_secret)
+    tokens = [s.get_secret_value() for s in secrets if s]
     return [*tokens, database_password(settings.database_url) or ""]
 
 

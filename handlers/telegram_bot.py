@@ -1,0 +1,389 @@
+"""Telegram transport (python-telegram-bot): updates in, `handlers.commands.dispatch`, Replies out.
+
+Only Telegram concerns live here and in its helpers: `telegram_format` (HTML, limits, buttons),
+`telegram_send` (the one limiter, the Notifier, error mapping), `telegram_chats` (chat context, admin checks,
+chat lifecycle in the store). Polling by default; webhook mode when TELEGRAM_WEBHOOK_URL is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from urllib.parse import urlsplit
+
+from telegram import BotCommand, CallbackQuery, InputMediaPhoto, Message, Update
+from telegram.constants import ChatAction, ChatType, ParseMode, UpdateType
+from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.logs import SecretMaskFilter
+from bot.ratelimit import TELEGRAM_LIMITS, PlatformLimiter
+from bot.reply import Reply
+from bot.services import Services
+from handlers.commands import ALIASES, COMMANDS, dispatch, find_command, split_command
+from handlers.quotas import CommandQuotas, Verdict, slow_down_reply
+from handlers.registry import ChatContext, Command
+from handlers.telegram_chats import AdminCache, AdminChecker, ChatBook, chat_context, chat_kind
+from handlers.telegram_format import CAPTION_LIMIT, TEXT_LIMIT, decode_button, keyboard, split_html
+from handlers.telegram_send import NO_PREVIEW, TelegramNotifier, TelegramSender, is_not_modified
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.CHANNEL_POST, UpdateType.CALLBACK_QUERY, UpdateType.MY_CHAT_MEMBER]
+NEW_POSTS = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST  # edits are not answered again
+DEEP_LINKS = {"subscribe": "/subscribe"}  # t.me/<bot>?start=subscribe subscribes in one tap
+APOLOGY = "Something went wrong on our side; it's logged."
+STALE_BUTTON = "That button no longer works. Send the command again (see /help)."
+POLL_TIMEOUT = 25  # seconds a getUpdates long poll may stay open
+# "Sending a photo…" is shown only for renders that take a while: a cached chart answers in milliseconds, and
+# an action for it would cost a slot of the global rate for nothing.
+CHAT_ACTION_DELAY = 0.25  # seconds
+CHAT_ACTION_GRACE = 0.5  # seconds an action already on the wire may take to finish once the reply is ready
+_COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
+_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+# PTB logs its base URL (which embeds the token) at DEBUG and httpx logs request URLs: mask them at the source.
+_TOKEN_MASK = SecretMaskFilter([])
+_LIBRARY_LOGGERS = ("telegram.ext.ExtBot", "telegram.Bot", "telegram.ext.Updater", "telegram.ext.Application",
+                    "telegram.ext", "httpx", "httpcore")
+
+
+def file_base_url(base_url: str) -> str:
+    """https://api.telegram.org/bot -> https://api.telegram.org/file/bot (same shape for a local server)."""
+    root = base_url[: -len("/bot")] if base_url.endswith("/bot") else base_url.rstrip("/")
+    return f"{root}/file/bot"
+
+
+def deep_link(text: str) -> str:
+    """'/start subscribe' (a t.me deep link) -> '/subscribe'; anything else unchanged."""
+    words = text.split()
+    if len(words) == 2 and words[0].lower().split("@")[0] == "/start":
+        return DEEP_LINKS.get(words[1].lower(), text)
+    return text
+
+
+def _mask_token_in_library_logs(token: str) -> None:
+    if token not in _TOKEN_MASK.secrets:
+        _TOKEN_MASK.secrets.append(token)
+    for name in _LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if _TOKEN_MASK not in logger.filters:
+            logger.addFilter(_TOKEN_MASK)
+
+
+class TelegramStartError(RuntimeError):
+    """The bot could not start; the message never contains the token."""
+
+
+class TelegramTransport:
+    name = "telegram"
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        limiter: PlatformLimiter | None = None,
+        quotas: CommandQuotas | None = None,
+        chat_action_delay: float = CHAT_ACTION_DELAY,
+    ):
+        settings = services.settings
+        if settings.telegram_bot_token is None:
+            raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+        secret = settings.telegram_webhook_secret
+        if secret is not None and not _WEBHOOK_SECRET.match(secret.get_secret_value()):
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters from A-Z, a-z, 0-9, _ and -")
+        token = self._token = settings.telegram_bot_token.get_secret_value()
+        _mask_token_in_library_logs(token)
+        self.services = services
+        self.settings = settings
+        self.app: Application = (
+            ApplicationBuilder()
+            .token(token)
+            .base_url(settings.telegram_api_base_url)
+            .base_file_url(file_base_url(settings.telegram_api_base_url))
+            .concurrent_updates(True)
+            .job_queue(None)
+            .build()
+        )
+        # The ONE limiter for every outgoing call: replies, edits, chat actions and the notifier's sends.
+        self.limiter = limiter or PlatformLimiter(TELEGRAM_LIMITS)
+        self.sender = TelegramSender(self.app.bot, self.limiter)
+        self.chats = ChatBook(services.store)
+        self.admins = AdminChecker(self.sender, AdminCache(settings.telegram_admin_cache_seconds))
+        self.notifier = TelegramNotifier(self.sender, on_moved=self.chats.migrated)
+        self.quotas = quotas or CommandQuotas()
+        self.chat_action_delay = chat_action_delay
+        self._register()
+
+    def _register(self) -> None:
+        app = self.app
+        names = sorted({*COMMANDS, *ALIASES})
+        app.add_handler(CommandHandler(names, self._on_command, filters=NEW_POSTS))
+        app.add_handler(MessageHandler(filters.COMMAND & NEW_POSTS, self._on_other_command))
+        app.add_handler(CallbackQueryHandler(self._on_button))
+        app.add_handler(ChatMemberHandler(self._on_membership, ChatMemberHandler.MY_CHAT_MEMBER))
+        app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self._on_migrate))
+        app.add_error_handler(self._on_error)
+
+    # ------------------------------------------------------------ life cycle
+
+    async def start(self) -> None:
+        try:
+            await self.app.initialize()  # getMe: the bot's username, needed for /cmd@bot
+            await self.publish_commands()
+            await self.app.start()
+            if self.settings.telegram_webhook_url:
+                await self._start_webhook(self.settings.telegram_webhook_url)
+            else:
+                await self.app.updater.start_polling(  # type: ignore[union-attr]
+                    timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=self._polling_error
+                )
+        except InvalidToken:
+            await self.stop()
+            raise TelegramStartError("Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)") from None
+        except TelegramError as exc:  # PTB's messages may quote the token: say what failed without them
+            await self.stop()
+            detail = exc.message.replace(self._token, "***")
+            raise TelegramStartError(f"Telegram start-up failed: {type(exc).__name__}: {detail}") from None
+        except BaseException:
+            await self.stop()
+            raise
+        mode = "webhook" if self.settings.telegram_webhook_url else "polling"
+        log.info("telegram: @%s ready (%s)", self.app.bot.username, mode)
+
+    async def _start_webhook(self, url: str) -> None:
+        configured = self.settings.telegram_webhook_secret
+        secret = configured.get_secret_value() if configured else secrets.token_urlsafe(32)
+        await self.app.updater.start_webhook(  # type: ignore[union-attr]
+            listen=self.settings.telegram_webhook_listen,
+            port=self.settings.telegram_webhook_port,
+            url_path=urlsplit(url).path.lstrip("/"),
+            webhook_url=url,
+            secret_token=secret,  # PTB refuses any request without this header value
+            allowed_updates=ALLOWED_UPDATES,
+        )
+
+    async def stop(self) -> None:
+        """Stop taking updates, finish the ones in flight (their replies included), close the HTTP client."""
+        updater = self.app.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+
+    async def publish_commands(self) -> None:
+        """The command menu, from the command table."""
+        commands = [BotCommand(c.name, c.summary[:256]) for c in COMMANDS.values() if _COMMAND_NAME.match(c.name)]
+        try:
+            await self.sender.call(
+                "bot", lambda: self.app.bot.set_my_commands(commands), method="setMyCommands", retry=True
+            )
+        except TelegramError as exc:
+            log.warning("setMyCommands failed: %s", exc)
+
+    def _polling_error(self, exc: TelegramError) -> None:
+        log.warning("telegram polling: %s: %s", type(exc).__name__, exc)
+
+    # ------------------------------------------------------------ commands
+
+    async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is not None and message.text:
+            await self._answer(update, message, deep_link(message.text))
+
+    async def _on_other_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Not in the table: say so in private chats; in groups only when addressed to us by name."""
+        message = update.effective_message
+        if message is None or not message.text:
+            return
+        head = message.text.split(maxsplit=1)[0].lower()
+        if message.chat.type == ChatType.PRIVATE or head.endswith(f"@{(self.app.bot.username or '').lower()}"):
+            await self._answer(update, message, message.text)
+
+    async def _answer(self, update: Update, message: Message, text: str) -> None:
+        parts = split_command(text, self.app.bot.username)
+        if parts is None or not parts[0]:
+            return  # empty, or meant for another bot
+        command = find_command(parts[0])
+        chat, user = message.chat, update.effective_user
+        ctx = chat_context(chat, user, self.admins.check_for(chat, user, message.sender_chat))
+        verdict = self._quota(ctx, command)
+        if not verdict.allowed:
+            if verdict.notify:
+                await self._send(message, slow_down_reply(verdict))
+            return
+        seen = asyncio.create_task(self.chats.seen(ctx))  # bookkeeping, kept off the reply's path
+        try:
+            await self._send(message, await self._run(ctx, text, command, message))
+        finally:
+            await seen
+
+    def _quota(self, ctx: ChatContext, command: Command | None) -> Verdict:
+        who = f"{ctx.platform}:{ctx.user_id or ctx.chat_id}"
+        return self.quotas.check(who, chart=bool(command and command.slow))
+
+    async def _run(self, ctx: ChatContext, text: str, command: Command | None, message: Message) -> Reply:
+        """dispatch, with 'sending a photo…' shown in the chat while a slow command renders."""
+        action, on_wire = None, asyncio.Event()
+        if command is not None and command.slow:
+            action = asyncio.create_task(self._chat_action(message, on_wire))
+        try:
+            return await dispatch(self.services, text, ctx, bot_username=self.app.bot.username)
+        finally:
+            if action is not None:
+                if on_wire.is_set():  # let it finish: cancelling mid-request costs the connection
+                    await asyncio.wait({action}, timeout=CHAT_ACTION_GRACE)
+                action.cancel()  # not sent yet: after the reply it would only mislead
+
+    async def _chat_action(self, message: Message, on_wire: asyncio.Event) -> None:
+        chat_id = message.chat.id
+        if self.chat_action_delay > 0:
+            await asyncio.sleep(self.chat_action_delay)
+
+        async def send() -> bool:
+            on_wire.set()
+            return await self.app.bot.send_chat_action(
+                chat_id, ChatAction.UPLOAD_PHOTO, message_thread_id=_thread(message)
+            )
+
+        try:
+            await self.sender.call(chat_id, send, method="sendChatAction")
+        except TelegramError as exc:
+            log.debug("sendChatAction failed in chat %s: %s", chat_id, exc)
+
+    async def _send(self, message: Message, reply: Reply) -> None:
+        """Reply in the chat of `message` (a 429 is waited out once; a migrated group is followed)."""
+        if not reply.text and reply.chart is None:
+            return
+        chat = message.chat
+        in_group = chat_kind(chat) == "group"
+        try:
+            await self.sender.send_reply(
+                chat.id, reply, is_group=chat.type != ChatType.PRIVATE, retry=True,
+                reply_to=message.message_id if in_group else None, thread_id=_thread(message),
+            )
+        except ChatMigrated as moved:
+            await self.chats.migrated(str(chat.id), str(moved.new_chat_id))
+            await self.sender.send_reply(moved.new_chat_id, reply, is_group=True, retry=True)
+        except Forbidden as exc:
+            log.info("telegram chat %s refuses messages: %s", chat.id, exc.message)
+            await self.chats.gone(str(chat.id), "blocked the bot" if chat.type == ChatType.PRIVATE else exc.message)
+
+    # ------------------------------------------------------------ buttons
+
+    async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        text = decode_button(query.data)
+        message = query.message
+        if text is None or not isinstance(message, Message):
+            await self._answer_query(query, STALE_BUTTON)
+            return
+        parts = split_command(text)
+        command = find_command(parts[0]) if parts else None
+        chat, user = message.chat, query.from_user
+        ctx = chat_context(chat, user, self.admins.check_for(chat, user, None))
+        verdict = self._quota(ctx, command)
+        if not verdict.allowed:
+            await self._answer_query(query, slow_down_reply(verdict).text)
+            return
+        seen = asyncio.create_task(self.chats.seen(ctx))
+        try:
+            reply = await self._run(ctx, text, command, message)
+            if not reply.ok:
+                await self._answer_query(query, reply.text, alert=True)  # keep the message; explain in a pop-up
+                return
+            await self._edit(message, reply)
+            await self._answer_query(query)
+        finally:
+            await seen
+
+    async def _edit(self, message: Message, reply: Reply) -> None:
+        """Show `reply` in place of `message`: new chart and caption for a photo, new text for a text."""
+        chat_id, message_id = message.chat.id, message.message_id
+        markup = keyboard(reply.buttons)
+        bot = self.app.bot
+        if not message.is_accessible:  # too old or deleted: answer with a new message instead
+            await self._send(message, reply)
+            return
+        if message.photo and reply.chart is not None:
+            chunks = split_html(reply.text, CAPTION_LIMIT, TEXT_LIMIT)
+            media = InputMediaPhoto(reply.chart, caption=chunks[0] if chunks else None, parse_mode=ParseMode.HTML,
+                                    filename=reply.chart_name)
+            edit = lambda: bot.edit_message_media(media, chat_id=chat_id, message_id=message_id, reply_markup=markup)  # noqa: E731
+        elif not message.photo and reply.chart is None and (chunks := split_html(reply.text)):
+            edit = lambda: bot.edit_message_text(  # noqa: E731
+                chunks[0], chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML, reply_markup=markup,
+                link_preview_options=NO_PREVIEW,
+            )
+        else:  # a chart answer to a text message, or the reverse: Telegram can't convert, so send anew
+            await self._send(message, reply)
+            return
+        try:
+            await self.sender.call(chat_id, edit, retry=True)
+        except BadRequest as exc:
+            if is_not_modified(exc):  # the same button pressed twice
+                return
+            raise
+        for chunk in chunks[1:]:
+            await self.sender.send_text(chat_id, chunk, retry=True, thread_id=_thread(message))
+
+    async def _answer_query(self, query: CallbackQuery, text: str | None = None, alert: bool = False) -> None:
+        shown = text[:200] if text else None  # Telegram's limit for callback answers
+        try:
+            await self.sender.call(
+                query.from_user.id, lambda: query.answer(shown, show_alert=alert), method="answerCallbackQuery"
+            )
+        except TelegramError as exc:
+            log.debug("answerCallbackQuery failed: %s", exc)
+
+    # ------------------------------------------------------------ chat life cycle
+
+    async def _on_membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.my_chat_member is not None:
+            await self.chats.membership(update.my_chat_member)
+
+    async def _on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is None:
+            return
+        if message.migrate_to_chat_id:  # posted in the old group
+            await self.chats.migrated(str(message.chat.id), str(message.migrate_to_chat_id))
+        elif message.migrate_from_chat_id:  # posted in the new supergroup
+            await self.chats.migrated(str(message.migrate_from_chat_id), str(message.chat.id))
+
+    # ------------------------------------------------------------ errors
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        error = context.error
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.error("telegram update %s failed: %s", update_id, type(error).__name__, exc_info=error)
+        if not isinstance(update, Update) or isinstance(error, RetryAfter | Forbidden | ChatMigrated):
+            return
+        try:
+            if update.callback_query is not None:
+                await self._answer_query(update.callback_query, APOLOGY, alert=True)
+            elif update.effective_chat is not None:
+                await self.sender.send_reply(update.effective_chat.id, Reply(text=APOLOGY, ok=False))
+        except Exception as exc:
+            log.warning("could not tell chat about the failure of update %s: %s", update_id, type(exc).__name__)
+
+
+def _thread(message: Message) -> int | None:
+    return message.message_thread_id if message.is_topic_message else None
+
+
+def build_transport(services: Services) -> TelegramTransport:
+    return TelegramTransport(services)

@@ -1,0 +1,200 @@
+"""Outgoing Telegram traffic: one sender that puts every Bot API call through the transport's single
+`PlatformLimiter`, and the `Notifier` the delivery engine uses, which maps PTB errors to `bot.notifier`'s."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TypeVar
+
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.notifier import (
+    ChatGone,
+    ChatMoved,
+    DeliveryError,
+    PermanentError,
+    RetryLater,
+    SendResult,
+    TransientError,
+)
+from bot.ratelimit import TELEGRAM_LIMITS, PlatformLimiter
+from bot.reply import Reply
+from handlers.telegram_format import CAPTION_LIMIT, TEXT_LIMIT, keyboard, split_html
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+REPLY_MAX_WAIT = 60.0  # a reply waits out a 429 this long at most; beyond that it is given up
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)  # int today, timedelta in a later PTB
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def chat_ref(chat_id: str | int) -> int | str:
+    """Telegram's own id type: numeric ids as int, '@channelname' as is."""
+    text = str(chat_id)
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def looks_like_group(chat_id: str | int) -> bool:
+    """Group, supergroup and channel ids are negative on Telegram; users' are positive."""
+    return str(chat_id).startswith(("-", "@"))
+
+
+def is_not_modified(exc: BadRequest) -> bool:
+    return "message is not modified" in exc.message.lower()
+
+
+class TelegramSender:
+    """Every outgoing Bot API call goes through `call`, inside a slot of the one limiter.
+
+    Messages (and edits) count against the chat's budget; other calls (chat actions, callback answers,
+    getChatMember, setMyCommands) are not messages, so each kind gets its own key: they still count against
+    the global rate and honour a global 429 pause, without delaying the chat's next message.
+    """
+
+    def __init__(self, bot: Bot, limiter: PlatformLimiter):
+        self.bot = bot
+        self.limiter = limiter
+
+    async def call(
+        self,
+        chat_id: str | int,
+        make: Callable[[], Awaitable[T]],
+        *,
+        is_group: bool | None = None,
+        method: str | None = None,
+        retry: bool = False,
+    ) -> T:
+        """Run one API call in a limiter slot. On 429 the whole limiter pauses for retry_after; with `retry`
+        the call is made once more after the pause (if it is not absurdly long), else RetryAfter is raised."""
+        key = str(chat_id) if method is None else f"~{method}:{chat_id}"
+        group = looks_like_group(chat_id) if is_group is None else is_group
+        attempts = 2 if retry else 1
+        for attempt in range(1, attempts + 1):
+            async with self.limiter.slot(key, group and method is None):
+                try:
+                    return await make()
+                except RetryAfter as exc:
+                    seconds = retry_seconds(exc)
+                    self.limiter.pause(seconds)
+                    if attempt == attempts or seconds > REPLY_MAX_WAIT:
+                        raise
+                    log.warning("telegram asked to wait %g s (chat %s); retrying once", seconds, chat_id)
+        raise AssertionError("unreachable")
+
+    async def send_reply(
+        self,
+        chat_id: str | int,
+        reply: Reply,
+        *,
+        media: str | None = None,
+        is_group: bool | None = None,
+        retry: bool = False,
+        reply_to: int | None = None,
+        thread_id: int | None = None,
+    ) -> SendResult:
+        """A Reply as Telegram messages: a photo with an HTML caption (overflow in following messages) when
+        there is a chart or a media handle, else HTML text messages. Raises PTB's errors."""
+        chat = chat_ref(chat_id)
+        markup = keyboard(reply.buttons)
+        quote = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+        if reply.chart is not None or media is not None:
+            chunks = split_html(reply.text, CAPTION_LIMIT, TEXT_LIMIT)
+            caption = chunks[0] if chunks else None
+            photo = media if media is not None else reply.chart
+            first = await self.call(chat_id, lambda: self.bot.send_photo(
+                chat, photo, caption=caption, parse_mode=ParseMode.HTML, reply_markup=markup,
+                filename=None if media is not None else reply.chart_name,
+                message_thread_id=thread_id, reply_parameters=quote,
+            ), is_group=is_group, retry=retry)
+            for chunk in chunks[1:]:
+                await self.send_text(chat_id, chunk, is_group=is_group, retry=retry, thread_id=thread_id)
+            return SendResult(str(first.message_id), first.photo[-1].file_id if first.photo else media)
+        chunks = split_html(reply.text)
+        last: Message | None = None
+        for number, chunk in enumerate(chunks):
+            last = await self.send_text(
+                chat_id, chunk, markup=markup if number == len(chunks) - 1 else None, is_group=is_group,
+                retry=retry, thread_id=thread_id, quote=quote if number == 0 else None,
+            )
+        return SendResult(str(last.message_id) if last else None)
+
+    async def send_text(
+        self,
+        chat_id: str | int,
+        html_text: str,
+        *,
+        markup: InlineKeyboardMarkup | None = None,
+        is_group: bool | None = None,
+        retry: bool = False,
+        thread_id: int | None = None,
+        quote: ReplyParameters | None = None,
+    ) -> Message:
+        return await self.call(chat_id, lambda: self.bot.send_message(
+            chat_ref(chat_id), html_text, parse_mode=ParseMode.HTML, reply_markup=markup,
+            link_preview_options=NO_PREVIEW, message_thread_id=thread_id, reply_parameters=quote,
+        ), is_group=is_group, retry=retry)
+
+
+def delivery_error(exc: TelegramError) -> DeliveryError:
+    """PTB's error as the Notifier port's: what the delivery engine should do about it."""
+    if isinstance(exc, RetryAfter):
+        return RetryLater(retry_seconds(exc))
+    if isinstance(exc, ChatMigrated):
+        return ChatMoved(str(exc.new_chat_id))
+    if isinstance(exc, Forbidden):
+        return ChatGone(exc.message)
+    if isinstance(exc, BadRequest):  # before NetworkError: BadRequest is a subclass of it
+        if "chat not found" in exc.message.lower():
+            return ChatGone(exc.message)
+        return PermanentError(exc.message)
+    if isinstance(exc, NetworkError):  # TimedOut too
+        return TransientError(exc.message)
+    return TransientError(f"{type(exc).__name__}: {exc.message}")
+
+
+MovedCallback = Callable[[str, str], Awaitable[None]]
+
+
+class TelegramNotifier:
+    """`bot.notifier.Notifier` for Telegram. A chart is uploaded on the first send; the result's
+    `media_handle` (the photo's file_id) lets later sends of the same alert skip the upload."""
+
+    platform = "telegram"
+    limits = TELEGRAM_LIMITS
+
+    def __init__(self, sender: TelegramSender, on_moved: MovedCallback | None = None):
+        self.sender = sender
+        self.limits = sender.limiter.limits
+        self._on_moved = on_moved
+
+    @property
+    def limiter(self) -> PlatformLimiter:
+        return self.sender.limiter
+
+    async def send(self, chat_id: str, reply: Reply, media: str | None = None) -> SendResult:
+        try:
+            return await self.sender.send_reply(chat_id, reply, media=media, retry=False)
+        except TelegramError as exc:
+            error = delivery_error(exc)
+            if isinstance(error, ChatMoved) and self._on_moved is not None:
+                await self._on_moved(str(chat_id), error.new_chat_id)
+            raise error from exc
