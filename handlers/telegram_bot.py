@@ -11,6 +11,7 @@ import asyncio
 import logging
 import re
 import secrets
+import warnings
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, CallbackQuery, InputMediaPhoto, Message, Update
@@ -26,6 +27,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.logs import SecretMaskFilter
 from bot.ratelimit import TELEGRAM_LIMITS, PlatformLimiter
@@ -386,4 +388,6 @@ def _thread(message: Message) -> int | None:
 
 
 def build_transport(services: Services) -> TelegramTransport:
+    # PTB warns about its own int retry_after on every 429: noise in a server's log
+    warnings.filterwarnings("ignore", category=PTBDeprecationWarning)
     return TelegramTransport(services)
