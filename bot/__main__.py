@@ -87,15 +87,14 @@ async def _ask(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.app import build_app, close_services, configured_platforms, run_server
-    from handlers.console import run_console
+    from bot.app import build_app, close_services, configured_platforms, run_console_app, run_server
 
     services = await build_app(settings)
     try:
         if configured_platforms(settings):
             return await run_server(services, with_console=args.console)
         log.info("no chat token set: running the console on %s data", settings.market_data.value)
-        return await run_console(services)
+        return await run_console_app(services)
     finally:
         await close_services(services)
 

@@ -58,10 +58,46 @@ for _asset in ASSETS:
     for _name in (_asset.symbol, *_asset.aliases):
         _BY_NAME[_name.upper()] = _asset
 
+# Assets users added with `/assets add`, validated against a source first; the store's custom_assets table
+# makes them survive restarts (bot.market.live loads them at start-up and registers them here).
+_CUSTOM: dict[str, Asset] = {}
+
 
 def find_asset(name: str) -> Asset | None:
     return _BY_NAME.get(name.strip().upper())
 
 
 def known_symbols() -> list[str]:
-    return [a.symbol for a in ASSETS]
+    return [a.symbol for a in all_assets()]
+
+
+def all_assets() -> tuple[Asset, ...]:
+    """Built-in assets first, then user-added ones in the order they were registered."""
+    return ASSETS + tuple(_CUSTOM.values())
+
+
+def is_custom(asset: Asset) -> bool:
+    return asset.symbol in _CUSTOM
+
+
+def register_asset(asset: Asset) -> Asset:
+    """Make a user-added asset known to this process; registering the same asset again is a no-op."""
+    names = [n.upper() for n in (asset.symbol, *asset.aliases)]
+    for name in names:
+        known = _BY_NAME.get(name)
+        if known is not None and known != asset:
+            raise ValueError(f"{name} is already known as {known.symbol}")
+    _CUSTOM[asset.symbol] = asset
+    for name in names:
+        _BY_NAME[name] = asset
+    return asset
+
+
+def unregister_asset(symbol: str) -> None:
+    """Forget a user-added asset (built-in assets cannot be removed)."""
+    asset = _CUSTOM.pop(symbol.upper(), None)
+    if asset is None:
+        return
+    for name in (asset.symbol, *asset.aliases):
+        if _BY_NAME.get(name.upper()) == asset:
+            del _BY_NAME[name.upper()]

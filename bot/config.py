@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     chart_dir: str = "var/charts"
     # Alerts: minutes after a session's close before it is evaluated; how long a delivery claim lasts before
     # another process may take it over; the secret that signs webhook requests, and their rate.
-    alert_delay_minutes: int = Field(default=20, ge=0, le=360)
+    alert_delay_minutes: int = Field(default=20, ge=15, le=360)  # a daily bar is final 15 min after the close
     delivery_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
     webhook_secret: SecretStr | None = None
     webhook_max_per_second: float = Field(default=20.0, gt=0, le=1000)

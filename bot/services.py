@@ -23,16 +23,31 @@ class Services:
     alerts: Any = None  # the alert engine, once the app has started it (status, history, preview)
 
 
-def build_market_data(settings: Settings) -> MarketData:
-    # Live sources arrive with the Live market data work; until then `auto` uses the snapshot and judges
-    # it against the real clock (so replies say how old it is), `live` refuses to pretend.
-    if settings.market_data is MarketDataMode.LIVE:
-        raise RuntimeError("MARKET_DATA=live needs live sources, which this version does not have yet")
-    return SnapshotMarketData(settings.market_data)
+def build_market_data(settings: Settings, store: Any = None) -> MarketData:
+    """`snapshot`: the bundled snapshot, never the network. `auto` and `live`: live sources over the price
+    cache in the store. Without a store, `auto` answers from the snapshot judged by the real clock (replies
+    say how old it is) and `live` refuses to pretend."""
+    if settings.market_data is MarketDataMode.SNAPSHOT:
+        return SnapshotMarketData(settings.market_data)
+    if store is None:
+        if settings.market_data is MarketDataMode.LIVE:
+            raise RuntimeError("MARKET_DATA=live needs the store (DATABASE_URL): live prices are cached there")
+        return SnapshotMarketData(settings.market_data)
+    from bot.market.cache import PriceCache
+    from bot.market.live import LiveMarketData
+    from bot.market.sources import build_sources
+
+    return LiveMarketData(
+        settings.market_data,
+        PriceCache(store),
+        build_sources(settings),
+        budget_seconds=settings.market_budget_seconds,
+        cooldown_seconds=settings.source_cooldown_seconds,
+    )
 
 
 def build_services(settings: Settings, store: Any = None) -> Services:
     from bot.render.charts import ChartRenderer
 
-    market = build_market_data(settings)
+    market = build_market_data(settings, store)
     return Services(settings, market, PairAnalyzer(market), ChartRenderer(), store)

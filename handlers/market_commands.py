@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.analysis import AnalysisError, CorrResult
-from bot.assets import ASSETS
+from bot.assets import all_assets
 from bot.market.data import NoData
 from bot.render import text
 from bot.reply import Button, Reply, error_reply
@@ -161,18 +161,51 @@ async def regime_command(req: Request) -> Reply:
     return Reply(text=text.regime_text(data, as_of, stale, reason, rows), data=fields)
 
 
-@command("assets", "", summary="The tickers Decoupler knows",
-         help="Every ticker with its kind, market and aliases; * marks bundled offline history.")
+@command("assets", "[add TICKER [crypto|stock|index]]", summary="The tickers Decoupler knows; add one",
+         help="Every ticker with its kind, market and aliases; * marks bundled offline history. "
+         "/assets add SOL adds a crypto asset an exchange lists; /assets add TSLA a US stock, ETF or index "
+         "Yahoo knows (checked with the source first; in groups, admins only).",
+         options=("action", "ticker", "kind"))
 async def assets_command(req: Request) -> Reply:
+    if req.args and req.args[0].lower() == "add":
+        return await _add_asset(req, req.args[1:])
+    if req.args:
+        return error_reply("Unknown argument.", COMMANDS["assets"].usage)
+    known = all_assets()
     lines = ["Tickers (* = history bundled for offline use):"]
-    for asset in ASSETS:
+    for asset in known:
         aliases = f" — also {', '.join(a for a in asset.aliases if a.isalnum())}" if asset.aliases else ""
         star = "*" if asset.bundled else " "
         lines.append(f"{star} {asset.symbol}: {asset.name} ({asset.kind.value}, {asset.market}){aliases}")
     lines.append(f"Default pair: {req.services.settings.default_pair.replace(':', ' vs ')}.")
     data = {"assets": [{"symbol": a.symbol, "name": a.name, "kind": a.kind.value, "market": a.market,
-                        "bundled": a.bundled} for a in ASSETS]}
+                        "bundled": a.bundled} for a in known]}
     return Reply(text="\n".join(lines), data=data)
+
+
+async def _add_asset(req: Request, args: list[str]) -> Reply:
+    usage = "/assets add TICKER [crypto|stock|index]"
+    if not args or len(args) > 2:
+        return error_reply("Name one ticker to add, e.g. /assets add SOL or /assets add TSLA.", usage)
+    if req.chat.chat_kind != "private" and not await req.chat.is_admin():
+        return error_reply("Only chat admins can add tickers here (/assets add).")
+    add = getattr(req.services.market, "add_asset", None)
+    if add is None:
+        return error_reply("Adding tickers needs live data (MARKET_DATA=auto or live); this bot answers from the "
+                           "bundled snapshot only.")
+    try:
+        asset = await add(args[0], args[1] if len(args) > 1 else None, f"{req.chat.platform}:{req.chat.chat_id}")
+    except ValueError as exc:  # AssetRejected: the reason is meant for the user
+        return error_reply(f"Cannot add that ticker: {exc}.", usage)
+    try:
+        last = req.services.market.leg(asset).prices.daily.index[-1]
+        history = f" Prices up to {last:%Y-%m-%d} are in."
+    except NoData:
+        history = " Its history is still loading; try again in a minute."
+    where = asset.ccxt if asset.is_crypto else f"Yahoo {asset.yahoo}"
+    name = f": {asset.name}" if asset.name != asset.symbol else ""
+    text = f"Added {asset.symbol}{name} ({asset.kind.value}, {where}).{history} Try /corr 90d {asset.symbol}."
+    return Reply(text=text, data={"added": asset.symbol, "kind": asset.kind.value, "source_symbol": where})
 
 
 @command("report", "[asset] [benchmark]", summary="Daily summary for a pair",

@@ -79,13 +79,6 @@ def test_console_reads_commands_until_eof(tmp_path):
     assert "Traceback" not in out.stderr
 
 
-def test_auto_mode_offline_says_the_snapshot_is_stale(tmp_path):
-    out = run_bot(tmp_path, "ask", "/corr", "--json", MARKET_DATA="auto")
-    assert out.returncode == 0, out.stderr
-    data = json.loads(out.stdout)
-    assert data["stale"] is True and data["text"].startswith("⚠️ Stale data")
-
-
 def test_bad_setting_stops_with_one_line(tmp_path):
     out = run_bot(tmp_path, "run", MARKET_DATA="sometimes")
     assert out.returncode == 2

@@ -1,36 +1,80 @@
-"""Replay: fold the rules over a pair's history. The live engine uses the same `fold`."""
+"""Replay: fold the rules over a pair's history. The live engine uses the same `fold` and the same
+`pair_observations`, so what it fires on a date is exactly what the replay lists for that date.
+
+Every value of an observation depends on the returns up to its own date only, and not on how much history
+comes after it: the rolling Pearson and the divergence z are the causal series `/corr`, `/regime` and `/div`
+use (computed over the whole history, their value at a date is the same whatever follows it — checked
+in tests/alerts), and the Spearman is computed on that date's own window. So a session's observation is
+the same whether the history is folded at once (replay, warm-up) or one session at a time (the engine).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 
+import numpy as np
 import pandas as pd
 
 from bot.alerts.rules import AlertEvent, Observation, RuleParams, RuleState, evaluate
-from bot.analysis import PairAnalyzer
-from bot.assets import find_asset
-from bot.windows import Window
+from bot.analysis import PairAnalyzer, PairData
+from bot.analytics import correlation as corr
+from bot.analytics.divergence import divergence_z_series
+from bot.assets import Asset, find_asset
+
+AssetResolver = Callable[[str], Asset | None]
 
 
-def observations(analyzer: PairAnalyzer, params: RuleParams) -> list[Observation]:
-    """Every observation of the pair's whole available history, in date order."""
-    asset, benchmark = find_asset(params.asset), find_asset(params.benchmark)
+def pair_observations(
+    data: PairData,
+    params: RuleParams,
+    *,
+    after: pd.Timestamp | None = None,
+    until: pd.Timestamp | None = None,
+    z: pd.Series | None = None,
+) -> list[Observation]:
+    """Observations dated in (after, until] of an aligned pair, in date order. `z`: the pair's divergence z
+    series for the rule's horizon, if already computed (`PairAnalyzer.divergence` caches it)."""
+    dates = data.returns.index
+    ra, rb = data.returns["ra"], data.returns["rb"]
+    first = 0 if after is None else int(dates.searchsorted(after, side="right"))
+    end = len(dates) if until is None else int(dates.searchsorted(until, side="right"))
+    if first >= end:
+        return []
+    pearson = corr.rolling_pearson(ra, rb, params.window_days).to_numpy()
+    if z is None:
+        z = divergence_z_series(ra, rb, horizon=params.thresholds.horizon)
+    z_values = z.to_numpy(float)
+    stamps = dates.to_numpy()
+    x, y = ra.to_numpy(float), rb.to_numpy(float)
+    window = np.timedelta64(params.window_days, "D")
+    out: list[Observation] = []
+    for i in range(first, end):
+        start = int(np.searchsorted(stamps, stamps[i] - window, side="right"))
+        n_obs = i + 1 - start
+        rank = corr.spearman(x[start : i + 1], y[start : i + 1]) if n_obs >= corr.MIN_OBS else math.nan
+        out.append(Observation(dates[i], float(pearson[i]), rank, float(z_values[i]), n_obs))
+    return out
+
+
+def resolve_pair(params: RuleParams, resolve: AssetResolver = find_asset) -> tuple[Asset, Asset]:
+    asset, benchmark = resolve(params.asset), resolve(params.benchmark)
     if asset is None or benchmark is None:
         raise ValueError(f"unknown pair {params.pair}")
-    data = analyzer.pair(asset, benchmark)
-    history = analyzer.window_history(data, Window(params.window_days))
+    return asset, benchmark
+
+
+def observations(
+    analyzer: PairAnalyzer,
+    params: RuleParams,
+    *,
+    after: pd.Timestamp | None = None,
+    until: pd.Timestamp | None = None,
+) -> list[Observation]:
+    """Every observation of the pair's available history (or those in (after, until]), in date order."""
+    data = analyzer.pair(*resolve_pair(params))
     z = analyzer.divergence(data, params.thresholds.horizon)
-    return [
-        Observation(date, float(rho), float(rank), float(zz), int(n))
-        for date, rho, rank, zz, n in zip(
-            history.pearson.index,
-            history.pearson.to_numpy(),
-            history.spearman.to_numpy(),
-            z.to_numpy(),
-            history.n_obs.to_numpy(),
-            strict=True,
-        )
-    ]
+    return pair_observations(data, params, after=after, until=until, z=z)
 
 
 def fold(
@@ -53,6 +97,5 @@ def replay(
     end: pd.Timestamp | None = None,
 ) -> list[AlertEvent]:
     """Alerts the rules fire from `start` to `end`, warmed up from the start of the data."""
-    obs = [o for o in observations(analyzer, params) if end is None or o.date <= end]
-    _, events = fold(params, obs)
+    _, events = fold(params, observations(analyzer, params, until=end))
     return [e for e in events if start is None or e.as_of >= start]

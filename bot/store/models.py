@@ -24,12 +24,13 @@ Tables planned for the alert engine and delivery (not created yet; sketched so t
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -40,6 +41,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    false,
     func,
     true,
 )
@@ -211,3 +213,112 @@ class CustomAssetRow(Base):
     created_at: Mapped[datetime] = _created_at()
 
     __table_args__ = (CheckConstraint("kind IN ('crypto', 'equity', 'index')", name="kind"),)
+
+
+# ---- alerts and their delivery (migration 0003) -----------------------------------------------------------
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # recorded, never sent: catch-up after an outage, or the chat went away
+
+
+class RuleInstanceRow(Base):
+    """One rule instance (pair, window, thresholds), shared by every subscription with those parameters.
+
+    `state` is the rule's `RuleState` JSON (NULL until the first evaluation); `evaluated_through` is the last
+    session it was evaluated for — the source of truth for catch-up after a restart.
+    """
+
+    __tablename__ = "rule_instances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    asset: Mapped[str] = mapped_column(String(16))
+    benchmark: Mapped[str] = mapped_column(String(16))
+    window_days: Mapped[int] = mapped_column(Integer)
+    thresholds: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    calendar: Mapped[str] = mapped_column(String(16))  # "XNYS" (a leg trades there) or "UTC" (crypto-crypto)
+    state: Mapped[str | None] = mapped_column(Text)
+    evaluated_through: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+    __table_args__ = (UniqueConstraint("asset", "benchmark", "window_days", "thresholds"),)
+
+
+class AlertRow(Base):
+    """What a rule instance fired; the unique key makes a second evaluation of a session a no-op."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule_instance_id: Mapped[int] = mapped_column(ForeignKey("rule_instances.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    as_of: Mapped[date] = mapped_column(Date)
+    payload: Mapped[str] = mapped_column(Text)  # value, regimes, since, detail (JSON)
+    created_at: Mapped[datetime] = _created_at()
+
+    __table_args__ = (
+        UniqueConstraint("rule_instance_id", "kind", "as_of"),
+        CheckConstraint("kind IN ('regime', 'divergence', 'record')", name="kind"),
+    )
+
+
+class DeliveryRow(Base):
+    """The outbox: one row per (alert, chat). A sender claims rows by writing its token and the time;
+    a claim older than the lease counts as abandoned (its process died) and can be taken over."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    chat_pk: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
+    # Held by quiet hours or a daily digest: goes out in one message with the chat's other held alerts.
+    bundle: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    message_id: Mapped[str | None] = mapped_column(String(128))
+    error: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = _updated_at()
+
+    __table_args__ = (
+        UniqueConstraint("alert_id", "chat_pk"),
+        Index("ix_deliveries_due", "status", "platform", "not_before"),
+        Index("ix_deliveries_chat_pk", "chat_pk"),
+        CheckConstraint("status IN ('pending', 'sent', 'failed', 'skipped')", name="status"),
+    )
+
+
+class AlertMediaRow(Base):
+    """A platform's handle for an alert's uploaded chart (Telegram's file_id), reused for every recipient."""
+
+    __tablename__ = "alert_media"
+
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    handle: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class EvaluationRow(Base):
+    """How the engine's last attempt at a session went, per calendar: evaluated, or refused for stale data."""
+
+    __tablename__ = "evaluations"
+
+    calendar: Mapped[str] = mapped_column(String(16), primary_key=True)
+    session: Mapped[date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    instances: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    alerts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_at: Mapped[datetime] = _updated_at()
+
+    __table_args__ = (CheckConstraint("status IN ('evaluated', 'stale')", name="status"),)

@@ -1,0 +1,242 @@
+"""The alert engine: evaluates every rule instance once per session, from the state kept in the store.
+
+One run:
+1. derives the rule instances from the active subscriptions (one per pair, window and thresholds);
+2. refreshes the market data of their assets;
+3. per instance, picks the session to evaluate (its calendar's last completed session by the data clock;
+   in snapshot mode the data's last session; never past `until`), refuses it when a leg is stale, and
+   otherwise folds the rules over the observations after the stored state up to that session — the same
+   `fold` and `pair_observations` as the replay, so a new instance (warm-up from the start of the data)
+   and an old one fire the same alerts on the same date;
+4. writes states, alerts and deliveries in one transaction. Only alerts dated on the session being
+   evaluated are delivered: older ones (sessions missed while the bot was down) are recorded with skipped
+   deliveries, and a new instance's history is recorded without any.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+
+from bot.alerts.holding import release_for
+from bot.alerts.payload import event_payload, instance_key, params_of
+from bot.alerts.replay import AssetResolver, fold, pair_observations
+from bot.alerts.rules import RuleParams, RuleState
+from bot.alerts.sessions import latest_session, rule_calendar, session_on_or_before, stale_legs
+from bot.analysis import PairAnalyzer
+from bot.assets import Asset, find_asset
+from bot.market.data import NoData
+from bot.store.alerts_repo import (
+    RECORD_ONLY,
+    SEND,
+    SKIP,
+    AlertsRepo,
+    EvaluationConflict,
+    EvaluationNote,
+    InstanceKey,
+    InstanceUpdate,
+    NewAlert,
+    RuleInstance,
+)
+
+log = logging.getLogger(__name__)
+DEFAULT_DELAY = timedelta(minutes=20)
+CONFLICT_RETRIES = 3
+DETAIL_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Refusal:
+    calendar: str
+    session: pd.Timestamp
+    pair: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    instance: RuleInstance
+    target: pd.Timestamp
+    update: InstanceUpdate | None = None
+    refusal: Refusal | None = None
+
+
+@dataclass
+class RunReport:
+    evaluated: int = 0  # rule instances advanced in this run
+    up_to_date: int = 0
+    sessions: dict[str, pd.Timestamp] = field(default_factory=dict)  # calendar -> newest session evaluated
+    alerts: int = 0
+    pending: int = 0
+    skipped: int = 0
+    refused: list[Refusal] = field(default_factory=list)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AlertEngine:
+    def __init__(
+        self,
+        store: object,
+        analyzer: PairAnalyzer,
+        *,
+        repo: AlertsRepo | None = None,
+        resolve: AssetResolver = find_asset,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.repo = repo or AlertsRepo.for_store(store)
+        self.analyzer = analyzer
+        self._resolve = resolve
+        self._clock = clock
+        self._lock = asyncio.Lock()  # one run at a time in this process; other processes: see record_run
+
+    async def run(self, *, until: date | None = None) -> RunReport:
+        """Evaluate every rule instance that has a session due (up to `until`, if given)."""
+        async with self._lock:
+            for attempt in range(1, CONFLICT_RETRIES + 1):
+                try:
+                    return await self._run(until)
+                except EvaluationConflict as conflict:
+                    if attempt == CONFLICT_RETRIES:
+                        raise
+                    log.info("alerts: %s; evaluating again from the stored state", conflict)
+        raise AssertionError("unreachable")
+
+    async def _run(self, until: date | None) -> RunReport:
+        instances = await self._instances()
+        if not instances:
+            return RunReport()
+        assets = sorted({a.symbol: a for _, pair in instances for a in pair}.values(), key=lambda a: a.symbol)
+        market = self.analyzer.market
+        await market.refresh(assets)
+        now = market.now()
+        limit = None if until is None else pd.Timestamp(until)
+        outcomes = await asyncio.to_thread(self._evaluate_all, instances, now, limit)
+        report = _report(outcomes)
+        totals = await self.repo.record_run(
+            [o.update for o in outcomes if o.update is not None], _notes(outcomes), release_for, self._clock()
+        )
+        report.alerts, report.pending, report.skipped = totals.alerts, totals.pending, totals.skipped
+        for refusal in report.refused:
+            log.warning("alerts: %s %s not evaluated: %s", refusal.pair, f"{refusal.session:%Y-%m-%d}", refusal.reason)
+        return report
+
+    async def _instances(self) -> list[tuple[RuleInstance, tuple[Asset, Asset]]]:
+        subscriptions = await self.store.active_subscriptions()  # type: ignore[attr-defined]
+        keys = {instance_key(s.asset, s.benchmark, s.window_days, s.thresholds) for _, s in subscriptions}
+        pairs: dict[InstanceKey, tuple[Asset, Asset]] = {}
+        for key in keys:
+            asset, benchmark = self._resolve(key.asset), self._resolve(key.benchmark)
+            if asset is None or benchmark is None:
+                log.warning("alerts: unknown asset in %s:%s; its subscriptions get no alerts", key.asset, key.benchmark)
+                continue
+            pairs[key] = (asset, benchmark)
+        rows = await self.repo.ensure_instances((key, rule_calendar(*pair)) for key, pair in pairs.items())
+        return [(row, pairs[row.key]) for row in rows]
+
+    # ------------------------------------------------------------ the CPU part (a worker thread)
+
+    def _evaluate_all(
+        self, instances: list[tuple[RuleInstance, tuple[Asset, Asset]]], now: pd.Timestamp | None,
+        until: pd.Timestamp | None,
+    ) -> list[_Outcome]:
+        outcomes = []
+        for instance, pair in instances:
+            try:
+                outcome = self._evaluate(instance, params_of(instance.key), pair, now, until)
+            except Exception:
+                log.exception("alerts: evaluating %s:%s failed", instance.key.asset, instance.key.benchmark)
+                continue
+            if outcome is not None:
+                outcomes.append(outcome)
+        return outcomes
+
+    def _evaluate(
+        self, instance: RuleInstance, params: RuleParams, pair: tuple[Asset, Asset], now: pd.Timestamp | None,
+        until: pd.Timestamp | None,
+    ) -> _Outcome | None:
+        try:
+            data = self.analyzer.pair(*pair)
+        except NoData as missing:
+            target = _clock_target(instance.calendar, now, until)
+            if target is None:
+                return None
+            return _Outcome(instance, target, refusal=Refusal(instance.calendar, target, params.pair, str(missing)))
+        target = _clock_target(instance.calendar, now, until) if now is not None else _data_target(data, until)
+        if target is None:
+            return None
+        done = instance.evaluated_through
+        if done is not None and target <= pd.Timestamp(done):
+            return _Outcome(instance, target)
+        stale = stale_legs(data, now, target)
+        if stale:
+            reason = "; ".join(s.reason for s in stale)
+            return _Outcome(instance, target, refusal=Refusal(instance.calendar, target, params.pair, reason))
+        state = RuleState.from_json(instance.state)
+        z = self.analyzer.divergence(data, params.thresholds.horizon)
+        obs = pair_observations(data, params, after=state.last_date, until=target, z=z)
+        state_after, events = fold(params, obs, state)
+        warm_up = instance.state is None
+        alerts = [
+            NewAlert(e.kind, e.as_of.date(), event_payload(e),
+                     SEND if e.as_of == target else (RECORD_ONLY if warm_up else SKIP))
+            for e in events
+        ]
+        update = InstanceUpdate(instance, state_after.to_json(), target.date(), alerts)
+        return _Outcome(instance, target, update=update)
+
+
+def _clock_target(calendar: str, now: pd.Timestamp | None, until: pd.Timestamp | None) -> pd.Timestamp | None:
+    if now is None:
+        return None
+    target = latest_session(calendar, now)
+    return target if until is None else min(target, session_on_or_before(calendar, until))
+
+
+def _data_target(data: object, until: pd.Timestamp | None) -> pd.Timestamp | None:
+    """Snapshot mode: the world ends at the pair's last aligned session (or at `until`)."""
+    dates = data.returns.index  # type: ignore[attr-defined]
+    if until is not None:
+        dates = dates[dates <= until]
+    return dates[-1] if len(dates) else None
+
+
+def _report(outcomes: list[_Outcome]) -> RunReport:
+    report = RunReport()
+    for outcome in outcomes:
+        if outcome.refusal is not None:
+            report.refused.append(outcome.refusal)
+        elif outcome.update is not None:
+            report.evaluated += 1
+            calendar = outcome.instance.calendar
+            report.sessions[calendar] = max(report.sessions.get(calendar, outcome.target), outcome.target)
+        else:
+            report.up_to_date += 1
+    return report
+
+
+def _notes(outcomes: list[_Outcome]) -> list[EvaluationNote]:
+    """One note per calendar and session this run evaluated or had to refuse."""
+    grouped: dict[tuple[str, pd.Timestamp], list[_Outcome]] = {}
+    for outcome in outcomes:
+        if outcome.update is not None or outcome.refusal is not None:
+            grouped.setdefault((outcome.instance.calendar, outcome.target), []).append(outcome)
+    notes = []
+    for (calendar, session), group in sorted(grouped.items()):
+        refusals = [o.refusal for o in group if o.refusal is not None]
+        updates = [o.update for o in group if o.update is not None]
+        alerts = sum(1 for u in updates for a in u.alerts if a.delivery == SEND)
+        if refusals:
+            detail = "; ".join(f"{r.pair}: {r.reason}" for r in refusals)[:DETAIL_LIMIT]
+            notes.append(EvaluationNote(calendar, session.date(), "stale", detail, len(updates), alerts))
+        else:
+            notes.append(EvaluationNote(calendar, session.date(), "evaluated", None, len(updates), alerts))
+    return notes

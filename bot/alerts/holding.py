@@ -1,0 +1,40 @@
+"""When a delivery may go out: now, at the end of the chat's quiet hours, or with its daily digest.
+
+Held deliveries (quiet hours, digest) are bundles: the worker sends each chat's due bundle as one message.
+Times are the chat's local time (its IANA zone), so a 07:00 quiet-hours end follows daylight saving.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.store.alerts_repo import Recipient, Release
+
+DIGEST_TIME = time(8, 0)  # a chat's daily digest goes out at this local time, or when its quiet hours end
+
+
+def release_for(recipient: Recipient, now: datetime) -> Release:
+    zone = _zone(recipient.timezone)
+    local = now.astimezone(zone)
+    quiet = recipient.quiet_hours
+    if recipient.digest:
+        return Release(_next_local(local, quiet.end if quiet else DIGEST_TIME, zone), bundle=True)
+    if quiet is not None and quiet.contains(local.time()):
+        return Release(_next_local(local, quiet.end, zone), bundle=True)
+    return Release(now, bundle=False)
+
+
+def _next_local(local: datetime, at: time, zone: ZoneInfo) -> datetime:
+    """The next moment after `local` when the chat's clock shows `at`, in UTC."""
+    candidate = datetime.combine(local.date(), at, tzinfo=zone)
+    if candidate <= local:
+        candidate = datetime.combine(local.date() + timedelta(days=1), at, tzinfo=zone)
+    return candidate.astimezone(UTC)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")

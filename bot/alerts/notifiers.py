@@ -1,0 +1,34 @@
+"""A Notifier that prints alerts on the terminal (the console transport's chats and `python -m bot ask`'s)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from bot.notifier import PlatformLimits, SendResult
+from bot.reply import Reply
+
+CONSOLE_LIMITS = PlatformLimits(per_second=50, per_chat_per_second=50)
+
+
+class ConsoleNotifier:
+    platform = "console"
+    limits = CONSOLE_LIMITS
+
+    def __init__(self, out: TextIO | None = None, chart_dir: Path | None = None) -> None:
+        self.out = out or sys.stdout
+        self.chart_dir = chart_dir
+        self.sent = 0
+
+    async def send(self, chat_id: str, reply: Reply, media: str | None = None) -> SendResult:
+        lines = [reply.text]
+        if reply.chart is not None and self.chart_dir is not None:
+            self.chart_dir.mkdir(parents=True, exist_ok=True)
+            path = self.chart_dir / reply.chart_name
+            path.write_bytes(reply.chart)
+            lines.append(f"[chart saved to {path}]")
+        self.out.write("\n".join(lines) + "\n\n")
+        self.out.flush()
+        self.sent += 1
+        return SendResult(message_id=str(self.sent))

@@ -1,0 +1,79 @@
+"""Which session a rule instance is evaluated for, when it is due, and whether its data is fresh enough.
+
+A pair with an equity or index leg follows that leg's exchange calendar (early closes and holidays come
+from the calendar); a crypto–crypto pair follows UTC days (METHODS.md §1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+
+from bot.analysis import PairData
+from bot.assets import Asset
+from bot.market import calendars
+from bot.market.data import leg_freshness
+
+UTC_DAYS = "UTC"  # the calendar of crypto–crypto pairs: every UTC day is a session
+
+
+def rule_calendar(asset: Asset, benchmark: Asset) -> str:
+    return next((leg.calendar for leg in (asset, benchmark) if leg.calendar), UTC_DAYS)
+
+
+def latest_session(calendar: str, now: pd.Timestamp) -> pd.Timestamp:
+    """The newest session of `calendar` that is over at `now` (UTC)."""
+    if calendar == UTC_DAYS:
+        return calendars.last_completed_utc_day(now)
+    return calendars.last_completed_session(now, calendar)
+
+
+def session_on_or_before(calendar: str, day: pd.Timestamp) -> pd.Timestamp:
+    day = pd.Timestamp(day).normalize()
+    if calendar == UTC_DAYS:
+        return day
+    sessions = calendars.session_closes(calendar).index
+    return sessions[sessions.searchsorted(day, side="right") - 1]
+
+
+def next_run(calendar: str, now: datetime, delay: timedelta) -> datetime:
+    """When the engine should next run for `calendar`: `delay` after the next session close (UTC midnight for
+    UTC days) that lies ahead of `now` once the delay is added."""
+    if calendar == UTC_DAYS:
+        midnight = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        run = midnight + delay
+        return run if run > now else run + timedelta(days=1)
+    runs = calendars.session_closes(calendar) + delay
+    upcoming = runs[runs > pd.Timestamp(now)]
+    return upcoming.iloc[0].to_pydatetime()
+
+
+@dataclass(frozen=True)
+class Staleness:
+    symbol: str
+    last_bar: pd.Timestamp
+    needed: pd.Timestamp
+    source: str
+
+    @property
+    def reason(self) -> str:
+        return f"{self.symbol} data ends {self.last_bar:%Y-%m-%d} ({self.source}), {self.needed:%Y-%m-%d} is needed"
+
+
+def stale_legs(data: PairData, now: pd.Timestamp | None, target: pd.Timestamp) -> list[Staleness]:
+    """Legs whose last complete bar is behind what the session needs: their market's last completed session
+    by the clock (`leg_freshness`), or the target session when an earlier one is asked for. No clock
+    (snapshot mode): never stale."""
+    if now is None:
+        return []
+    stale = []
+    for asset, leg in zip((data.asset, data.benchmark), data.legs, strict=True):
+        freshness = leg_freshness(asset, leg, now)
+        if freshness.expected is None:
+            continue
+        needed = min(freshness.expected, target)
+        if freshness.last_bar < needed:
+            stale.append(Staleness(asset.symbol, freshness.last_bar, needed, freshness.source))
+    return stale

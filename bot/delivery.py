@@ -1,0 +1,398 @@
+"""Delivery: drains the outbox (pending deliveries) through one Notifier per platform.
+
+- Claims are atomic and leased (`AlertsRepo.claim`): two processes never send the same delivery, and a
+  delivery claimed by a process that died is taken over once its lease has run out. The only duplicates a
+  crash can cause are the messages that were out on the wire when it happened.
+- Every send goes through the platform's `PlatformLimiter` (the one the transport's replies share). A
+  notifier that already paces itself through that same limiter (it exposes it as `notifier.limiter`, as the
+  Telegram transport's does) is not given a second slot.
+- RetryLater pauses the limiter (for the chat, or the whole platform) and reschedules the delivery after
+  retry_after without counting it as a failure; transient errors back off exponentially with jitter
+  (tenacity's wait strategy computes `not_before`); ChatGone marks the chat inactive (subscriptions kept)
+  and drops its pending deliveries; ChatMoved follows the chat to its new id and sends there.
+- An alert's chart is rendered once and uploaded once per platform: the first send's media handle
+  (Telegram's file_id) is stored and given to every later send of the same alert.
+- Held deliveries (quiet hours, digest) of a chat go out together, as one message, once due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tenacity import RetryCallState, wait_exponential_jitter
+from tenacity.wait import wait_base
+
+from bot.alerts.content import AlertContent
+from bot.notifier import (
+    ChatGone,
+    ChatMoved,
+    Notifier,
+    PermanentError,
+    RetryLater,
+    SendResult,
+    TransientError,
+)
+from bot.ratelimit import PlatformLimiter
+from bot.reply import Reply
+from bot.store.alerts_repo import AlertsRepo, ClaimedDelivery
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE = timedelta(seconds=120)
+DEFAULT_BACKOFF = wait_exponential_jitter(multiplier=30, max=3600, jitter=30)  # ~30 s, 1 min, 2 min … 1 h
+MAX_ATTEMPTS = 8
+GROUP_KINDS = frozenset({"group", "channel"})
+_NO_HANDLE = ""  # the platform gave no media handle for this alert: nobody needs to wait for one
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def backoff_seconds(wait: wait_base, attempt: int) -> float:
+    """Seconds to wait before attempt `attempt + 1`, from a tenacity wait strategy."""
+    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+    state.attempt_number = attempt
+    return float(wait(state))
+
+
+@dataclass
+class DrainReport:
+    sent: int = 0  # messages (a bundle of held alerts is one message)
+    deliveries_sent: int = 0
+    failed: int = 0
+    rescheduled: int = 0  # transient errors, to be retried later
+    retry_later: int = 0  # the platform asked us to wait (429)
+    moved: int = 0
+    gone: int = 0
+    lost_claims: int = 0  # sent, but our claim had been taken over (lease ran out): maybe sent twice
+    by_platform: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: DrainReport) -> None:
+        for name in ("sent", "deliveries_sent", "failed", "rescheduled", "retry_later", "moved", "gone",
+                     "lost_claims"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for platform, count in other.by_platform.items():
+            self.by_platform[platform] = self.by_platform.get(platform, 0) + count
+
+
+@dataclass
+class _Job:
+    """What goes out as one message: one delivery, or a chat's due held deliveries."""
+
+    token: str
+    deliveries: tuple[ClaimedDelivery, ...]
+    claimed_at: datetime
+
+    @property
+    def first(self) -> ClaimedDelivery:
+        return self.deliveries[0]
+
+    @property
+    def ids(self) -> list[int]:
+        return [d.id for d in self.deliveries]
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        store: Any,
+        notifiers: Mapping[str, Notifier],
+        limiters: Mapping[str, PlatformLimiter] | None = None,
+        *,
+        content: AlertContent | None = None,
+        repo: AlertsRepo | None = None,
+        lease: timedelta = DEFAULT_LEASE,
+        batch: int = 50,
+        concurrency: int = 16,
+        max_attempts: int = MAX_ATTEMPTS,
+        backoff: wait_base = DEFAULT_BACKOFF,
+        poll_seconds: float = 5.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.repo = repo or AlertsRepo.for_store(store)
+        self.notifiers = dict(notifiers)
+        given = dict(limiters or {})
+        self.limiters = {p: given.get(p) or PlatformLimiter(n.limits) for p, n in self.notifiers.items()}
+        self.content = content or AlertContent()
+        self.lease = lease
+        self.batch = batch
+        self.concurrency = concurrency
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.poll_seconds = poll_seconds
+        self.clock = clock
+        self._media: dict[tuple[int, str], str] = {}
+        self._media_locks: dict[tuple[int, str], asyncio.Lock] = {}
+        self._gone: set[int] = set()  # chats found gone: their other claimed deliveries were skipped
+        self._held: set[int] = set()  # deliveries this worker has claimed and not finished with
+        self._recorder = _SentRecorder(self.repo, clock)
+        self._wake = asyncio.Event()
+
+    # ------------------------------------------------------------ running
+
+    async def run(self) -> None:
+        """Deliver until cancelled: drain, then wait for a kick (new alerts) or the next poll."""
+        while True:
+            try:
+                await self.drain()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("delivery: draining failed; trying again in %g s", self.poll_seconds)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def drain(self) -> DrainReport:
+        """Send everything that is due now on the configured platforms, then return."""
+        report = DrainReport()
+        parts = await asyncio.gather(*(self._drain_platform(p) for p in self.notifiers), return_exceptions=True)
+        for platform, part in zip(self.notifiers, parts, strict=True):
+            if isinstance(part, BaseException):
+                if isinstance(part, asyncio.CancelledError):
+                    raise part
+                log.error("delivery on %s failed: %s", platform, part, exc_info=part)
+                continue
+            report.add(part)
+        return report
+
+    async def drain_until_settled(self, *, horizon: timedelta = timedelta(minutes=5)) -> DrainReport:
+        """Drain, and keep going while deliveries on these platforms are due within `horizon`: those
+        rescheduled after a 429 or a transient error, and those claimed by a process that died (taken over
+        when their lease runs out). Quiet hours and digests may hold others for longer; they stay pending."""
+        report = DrainReport()
+        platforms = list(self.notifiers)
+        while True:
+            report.add(await self.drain())
+            if not platforms or not await self.repo.pending_due(platforms, self.clock() + horizon):
+                return report
+            await asyncio.sleep(min(self.poll_seconds, 0.5))
+
+    # ------------------------------------------------------------ one platform
+
+    async def _drain_platform(self, platform: str) -> DrainReport:
+        report = DrainReport()
+        queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=self.batch)
+        senders = [asyncio.create_task(self._sender(platform, queue, report)) for _ in range(self.concurrency)]
+        try:
+            while jobs := await self._claim(platform):
+                for job in jobs:
+                    await queue.put(job)
+            for _ in senders:
+                await queue.put(None)
+            await asyncio.gather(*senders)
+        finally:
+            for task in senders:
+                task.cancel()
+            await self._release_unsent(queue)
+        return report
+
+    async def _claim(self, platform: str) -> list[_Job]:
+        now = self.clock()
+        token = uuid.uuid4().hex
+        held = await self.repo.claim(platform, token, now, self.lease, self.batch, bundles=True, exclude=self._held)
+        single = await self.repo.claim(platform, token, now, self.lease, self.batch, exclude=self._held)
+        self._held.update(d.id for d in (*held, *single))
+        by_chat: dict[int, list[ClaimedDelivery]] = {}
+        for delivery in held:
+            by_chat.setdefault(delivery.chat_pk, []).append(delivery)
+        return ([_Job(token, tuple(group), now) for group in by_chat.values()]
+                + [_Job(token, (d,), now) for d in single])
+
+    async def _release_unsent(self, queue: asyncio.Queue[_Job | None]) -> None:
+        leftover = []
+        while not queue.empty():
+            job = queue.get_nowait()
+            if job is not None:
+                leftover.append(job)
+        for job in leftover:
+            self._held.difference_update(job.ids)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.repo.release(job.ids, job.token, self.clock()))
+
+    async def _sender(self, platform: str, queue: asyncio.Queue[_Job | None], report: DrainReport) -> None:
+        while (job := await queue.get()) is not None:
+            try:
+                await self._deliver(platform, job, report)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("delivery %s on %s failed unexpectedly", job.ids, platform)
+            finally:
+                self._held.difference_update(job.ids)
+
+    # ------------------------------------------------------------ one message
+
+    async def _deliver(self, platform: str, job: _Job, report: DrainReport) -> None:
+        if job.first.chat_pk in self._gone:
+            return  # claimed in the same batch as the send that found the chat gone; already skipped
+        chat_id, ids = job.first.chat_id, job.ids
+        reply = await self._reply(job)
+        for _ in range(2):  # a second time only after following a moved chat
+            try:
+                result = await self._send(platform, chat_id, job, reply)
+            except _ClaimLost:
+                report.lost_claims += len(ids)
+                log.warning("delivery %s on %s: claim expired while waiting and was taken over", ids, platform)
+                return
+            except RetryLater as wait:
+                limiter = self.limiters[platform]
+                limiter.pause(wait.retry_after, chat_id if wait.chat_only else None)
+                now = self.clock()
+                await self.repo.reschedule(ids, job.token, now, now + timedelta(seconds=wait.retry_after),
+                                           f"platform asked to wait {wait.retry_after:g} s", attempted=False)
+                report.retry_later += 1
+                return
+            except ChatMoved as moved:
+                new_chat = await self.store.migrate_chat(platform, chat_id, moved.new_chat_id)
+                ids = await self.repo.move_to_chat(ids, job.token, new_chat.id, self.clock()) if new_chat else []
+                report.moved += 1
+                if not ids:
+                    return
+                chat_id = new_chat.chat_id
+                continue
+            except ChatGone as gone:
+                reason = f"chat gone: {gone}" if str(gone) else "chat gone"
+                self._gone.add(job.first.chat_pk)
+                await self.store.mark_inactive(platform, chat_id, reason)
+                await self.repo.mark_failed(ids, job.token, self.clock(), reason, attempted=True)
+                await self.repo.skip_chat(job.first.chat_pk, reason, self.clock())
+                report.gone += 1
+                return
+            except PermanentError as refused:
+                await self.repo.mark_failed(ids, job.token, self.clock(), f"refused: {refused}", attempted=True)
+                report.failed += 1
+                return
+            except (TransientError, Exception) as trouble:
+                await self._retry_later(platform, job, ids, trouble, report)
+                return
+            updated = await self._recorder.sent(ids, job.token, result.message_id)
+            report.sent += 1
+            report.deliveries_sent += len(ids)
+            report.by_platform[platform] = report.by_platform.get(platform, 0) + 1
+            if updated != len(ids):
+                report.lost_claims += len(ids) - updated
+                log.warning("delivery %s on %s: sent after our claim ran out; it may have gone twice", ids, platform)
+            return
+
+    async def _retry_later(
+        self, platform: str, job: _Job, ids: list[int], trouble: Exception, report: DrainReport
+    ) -> None:
+        attempts = max(d.attempts for d in job.deliveries) + 1
+        error = f"{type(trouble).__name__}: {trouble}"
+        if not isinstance(trouble, TransientError):
+            log.error("delivery %s on %s: unexpected %s", ids, platform, error, exc_info=trouble)
+        now = self.clock()
+        if attempts >= self.max_attempts:
+            await self.repo.mark_failed(ids, job.token, now, f"gave up after {attempts} attempts: {error}",
+                                        attempted=True)
+            report.failed += 1
+            return
+        delay = timedelta(seconds=backoff_seconds(self.backoff, attempts))
+        await self.repo.reschedule(ids, job.token, now, now + delay, error, attempted=True)
+        report.rescheduled += 1
+
+    async def _reply(self, job: _Job) -> Reply:
+        if len(job.deliveries) == 1:
+            reply = await self.content.reply(job.first.alert)
+        else:
+            reply = await self.content.bundle([d.alert for d in job.deliveries])
+        return dataclasses.replace(reply, data={**reply.data, "delivery_ids": job.ids})
+
+    async def _send(self, platform: str, chat_id: str, job: _Job, reply: Reply) -> SendResult:
+        """Send, reusing the platform's media handle for the alert's chart once the first send has one."""
+        is_group = job.first.chat_kind in GROUP_KINDS
+        if reply.chart is None or len(job.deliveries) != 1:
+            return await self._paced(platform, chat_id, job, is_group, reply, None)
+        key = (job.first.alert.id, platform)
+        handle = self._media.get(key)
+        if handle is None:
+            async with self._media_locks.setdefault(key, asyncio.Lock()):
+                handle = self._media.get(key)
+                if handle is None:
+                    handle = await self.repo.media_handle(*key)
+                if handle is None:  # this send uploads the chart; the others wait for its handle
+                    result = await self._paced(platform, chat_id, job, is_group, reply, None)
+                    self._media[key] = result.media_handle or _NO_HANDLE
+                    if result.media_handle:
+                        await self.repo.save_media_handle(*key, result.media_handle, self.clock())
+                    return result
+                self._media[key] = handle
+        return await self._paced(platform, chat_id, job, is_group, reply, handle or None)
+
+    async def _paced(
+        self, platform: str, chat_id: str, job: _Job, is_group: bool, reply: Reply, media: str | None
+    ) -> SendResult:
+        notifier, limiter = self.notifiers[platform], self.limiters[platform]
+        if getattr(notifier, "limiter", None) is limiter:
+            await self._hold_claim(job)
+            return await notifier.send(chat_id, reply, media)
+        async with limiter.slot(chat_id, is_group):
+            await self._hold_claim(job)
+            return await notifier.send(chat_id, reply, media)
+
+    async def _hold_claim(self, job: _Job) -> None:
+        """A claim that has waited half its lease (rate limits, a paused platform) is renewed before the
+        send; if it had already run out and been taken over, the new owner sends it, not us."""
+        now = self.clock()
+        if now - job.claimed_at < self.lease / 2:
+            return
+        if await self.repo.renew(job.ids, job.token, now) != len(job.ids):
+            raise _ClaimLost
+        job.claimed_at = now
+
+
+class _ClaimLost(Exception):
+    pass
+
+
+class _SentRecorder:
+    """Records sends in small batches — one transaction for whatever was sent within `delay` — instead of a
+    transaction per message, which on SQLite would cap the fan-out below the platforms' limits. The cost:
+    a crash can catch up to one batch sent but not yet recorded (they go out again after the lease)."""
+
+    def __init__(self, repo: AlertsRepo, clock: Callable[[], datetime], delay: float = 0.01,
+                 max_batch: int = 200) -> None:
+        self.repo = repo
+        self.clock = clock
+        self.delay = delay
+        self.max_batch = max_batch
+        self._waiting: list[tuple[list[int], str, str | None, asyncio.Future[int]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def sent(self, ids: list[int], token: str, message_id: str | None) -> int:
+        """Wait until this send is recorded; returns how many of `ids` were still ours."""
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.append((ids, token, message_id, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await done
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(self.delay)
+        while self._waiting:
+            batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+            try:
+                counts = await self.repo.mark_sent_many([(ids, token, mid) for ids, token, mid, _ in batch],
+                                                        self.clock())
+            except Exception as trouble:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(trouble)
+                continue
+            for (*_, done), count in zip(batch, counts, strict=True):
+                if not done.done():
+                    done.set_result(count)

@@ -1,0 +1,156 @@
+"""`python -m bot.alerts …` (the same handlers as `python -m bot alerts …`), /history, /preview, /status lines."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bot.alerts.__main__ import main
+from bot.alerts.replay import replay
+from bot.alerts.rules import RuleParams
+from bot.alerts.service import AlertService
+from bot.config import load_settings
+from bot.render import text
+from bot.services import build_services
+from bot.store import open_store
+from bot.store.alerts_repo import AlertsRepo
+from handlers.commands import dispatch
+from handlers.registry import ChatContext
+
+
+@pytest.fixture(autouse=True)
+def _keep_pytest_logging(monkeypatch):
+    """main() sets up logging for a terminal; under pytest, leave the capture handlers alone."""
+    monkeypatch.setattr("bot.logs.setup_logging", lambda settings: None)
+
+
+def test_replay_lists_what_the_rules_fire_as_json_lines(capsys, snapshot_analyzer):
+    assert main(["alerts", "--pair", "ETH:RUT", "--from", "2024-01-01", "--to", "2024-12-31", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    params = RuleParams("ETH", "RUT", 90)
+    expected = replay(snapshot_analyzer, params, pd.Timestamp("2024-01-01"), pd.Timestamp("2024-12-31"))
+    assert lines == [text.alert_fields(e, params) for e in expected]
+    assert [(x["kind"], x["as_of"]) for x in lines] == [
+        ("divergence", "2024-02-29"), ("regime", "2024-04-26"), ("regime", "2024-10-22"), ("divergence", "2024-12-04")]
+    regime = lines[1]
+    assert (regime["from_regime"], regime["to_regime"], regime["window"]) == ("decoupled", "neutral", "90d")
+    assert "from_regime" not in lines[0] and regime["text"].startswith("🔔 ETH and small caps")
+
+
+def test_replay_takes_a_window_and_thresholds(capsys):
+    assert main(["alerts", "--pair", "btc-spy", "--window", "1y", "--threshold", "z_enter=3", "--threshold",
+                 "dwell=3", "--from", "2025-01-01"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out and all(" · BTC:SPY 1y · " in line for line in out)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pair", "ETH:FOO"], "unknown ticker 'FOO'"),
+        (["--pair", "ETH"], "must look like ASSET:BENCHMARK"),
+        (["--from", "2024-13-01"], "is not a date"),
+        (["--from", "2025-01-01", "--to", "2024-01-01"], "is after --to"),
+        (["--window", "5d"], "too short"),
+        (["--threshold", "dwel=3"], "Did you mean dwell?"),
+        (["--threshold", "decoupled_enter=0.6"], "must be below"),
+        (["--run-once", "--pair", "ETH:RUT"], "are for a replay"),
+        (["--as-of", "2024-01-01"], "goes with --run-once"),
+        (["--pair"], "expected one argument"),
+    ],
+)
+def test_bad_arguments_get_one_line_and_status_2(capsys, args, message):
+    with pytest.raises(SystemExit) as exited:
+        code = main(["alerts", *args])
+        raise SystemExit(code)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_webhook_add_registers_an_endpoint_and_run_once_delivers_what_it_can(tmp_path: Path, monkeypatch, capsys):
+    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("CHART_DIR", str(tmp_path / "charts"))
+    monkeypatch.delenv("WEBHOOK_SECRET", raising=False)
+    assert main(["webhook", "add", "https://example.com/hooks/decoupler", "ETH:RUT", "regime,record"]) == 0
+    assert "WEBHOOK_SECRET is not set" in capsys.readouterr().out
+    assert main(["webhook", "add", "ftp://example.com/x"]) == 2
+    assert "http:// or https://" in capsys.readouterr().err
+
+    import asyncio
+
+    async def seed() -> None:
+        store = await open_store(url)
+        for platform, chat_id in (("console", "console"), ("telegram", "42")):
+            chat = await store.upsert_chat(platform, chat_id, "private")
+            await store.subscribe(chat, "ETH", "RUT", window_days=90)
+        await store.close()
+
+    asyncio.run(seed())
+    assert main(["alerts", "--run-once", "--as-of", "2024-04-26"]) == 0
+    out = capsys.readouterr().out
+    assert "ETH and small caps are loosely linked" in out  # the console chat got it
+    assert "1 delivered" in out and "pending for webhook (no WEBHOOK_SECRET), telegram (no token)" in out
+
+    async def statuses() -> dict[str, str]:
+        store = await open_store(url)
+        rows = await AlertsRepo(store.engine).deliveries()
+        chats = {c.chat.id: c.chat.platform for c in await store.active_subscriptions()}
+        await store.close()
+        return {chats[r["chat_pk"]]: r["status"] for r in rows}
+
+    assert asyncio.run(statuses()) == {"console": "sent", "telegram": "pending", "webhook": "pending"}
+
+
+async def test_history_preview_and_status_in_a_chat(tmp_path: Path):
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'chat.sqlite3'}", market_data="snapshot")
+    store = await open_store(settings.database_url)
+    services = build_services(settings, store)
+    services.alerts = AlertService(store, services.analysis, None)
+    chat = ChatContext(platform="telegram", chat_id="77", chat_kind="private")
+    try:
+        empty = await dispatch(services, "/history", chat)
+        assert empty.ok and empty.text.startswith("No alerts in this chat yet")
+        await dispatch(services, "/subscribe ETH RUT", chat)
+        await dispatch(services, "/set threshold dwell=3", chat)
+        await services.alerts.evaluate(until=date(2024, 4, 1))
+        await services.alerts.evaluate(until=date(2024, 4, 24))  # with dwell=3 the regime turns on the 24th
+        history = await dispatch(services, "/history 5", chat)
+        assert history.ok and "• 2024-04-24 · ETH:RUT 90d · regime decoupled → neutral (ρ 0.39) — sending" \
+            in history.text
+
+        preview = await dispatch(services, "/preview", chat)
+        assert preview.ok and preview.text.startswith("Preview: the alerts this chat's settings would have fired")
+        assert "ETH:RUT 90d:" in preview.text and preview.data["pairs"]["ETH:RUT"] > 0
+        other = await dispatch(services, "/preview BTC SPY", chat)
+        assert other.ok and "BTC:SPY 90d" in other.text
+        bad = await dispatch(services, "/history lots", chat)
+        assert not bad.ok and "Usage: /history" in bad.text
+
+        status = await services.alerts.status_lines()
+        assert status[0].startswith("Alerts: NYSE session 2024-04-24 evaluated (1 rule instance")
+        assert status[-1].startswith("Deliveries pending: 1 (telegram 1)")
+    finally:
+        await store.close()
+
+
+async def test_the_app_runs_the_scheduler_and_the_delivery_worker_while_it_runs(tmp_path: Path):
+    from bot.app import build_app, close_services, running_alerts
+
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'app.sqlite3'}", market_data="snapshot",
+                             webhook_secret="app-test-secret")
+    services = await build_app(settings)
+    alerts = services.alerts
+    try:
+        async with running_alerts(services, [], console=True):
+            assert alerts.scheduler is not None and alerts.scheduler.scheduler.running
+            assert sorted(alerts.worker.notifiers) == ["cli", "console", "webhook"]
+            assert {"alerts-after-close", "alerts-utc-day"} <= set(alerts.scheduler.next_runs())
+        assert alerts.scheduler is None and alerts._worker_task is None
+    finally:
+        await close_services(services)

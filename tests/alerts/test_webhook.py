@@ -1,0 +1,133 @@
+"""The webhook notifier against a local receiver: signed multipart JSON + chart, errors mapped for retries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from bot.notifier import ChatGone, PermanentError, RetryLater, TransientError
+from bot.reply import Reply
+from bot.webhook import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    WebhookNotifier,
+    WebhookUrlError,
+    check_webhook_url,
+    verify_signature,
+)
+
+SECRET = "s3cret-for-tests"
+
+
+class Endpoint:
+    def __init__(self) -> None:
+        self.status = 204
+        self.headers: dict[str, str] = {}
+        self.received: list[dict] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        signed = verify_signature(SECRET, request.headers[TIMESTAMP_HEADER], body, request.headers[SIGNATURE_HEADER])
+        parts = {}
+        boundary = request.headers["Content-Type"].split("boundary=")[1]
+        for chunk in body.split(f"--{boundary}".encode())[1:-1]:
+            head, _, content = chunk.partition(b"\r\n\r\n")
+            name = head.split(b'name="')[1].split(b'"')[0].decode()
+            parts[name] = content[:-2]
+        self.received.append({"signed": signed, "alert": json.loads(parts["alert"]), "chart": parts.get("chart"),
+                              "type": request.content_type})
+        return web.Response(status=self.status, headers=self.headers)
+
+
+async def moved(request: web.Request) -> web.Response:
+    return web.Response(status=302, headers={"Location": "/hook"})
+
+
+@pytest_asyncio.fixture
+async def endpoint() -> AsyncIterator[tuple[Endpoint, str]]:
+    hook = Endpoint()
+    app = web.Application()
+    app.router.add_post("/hook", hook.handle)
+    app.router.add_post("/moved", moved)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield hook, f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+REPLY = Reply(text="🔔 ETH and small caps are moving apart", chart=b"\x89PNG...", chart_name="eth-rut.png",
+              data={"kind": "regime", "pair": "ETH:RUT", "as_of": "2024-04-26", "alert_id": 7, "delivery_ids": [3]})
+
+
+async def test_an_alert_arrives_signed_as_json_with_its_chart(endpoint):
+    hook, base = endpoint
+    notifier = WebhookNotifier(SECRET)
+    try:
+        await notifier.send(f"{base}/hook", REPLY)
+        await notifier.send(f"{base}/hook", Reply(text="no chart", data={"kind": "record"}))
+    finally:
+        await notifier.close()
+    first, second = hook.received
+    assert first["signed"] and first["type"] == "multipart/form-data"
+    assert first["alert"] == {**REPLY.data, "text": REPLY.text}
+    assert first["chart"] == REPLY.chart
+    assert second["chart"] is None and second["alert"]["text"] == "no chart"
+
+
+def test_a_wrong_secret_or_a_changed_body_fails_verification():
+    from bot.webhook import sign
+
+    signature = sign(SECRET, "1700000000", b"body")
+    assert verify_signature(SECRET, "1700000000", b"body", signature)
+    assert not verify_signature("other", "1700000000", b"body", signature)
+    assert not verify_signature(SECRET, "1700000001", b"body", signature)
+    assert not verify_signature(SECRET, "1700000000", b"b0dy", signature)
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "error"),
+    [(429, {"Retry-After": "7"}, RetryLater), (503, {}, TransientError), (410, {}, ChatGone),
+     (400, {}, PermanentError)],
+)
+async def test_http_answers_become_the_delivery_errors(endpoint, status, headers, error):
+    hook, base = endpoint
+    hook.status, hook.headers = status, headers
+    notifier = WebhookNotifier(SECRET)
+    try:
+        with pytest.raises(error) as raised:
+            await notifier.send(f"{base}/hook", REPLY)
+    finally:
+        await notifier.close()
+    if error is RetryLater:
+        assert raised.value.retry_after == 7 and raised.value.chat_only
+
+
+async def test_redirects_are_not_followed_and_dead_endpoints_are_transient(endpoint):
+    _, base = endpoint
+    notifier = WebhookNotifier(SECRET, timeout=1)
+    try:
+        with pytest.raises(PermanentError):
+            await notifier.send(f"{base}/moved", REPLY)
+        with pytest.raises(TransientError):
+            await notifier.send("http://127.0.0.1:9/hook", REPLY)  # nothing listens on the discard port
+        with pytest.raises(PermanentError):
+            await notifier.send("ftp://127.0.0.1/hook", REPLY)
+    finally:
+        await notifier.close()
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/x", "example.com/hook", "https://", "javascript:alert(1)",
+                                 "https://example.com/" + "x" * 60])
+def test_only_short_http_urls_are_webhooks(url):
+    with pytest.raises(WebhookUrlError):
+        check_webhook_url(url)
+    assert check_webhook_url(" https://example.com/hooks/decoupler ") == "https://example.com/hooks/decoupler"

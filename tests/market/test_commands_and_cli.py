@@ -1,0 +1,221 @@
+"""/status, /assets add, `backfill` and `doctor`, and how services pick the market data."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import io
+import math
+
+import pandas as pd
+import pytest
+
+from bot.__main__ import build_parser
+from bot.analysis import PairAnalyzer
+from bot.assets import find_asset
+from bot.config import SUPPORTED_EXCHANGES, ConfigError, MarketDataMode
+from bot.market.cache import PriceCache
+from bot.market.cli import backfill, doctor_report, run_doctor
+from bot.market.data import SnapshotMarketData
+from bot.market.live import LiveMarketData
+from bot.market.sources.crypto import QUOTE_CURRENCY
+from bot.services import Services, build_market_data
+from handlers.commands import dispatch
+from handlers.registry import ChatContext
+from tests.market.conftest import TrimmedSnapshot, make_live, market_settings
+from tests.market.fakes import Failure
+from tests.store.support import admin_check
+
+ETH, RUT = find_asset("ETH"), find_asset("RUT")
+
+
+def services_for(market, store=None, alerts=None, mode: str = "auto") -> Services:
+    return Services(market_settings(market_data=mode), market, PairAnalyzer(market), None, store, alerts)
+
+
+def group(admin: bool) -> ChatContext:
+    return ChatContext(platform="telegram", chat_id="-100777", user_id="55", chat_kind="group", title="Desk",
+                       is_admin=admin_check(admin))
+
+
+class FakeAlerts:
+    async def status_lines(self) -> list[str]:
+        return ["Alerts: last evaluated session 2026-02-24; 2 rule instances; 0 deliveries pending."]
+
+
+# ---------------------------------------------------------------------------------------------- /status
+
+
+async def test_status_shows_source_last_bar_age_and_last_error_per_asset(fakes, live, store, clock):
+    chat = await store.upsert_chat("telegram", "1001", "private")
+    await store.subscribe(chat, "ETH", "NDX", window_days=90)
+    fakes.binance.failure = Failure(status=429, body='{"code":-1003,"msg":"Too many requests."}')
+    await live.refresh([ETH, RUT])
+    reply = await dispatch(services_for(live, store, FakeAlerts()), "/status")
+    lines = reply.text.splitlines()
+    assert reply.ok and lines[0].startswith("Market data: live sources, falling back")
+    assert ("ETH 1h [live]: coinbase, last bar 2026-02-25 11:00, age 0m, up to date; "
+            "last error (2026-02-25 12:00 UTC): binance: rate limited (HTTP 429)") in lines
+    assert "RUT 1d [live]: yahoo, last bar 2026-02-24, age 15h 0m, up to date" in lines
+    assert "NDX 1d: nothing stored yet" in lines  # subscribed, not fetched yet
+    assert any(line.startswith("BTC 1h: ") for line in lines)  # bundled
+    assert lines[-1].startswith("Alerts: last evaluated session")
+    symbols = [a["symbol"] for a in reply.data["assets"]]
+    assert symbols[:3] == ["ETH", "RUT", "NDX"]
+
+
+async def test_status_survives_a_failing_alert_engine():
+    class BrokenAlerts:
+        async def status_lines(self) -> list[str]:
+            raise RuntimeError("database gone")
+
+    reply = await dispatch(services_for(SnapshotMarketData(), alerts=BrokenAlerts(), mode="snapshot"), "/status")
+    assert reply.ok and reply.text.splitlines()[-1] == "Alerts: status unavailable (logged)."
+
+
+async def test_status_in_snapshot_mode_names_the_bundled_data():
+    reply = await dispatch(services_for(SnapshotMarketData(), mode="snapshot"), "/status")
+    assert reply.text.splitlines()[0] == "Market data: the bundled snapshot only (no network) (MARKET_DATA=snapshot)."
+    assert "RUT: snapshot, last daily bar 2026-02-20" in reply.text
+
+
+# ---------------------------------------------------------------------------------------------- /assets add
+
+
+async def test_a_crypto_asset_is_added_after_an_exchange_lists_it(fakes, store, sources, clock, settings):
+    live = make_live(store, sources, clock, settings, budget_seconds=0.05)
+    reply = await dispatch(services_for(live), "/assets add sol")
+    assert reply.ok and reply.text.startswith("Added SOL (crypto, SOL/USDT).")
+    assert find_asset("SOL").ccxt == "SOL/USDT"
+    assert fakes.binance.count("/api/v3/exchangeInfo") == 1
+    listing = await dispatch(services_for(live), "/assets")
+    assert "  SOL: SOL (crypto, 24/7)" in listing.text
+    # remembered: a new process registers it from the store at start-up
+    from bot.assets import unregister_asset
+
+    unregister_asset("SOL")
+    assert find_asset("SOL") is None
+    await make_live(store, sources, clock, settings).start()
+    assert find_asset("SOL").is_crypto
+
+
+async def test_a_stock_is_added_after_a_yahoo_test_fetch(fakes, live):
+    fakes.yahoo.meta_overrides["TSLA"] = {"instrumentType": "EQUITY", "longName": "Tesla, Inc.\u0007"}
+    reply = await dispatch(services_for(live), "/assets add TSLA")
+    assert reply.ok, reply.text
+    assert reply.text.startswith("Added TSLA: Tesla, Inc. (equity, Yahoo TSLA). Prices up to 2026-02-24 are in.")
+    assert find_asset("TSLA").calendar == "XNYS"
+
+
+@pytest.mark.parametrize(
+    ("yahoo", "symbol", "kind"), [("^VIX", "VIX", "index"), ("BRK-B", "BRK.B", "equity")]
+)
+async def test_index_and_class_share_symbols_become_plain_tickers(fakes, live, yahoo, symbol, kind):
+    fakes.yahoo.symbols[yahoo] = symbol
+    reply = await dispatch(services_for(live), f"/assets add {yahoo.lower()}")
+    assert reply.ok and reply.text.startswith(f"Added {symbol}: Fake {yahoo} ({kind}, Yahoo {yahoo}).")
+    assert find_asset(yahoo) is find_asset(symbol) and find_asset(symbol).yahoo == yahoo
+    corr = await dispatch(services_for(live), f"/beta 90d {symbol} SPY", want_chart=False)
+    assert corr.ok and corr.data["sources"] == {symbol: "live", "SPY": "live"}
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("/assets add ../../etc", "is not a ticker"),
+        ("/assets add ETH", "already known as ETH"),
+        ("/assets add XBT", "already known as BTC"),
+        ("/assets add SOL bond", "unknown kind"),
+        ("/assets add", "Name one ticker"),
+    ],
+)
+async def test_bad_tickers_never_reach_a_source(fakes, live, text, answer):
+    reply = await dispatch(services_for(live), text)
+    assert not reply.ok and answer in reply.text
+    assert "eTH" not in reply.text and "bTC" not in reply.text
+    assert all(fake.requests == [] for fake in fakes.all())
+
+
+async def test_unknown_and_foreign_symbols_are_refused(fakes, live):
+    reply = await dispatch(services_for(live), "/assets add NOPE")
+    assert not reply.ok and "no market lists NOPE" in reply.text and "yahoo: unknown symbol" in reply.text
+    fakes.yahoo.symbols["VOD.L"] = "VOD"
+    fakes.yahoo.meta_overrides["VOD.L"] = {"instrumentType": "EQUITY", "exchangeTimezoneName": "Europe/London"}
+    reply = await dispatch(services_for(live), "/assets add VOD.L stock")
+    assert not reply.ok and "trades on Europe/London time" in reply.text
+    assert find_asset("NOPE") is None and find_asset("VOD.L") is None
+
+
+async def test_only_group_admins_add_tickers(fakes, live):
+    reply = await dispatch(services_for(live), "/assets add SOL", group(admin=False))
+    assert not reply.ok and "Only chat admins" in reply.text
+    assert all(fake.requests == [] for fake in fakes.all())
+    listing = await dispatch(services_for(live), "/assets", group(admin=False))
+    assert listing.ok
+
+
+async def test_adding_needs_live_data():
+    reply = await dispatch(services_for(SnapshotMarketData(), mode="snapshot"), "/assets add SOL")
+    assert not reply.ok and "needs live data" in reply.text
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+
+def test_backfill_and_doctor_are_subcommands():
+    args = build_parser().parse_args(["backfill", "--assets", "eth, rut", "--since", "2025-01-01"])
+    assert (args.assets, args.since) == (["ETH", "RUT"], dt.date(2025, 1, 1))
+    assert build_parser().parse_args(["doctor"]).handler is run_doctor
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["backfill", "--since", "yesterday"])
+
+
+async def test_backfill_pages_from_since_with_progress_and_a_summary(fakes, store, sources, clock):
+    out, progress = io.StringIO(), io.StringIO()
+    cache = PriceCache(store)
+    results = await backfill(cache, sources, [ETH, RUT], dt.date(2025, 11, 1), clock=clock,
+                             bundled=TrimmedSnapshot(), out=out, progress_file=progress)
+    assert all(r.ok for r in results)
+    hourly_pages = [q for q in fakes.binance.price_requests() if q["interval"] == "1h"]
+    served = len(fakes.book.hourly("ETH")["2025-11-01":clock.naive])
+    assert len(hourly_pages) == math.ceil(served / 1000) == 3
+    assert pd.Timestamp(int(hourly_pages[0]["startTime"]), unit="ms") == pd.Timestamp("2025-11-01")
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("ETH 1d: ") and "new bars from binance" in lines[0]
+    assert "ETH 1h" in progress.getvalue() and "bars" in progress.getvalue()
+    report = await doctor_report(cache, [ETH, RUT], clock())
+    assert "ETH 1h: binance, last bar 2026-02-25 11:00, age 0m, up to date" in report
+    assert "RUT 1d: yahoo, last bar 2026-02-24" in report
+
+
+async def test_doctor_runs_from_the_command_line(store, capsys, tmp_path):
+    await PriceCache(store).record_error("RUT", "1d", "yahoo: rate limited by Yahoo (HTTP 429)")
+    settings = market_settings(database_url=str(store.engine.url).replace("+aiosqlite", ""))
+    code = await asyncio.to_thread(run_doctor, settings, argparse.Namespace(assets=["RUT"]))
+    printed = capsys.readouterr().out
+    assert code == 0 and "RUT 1d: nothing stored yet; last error" in printed and "HTTP 429" in printed
+
+
+# ---------------------------------------------------------------------------------------------- wiring
+
+
+async def test_services_pick_the_market_data_by_mode(store):
+    snapshot = build_market_data(market_settings(market_data="snapshot"), store)
+    assert isinstance(snapshot, SnapshotMarketData) and snapshot.now() is None
+    assert isinstance(build_market_data(market_settings(), None), SnapshotMarketData)
+    with pytest.raises(RuntimeError, match="needs the store"):
+        build_market_data(market_settings(market_data="live"), None)
+    live = build_market_data(market_settings(market_data="live"), store)
+    assert isinstance(live, LiveMarketData) and live.mode is MarketDataMode.LIVE
+    assert [s.name for s in live.sources.crypto] == ["binance", "coinbase", "kraken"]
+    await live.close()
+
+
+def test_exchanges_setting():
+    assert market_settings(exchanges="Kraken, coinbase").exchanges == ["kraken", "coinbase"]
+    with pytest.raises(ConfigError, match=r"Invalid setting EXCHANGES: .*unknown exchange 'ftx'"):
+        market_settings(exchanges="binance,ftx")
+    with pytest.raises(ConfigError, match="EXCHANGES"):
+        market_settings(exchanges="binance,binance")
+    assert set(SUPPORTED_EXCHANGES) == set(QUOTE_CURRENCY)
