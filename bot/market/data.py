@@ -1,7 +1,7 @@
 """Market data as the rest of the bot sees it: prices per leg, their source, and the clock to judge them by.
 
-This issue ships the bundled snapshot only; the Live market data work adds ccxt/yfinance sources and a
-price cache behind the same `MarketData` interface.
+The bundled snapshot is here; live sources (ccxt, yfinance) and the price cache are in bot/market/live.py
+and bot/market/sources, behind the same `MarketData` interface.
 """
 
 from __future__ import annotations
