@@ -7,7 +7,7 @@ import pytest
 from bot.config import ConfigError, MarketDataMode, load_settings
 from bot.logs import SecretMaskFilter
 
-TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghijklmno"
+TOKEN = "1234:FAKE-token-for-tests-only"
 
 
 def test_defaults():

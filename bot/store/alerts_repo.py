@@ -13,19 +13,15 @@ Two write paths matter for correctness:
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.engine import READ_ONLY
 from bot.store.models import (
     AlertMediaRow,
     AlertRow,
@@ -37,6 +33,7 @@ from bot.store.models import (
     SubscriptionRow,
 )
 from bot.store.preferences import QuietHours
+from bot.store.sessions import SessionPlumbing
 
 PENDING, SENT, FAILED, SKIPPED = (s.value for s in DeliveryStatus)
 _ERROR_LIMIT = 255
@@ -185,14 +182,7 @@ class DeliveryCounts:
 # ---------------------------------------------------------------- repository
 
 
-class AlertsRepo:
-    def __init__(self, engine: AsyncEngine, turns: asyncio.Lock | None = None) -> None:
-        self.engine = engine
-        self._writer = async_sessionmaker(engine, expire_on_commit=False)
-        self._reader = async_sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
-        self._turns = turns
-        self._postgres = engine.dialect.name == "postgresql"
-
+class AlertsRepo(SessionPlumbing):
     @classmethod
     def for_store(cls, store: Any) -> AlertsRepo:
         # A memory SQLite store is one shared connection: use the store's own lock so transactions take turns.
@@ -546,25 +536,6 @@ class AlertsRepo:
 
     # ------------------------------------------------------------ plumbing
 
-    def _insert(self, table: type[Any]) -> Any:
-        return (postgresql if self._postgres else sqlite).insert(table)
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncSession]:
-        async with self._session(self._writer) as session, session.begin():
-            yield session
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncSession]:
-        async with self._session(self._reader) as session:
-            yield session
-
-    @asynccontextmanager
-    async def _session(self, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-        async with AsyncExitStack() as stack:
-            if self._turns is not None:
-                await stack.enter_async_context(self._turns)
-            yield await stack.enter_async_context(sessions())
 
 
 # ---------------------------------------------------------------- helpers

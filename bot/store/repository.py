@@ -9,15 +9,12 @@ then every subscription of the chat changes, and the value becomes the chat's de
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bot.store.engine import READ_ONLY
 from bot.store.migrate import current_revision
 from bot.store.models import (
     ALL_ALERT_KINDS,
@@ -40,6 +37,7 @@ from bot.store.preferences import (
     load_thresholds,
 )
 from bot.store.records import Chat, ChatSubscription, Subscription
+from bot.store.sessions import SessionPlumbing
 from bot.store.urls import redact_url
 from bot.windows import MAX_DAYS, MIN_DAYS
 
@@ -65,14 +63,11 @@ def chat_kind(kind: str) -> ChatKind:
     return _CHAT_KIND_ALIASES.get(lowered) or ChatKind(lowered)
 
 
-class Store:
+class Store(SessionPlumbing):
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self._writer = async_sessionmaker(engine, expire_on_commit=False)
-        self._reader = async_sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
         # A memory SQLite database is one shared connection: transactions must take turns on it.
         memory = engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
-        self._turns = asyncio.Lock() if memory else None
+        super().__init__(engine, asyncio.Lock() if memory else None)
 
     def __repr__(self) -> str:
         return f"Store({redact_url(self.engine.url)})"
@@ -352,27 +347,6 @@ class Store:
 
     # ------------------------------------------------------------- plumbing
 
-    def _insert(self, table: type[Any]) -> Any:
-        """The dialect's INSERT: both have on_conflict_do_nothing / on_conflict_do_update (and `excluded`)."""
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        return dialect.insert(table)
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncSession]:
-        async with self._session(self._writer) as session, session.begin():
-            yield session
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncSession]:
-        async with self._session(self._reader) as session:
-            yield session
-
-    @asynccontextmanager
-    async def _session(self, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-        async with AsyncExitStack() as stack:
-            if self._turns is not None:
-                await stack.enter_async_context(self._turns)
-            yield await stack.enter_async_context(sessions())
 
 
 async def _chat_by_address(session: AsyncSession, platform: str, chat_id: str) -> ChatRow | None:
