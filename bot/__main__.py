@@ -99,16 +99,24 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         await close_services(services)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def settings_for_cli() -> Settings | None:
+    """Settings with logging set up, or None after printing one line naming the bad variable."""
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"decoupler: {exc}", file=sys.stderr)
-        return USAGE_ERROR
+        return None
     from bot.logs import setup_logging
 
     setup_logging(settings)
+    return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = settings_for_cli()
+    if settings is None:
+        return USAGE_ERROR
     from bot.store import DatabaseUrlError
 
     try:
