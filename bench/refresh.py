@@ -94,7 +94,7 @@ async def main(rate_limit_ms: int | None) -> None:
     try:
         # 1. cold backfill into an empty cache
         store = await open_store(f"sqlite:///{workdir}/cold.sqlite3")
-        cache = PriceCache(store)
+        cache = PriceCache(store.db)
         _, sources = make_sources(fakes, rate_limit_ms, retries=2)
         started = time.perf_counter()
         five_years = (clock.naive - pd.DateOffset(years=5)).date()
@@ -138,11 +138,11 @@ async def main(rate_limit_ms: int | None) -> None:
         store = await open_store(f"sqlite:///{workdir}/fresh.sqlite3")
         _, sources = make_sources(fakes, rate_limit_ms)
         live = LiveMarketData(load_settings(market_data="auto", database_url="sqlite://").market_data,
-                              PriceCache(store), sources, budget_seconds=60, cooldown_seconds=300, clock=clock)
+                              PriceCache(store.db), sources, budget_seconds=60, cooldown_seconds=300, clock=clock)
         started = time.perf_counter()
         await live.refresh(crypto + equities)
-        seeded = sum([await PriceCache(store).count(a.symbol, i) for a in crypto for i in ("1h", "1d")]
-                     + [await PriceCache(store).count(a.symbol, "1d") for a in equities])
+        seeded = sum([await PriceCache(store.db).count(a.symbol, i) for a in crypto for i in ("1h", "1d")]
+                     + [await PriceCache(store.db).count(a.symbol, "1d") for a in equities])
         show("3. first start: seed from the bundled snapshot, fetch the gap", time.perf_counter() - started,
              requests_made(fakes), f"; bars in the cache afterwards: {seeded:,}")
         await live.close()

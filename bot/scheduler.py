@@ -22,7 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from bot.alerts.engine import RunReport
-from bot.alerts.sessions import next_run
+from bot.alerts.market_sessions import next_run
 
 log = logging.getLogger(__name__)
 

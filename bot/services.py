@@ -39,7 +39,7 @@ def build_market_data(settings: Settings, store: Any = None) -> MarketData:
 
     return LiveMarketData(
         settings.market_data,
-        PriceCache(store),
+        PriceCache(store.db),
         build_sources(settings),
         budget_seconds=settings.market_budget_seconds,
         cooldown_seconds=settings.source_cooldown_seconds,

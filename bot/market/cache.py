@@ -7,20 +7,15 @@ Timestamps in `price_bars` are naive UTC: the session date at midnight for 1d ba
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.assets import Asset, AssetKind
-from bot.store.engine import READ_ONLY
+from bot.store.database import Database
 from bot.store.models import CustomAssetRow, PriceBarRow, SourceStatusRow
 
 SNAPSHOT = "snapshot"  # price_bars.source of bars copied from the bundled snapshot
@@ -51,31 +46,17 @@ def utcnow() -> datetime:
 
 
 class PriceCache:
-    def __init__(self, store: Any):
-        self.engine: AsyncEngine = store.engine
-        self._insert = (postgresql if self.engine.dialect.name == "postgresql" else sqlite).insert
-        memory = self.engine.dialect.name == "sqlite" and self.engine.url.database in (None, "", ":memory:")
-        self._turns = asyncio.Lock() if memory else None  # one shared connection: transactions take turns
+    """Reads and writes Core rows (bulk bars) through the store's shared `Database`: its lock, its readiness."""
 
-    # ---------------------------------------------------------------- connections
+    def __init__(self, db: Database):
+        self.db = db
+        self._insert = db.insert
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._turn(), self.engine.execution_options(**{READ_ONLY: True}).connect() as conn:
-            yield conn
+    def _read(self) -> Any:
+        return self.db.connection(write=False)
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._turn(), self.engine.begin() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        if self._turns is None:
-            yield
-            return
-        async with self._turns:
-            yield
+    def _write(self) -> Any:
+        return self.db.connection(write=True)
 
     # ---------------------------------------------------------------- bars
 

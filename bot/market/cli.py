@@ -64,7 +64,7 @@ def run_doctor(settings: Settings, args: argparse.Namespace) -> int:
         from bot.market.cache import PriceCache
         from bot.market.live import real_clock
 
-        cache = PriceCache(store)
+        cache = PriceCache(store.db)
         assets = await resolve_assets(cache, args.assets)
         if assets is None:
             return USAGE_ERROR
@@ -89,7 +89,7 @@ async def _backfill_main(settings: Settings, store: Any, args: argparse.Namespac
     from bot.market.live import real_clock
     from bot.market.sources import build_sources
 
-    cache = PriceCache(store)
+    cache = PriceCache(store.db)
     assets = await resolve_assets(cache, args.assets)
     if assets is None:
         return USAGE_ERROR

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 
-from bot.store.engine import create_store_engine
-from bot.store.migrate import head_revision, migrate_engine, upgrade
+from bot.store.database import Database
+from bot.store.errors import StoreUnavailable
+from bot.store.migrate import head_revision, upgrade
 from bot.store.models import ALL_ALERT_KINDS, AlertKind, ChatKind, DigestMode
 from bot.store.preferences import QuietHours, SettingError
 from bot.store.records import Chat, ChatSubscription, Subscription
@@ -26,11 +27,13 @@ __all__ = [
     "ChatKind",
     "ChatNotFound",
     "ChatSubscription",
+    "Database",
     "DatabaseUrlError",
     "DigestMode",
     "QuietHours",
     "SettingError",
     "Store",
+    "StoreUnavailable",
     "Subscription",
     "SubscriptionNotFound",
     "head_revision",
@@ -44,17 +47,18 @@ log = logging.getLogger(__name__)
 
 
 async def open_store(database_url: str, *, migrate: bool = True, schema: str | None = None) -> Store:
-    """Connect to `database_url`, bring its schema up to date (unless `migrate=False`), return the Store.
+    """Connect to `database_url` now, bring its schema up to date (unless `migrate=False`), return the Store.
+    (The composition root builds `Store(Database(url))` instead, which connects on first use.)
 
     `schema` (PostgreSQL only) puts every table, alembic_version included, in that schema; it must exist.
     """
-    engine = create_store_engine(database_url, schema=schema)
-    if migrate:
-        try:
-            await migrate_engine(engine)
-        except BaseException:
-            await engine.dispose()
-            raise
-    store = Store(engine)
-    log.info("store: %s%s", redact_url(engine.url), f" (schema {schema})" if schema else "")
+    store = Store(Database(database_url, migrate=migrate, schema=schema))
+    if not migrate:
+        return store  # connects on first use
+    try:
+        await store.open()
+    except BaseException:
+        await store.close()
+        raise
+    log.info("store: %s%s", redact_url(store.engine.url), f" (schema {schema})" if schema else "")
     return store

@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, case, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,7 +33,10 @@ from bot.store.models import (
     SubscriptionRow,
 )
 from bot.store.preferences import QuietHours
-from bot.store.sessions import SessionPlumbing
+from bot.store.database import Repository
+
+if TYPE_CHECKING:
+    from bot.store.repository import Store
 
 PENDING, SENT, FAILED, SKIPPED = (s.value for s in DeliveryStatus)
 _ERROR_LIMIT = 255
@@ -182,11 +185,12 @@ class DeliveryCounts:
 # ---------------------------------------------------------------- repository
 
 
-class AlertsRepo(SessionPlumbing):
+class AlertsRepo(Repository):
+    """Shares the `Database` (engine, turns, readiness) of the store it is made for."""
+
     @classmethod
-    def for_store(cls, store: Any) -> AlertsRepo:
-        # A memory SQLite store is one shared connection: use the store's own lock so transactions take turns.
-        return cls(store.engine, getattr(store, "_turns", None))
+    def for_store(cls, store: Store) -> AlertsRepo:
+        return cls(store.db)
 
     # ------------------------------------------------------------ rule instances
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bot.store.migrate import current_revision
+from bot.store.migrate import stored_revision
 from bot.store.models import (
     ALL_ALERT_KINDS,
     AlertKind,
@@ -37,7 +37,7 @@ from bot.store.preferences import (
     load_thresholds,
 )
 from bot.store.records import Chat, ChatSubscription, Subscription
-from bot.store.sessions import SessionPlumbing
+from bot.store.database import Database, Repository
 from bot.store.urls import redact_url
 from bot.windows import MAX_DAYS, MIN_DAYS
 
@@ -63,17 +63,20 @@ def chat_kind(kind: str) -> ChatKind:
     return _CHAT_KIND_ALIASES.get(lowered) or ChatKind(lowered)
 
 
-class Store(SessionPlumbing):
-    def __init__(self, engine: AsyncEngine) -> None:
-        # A memory SQLite database is one shared connection: transactions must take turns on it.
-        memory = engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
-        super().__init__(engine, asyncio.Lock() if memory else None)
+class Store(Repository):
+    """Chats and subscriptions. Opens its `Database` on first use (`await store.open()` to do it now)."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
 
     def __repr__(self) -> str:
         return f"Store({redact_url(self.engine.url)})"
 
+    async def open(self) -> None:
+        await self.db.open()
+
     async def close(self) -> None:
-        await self.engine.dispose()
+        await self.db.close()
 
     async def __aenter__(self) -> Store:
         return self
@@ -82,7 +85,8 @@ class Store(SessionPlumbing):
         await self.close()
 
     async def schema_revision(self) -> str | None:
-        return await current_revision(self.engine)
+        await self.db.open()
+        return await stored_revision(self.engine)
 
     # ------------------------------------------------------------------ chats
 

@@ -141,7 +141,7 @@ def make_live(
         "bundled": TrimmedSnapshot(),
     }
     options.update(kwargs)
-    return LiveMarketData(settings.market_data, PriceCache(store), sources, **options)  # type: ignore[arg-type]
+    return LiveMarketData(settings.market_data, PriceCache(store.db), sources, **options)  # type: ignore[arg-type]
 
 
 @pytest_asyncio.fixture

@@ -33,7 +33,7 @@ async def cache(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "sqlite":
         store = await open_store(f"sqlite:///{tmp_path}/cache.sqlite3")
         try:
-            yield PriceCache(store)
+            yield PriceCache(store.db)
         finally:
             await store.close()
         return
@@ -42,7 +42,7 @@ async def cache(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await _admin(f'CREATE SCHEMA "{schema}"')
     store = await open_store(postgres_url(), schema=schema)
     try:
-        yield PriceCache(store)
+        yield PriceCache(store.db)
     finally:
         await store.close()
         await _admin(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

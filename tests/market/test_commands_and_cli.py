@@ -173,7 +173,7 @@ def test_backfill_and_doctor_are_subcommands():
 
 async def test_backfill_pages_from_since_with_progress_and_a_summary(fakes, store, sources, clock):
     out, progress = io.StringIO(), io.StringIO()
-    cache = PriceCache(store)
+    cache = PriceCache(store.db)
     results = await backfill(cache, sources, [ETH, RUT], dt.date(2025, 11, 1), clock=clock,
                              bundled=TrimmedSnapshot(), out=out, progress_file=progress)
     assert all(r.ok for r in results)
@@ -190,7 +190,7 @@ async def test_backfill_pages_from_since_with_progress_and_a_summary(fakes, stor
 
 
 async def test_doctor_runs_from_the_command_line(store, capsys, tmp_path):
-    await PriceCache(store).record_error("RUT", "1d", "yahoo: rate limited by Yahoo (HTTP 429)")
+    await PriceCache(store.db).record_error("RUT", "1d", "yahoo: rate limited by Yahoo (HTTP 429)")
     settings = market_settings(database_url=str(store.engine.url).replace("+aiosqlite", ""))
     code = await asyncio.to_thread(run_doctor, settings, argparse.Namespace(assets=["RUT"]))
     printed = capsys.readouterr().out

@@ -304,10 +304,10 @@ async def test_a_dividend_rebases_the_stored_adjusted_history(fakes, live, store
     fakes.yahoo.dividends["IWM"] = {ex_date: 0.01 * float(closes[pd.Timestamp("2026-02-23")])}  # a 1 % dividend
     clock.set("2026-02-23 22:00")
     await live.refresh([IWM])
-    before = await PriceCache(store).closes("IWM", "1d")
+    before = await PriceCache(store.db).closes("IWM", "1d")
     clock.set("2026-02-24 22:00")  # Yahoo now knows the dividend and re-bases everything before it
     await live.refresh([IWM])
-    after = await PriceCache(store).closes("IWM", "1d")
+    after = await PriceCache(store.db).closes("IWM", "1d")
     old = before.index[before.index < pd.Timestamp("2026-02-23")]
     assert after[old].to_numpy() == pytest.approx(before[old].to_numpy() * 0.99)
     served = fakes.yahoo.chart_body("IWM", closes[pd.Timestamp("2026-01-02"):ex_date])
@@ -335,7 +335,7 @@ async def test_bars_another_process_stored_are_picked_up(fakes, live, store, sou
     await live.refresh([ETH])
     clock.advance(days=1)
     quiet = io.StringIO()
-    await backfill(PriceCache(store), sources, [ETH], None, clock=clock, out=quiet, progress_file=quiet)  # the CLI
+    await backfill(PriceCache(store.db), sources, [ETH], None, clock=clock, out=quiet, progress_file=quiet)  # the CLI
     fakes.clear()
     await live.refresh([ETH])
     assert sum(len(f.requests) for f in fakes.all()) == 0

@@ -1,0 +1,49 @@
+"""What went wrong with the database, in one line for an operator or a user: never a URL, never a password."""
+
+from __future__ import annotations
+
+import sqlite3
+
+
+class StoreUnavailable(RuntimeError):
+    """The database cannot be reached or used right now; the message is one line, safe to show."""
+
+
+_SQLITE_PROBLEMS = (
+    ("file is not a database", "the SQLite file is damaged or not a database"),
+    ("readonly database", "the SQLite file is read-only for this user"),
+    ("unable to open database file", "the SQLite file cannot be opened (check the folder exists and is writable)"),
+    ("disk i/o error", "the disk failed while reading the SQLite file"),
+    ("database disk image is malformed", "the SQLite file is damaged"),
+    ("database is locked", "the SQLite file is locked by another process for too long"),
+)
+_POSTGRES_PROBLEMS = {
+    "InvalidCatalogNameError": "PostgreSQL has no such database",
+    "InvalidAuthorizationSpecificationError": "PostgreSQL does not know that role (user)",
+    "InvalidPasswordError": "PostgreSQL refused the password",
+    "TooManyConnectionsError": "PostgreSQL has no free connections",
+    "CannotConnectNowError": "PostgreSQL is starting up or shutting down",
+}
+
+
+def describe_database_error(exc: BaseException) -> str:
+    """A short reason for `exc` (a driver, SQLAlchemy or Alembic error)."""
+    inner = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
+    name = type(inner).__name__
+    if name in _POSTGRES_PROBLEMS:
+        return f"database unavailable: {_POSTGRES_PROBLEMS[name]}"
+    if isinstance(inner, TimeoutError):
+        return "database unavailable: it did not answer in time"
+    if isinstance(inner, ConnectionRefusedError) or "connection refused" in str(inner).lower():
+        return "database unavailable: the server refused the connection (is it running?)"
+    if isinstance(inner, OSError):
+        return f"database unavailable: {(inner.strerror or type(inner).__name__).lower()}"
+    if isinstance(inner, sqlite3.Error):
+        text = str(inner).lower()
+        for needle, reason in _SQLITE_PROBLEMS:
+            if needle in text:
+                return f"database unavailable: {reason}"
+    if type(exc).__name__ == "CommandError" and "revision" in str(exc).lower():  # alembic
+        return ("database unavailable: its schema revision is unknown to this version of Decoupler "
+                "(was it migrated by a newer one?)")
+    return f"database unavailable: {name}"
