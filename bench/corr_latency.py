@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
+from bot.app import App
 from bot.config import load_settings
-from bot.services import build_services
 from handlers.commands import dispatch
 
 
@@ -36,7 +36,7 @@ async def timed(services, text: str, want_chart: bool) -> float:
 
 
 async def main(n: int) -> None:
-    services = build_services(load_settings(market_data="snapshot"))
+    services = App(load_settings(market_data="snapshot", database_url="sqlite://")).services
     rng = np.random.default_rng(0)
     cold = await timed(services, "/corr 90d", want_chart=False)
     print(f"cold first /corr 90d (loads snapshot, calendar, builds histories): {cold * 1000:.0f} ms")
@@ -55,8 +55,7 @@ async def main(n: int) -> None:
 
     hits = [await timed(services, "/corr 90d", True) for _ in range(n_chart)]
     print(f"/corr 90d with chart, cache hit       {percentiles(hits)}")
-    if services.charts is not None:
-        print(f"chart cache: {services.charts.hits} hits, {services.charts.misses} misses")
+    print(f"chart cache: {services.charts.hits} hits, {services.charts.misses} misses")
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {peak_mb:.0f} MB")

@@ -28,15 +28,16 @@ from sqlalchemy import insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.alerts.delivery import DeliveryWorker
 from bot.alerts.engine import AlertEngine
 from bot.analysis import PairAnalyzer
 from bot.assets import Asset, AssetKind
 from bot.config import MarketDataMode
-from bot.delivery import DeliveryWorker
 from bot.market.align import LegPrices
 from bot.market.data import LegData
 from bot.notifier import PlatformLimits, RetryLater, SendResult
 from bot.ratelimit import PlatformLimiter
+from bot.render.alert_messages import AlertContent
 from bot.reply import Reply
 from bot.store import Store, open_store
 from bot.store.alerts_repo import AlertsRepo, InstanceKey, InstanceUpdate, NewAlert, Release
@@ -51,7 +52,7 @@ class LimitedPlatform:
     platform = "bench"
 
     def __init__(self, per_second: int) -> None:
-        self.limits = PlatformLimits(per_second=per_second, per_chat_per_second=1)
+        self.limiter = PlatformLimiter(PlatformLimits(per_second=per_second, per_chat_per_second=1))
         self.per_second = per_second
         self.window: deque[float] = deque()
         self.last_by_chat: dict[str, float] = {}
@@ -59,7 +60,12 @@ class LimitedPlatform:
         self.received: Counter[str] = Counter()
         self.times: list[float] = []
 
-    async def send(self, chat_id: str, reply: Reply, media: str | None = None) -> SendResult:
+    async def send(self, chat_id: str, reply: Reply, media: str | None = None, *, is_group: bool = False
+                   ) -> SendResult:
+        async with self.limiter.slot(chat_id, is_group):
+            return self._receive(chat_id)
+
+    def _receive(self, chat_id: str) -> SendResult:
         now = time.monotonic()
         while self.window and self.window[0] <= now - 1.0:
             self.window.popleft()
@@ -106,7 +112,7 @@ async def fan_out(database_url: str, subscribers: int, limit: int) -> None:
     store = await open_store(database_url)
     try:
         await add_subscribers(store, subscribers, "bench", ("ETH", "RUT"))
-        repo = AlertsRepo(store.engine)
+        repo = AlertsRepo.for_store(store)
         (instance,) = await repo.ensure_instances([(InstanceKey("ETH", "RUT", 90, "{}"), "XNYS")])
         now = datetime.now(UTC)
         alert = NewAlert("regime", date(2026, 1, 16), {"value": 0.12, "from_regime": "neutral",
@@ -117,7 +123,7 @@ async def fan_out(database_url: str, subscribers: int, limit: int) -> None:
                               lambda recipient, at: Release(at, False), now)
         queued = time.monotonic() - started
         platform = LimitedPlatform(limit)
-        worker = DeliveryWorker(store, {"bench": platform}, {"bench": PlatformLimiter(platform.limits)}, repo=repo)
+        worker = DeliveryWorker(store, {"bench": platform}, AlertContent(), repo=repo)
         started = time.monotonic()
         await worker.drain_until_settled()
         elapsed = time.monotonic() - started

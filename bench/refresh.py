@@ -28,10 +28,11 @@ import yfinance as yf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.market.cli import backfill
+
 from bot.assets import find_asset
 from bot.config import load_settings
 from bot.market.cache import PriceCache
-from bot.market.cli import backfill
 from bot.market.live import BundledSnapshot, LiveMarketData
 from bot.market.sources import build_sources
 from bot.market.sources.crypto import make_exchange

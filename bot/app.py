@@ -1,4 +1,10 @@
-"""Composition root: builds services and transports and runs them on one event loop."""
+"""The composition root: every service is built here, from `Settings`, once, when first asked for.
+
+The CLI (bot/cli) and the server ask an `App` for what they need: a snapshot-only `ask` never connects to
+the database or imports the live sources; a server gets the store, the alert service and the transports.
+This module and `bot/__main__.py` are the only ones in `bot` that import `handlers` (the chat transports
+and the command layer); see docs/architecture.md.
+"""
 
 from __future__ import annotations
 
@@ -7,207 +13,261 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import date, timedelta
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from bot.config import Settings
-from bot.optional import import_optional
-from bot.services import Services, build_services
+from bot.analysis import PairAnalyzer
+from bot.config import MarketDataMode, Settings
+from bot.market.data import MarketData, SnapshotMarketData
+from bot.notifier import Notifier
+from bot.reply import Reply
+from bot.services import Services
+from bot.store import Database, Store
+
+if TYPE_CHECKING:
+    from bot.alerts.service import AlertService
+    from bot.market.cache import PriceCache
+    from bot.market.sources import SourceSet
+    from bot.render.alert_messages import AlertContent
+    from bot.render.chart_cache import ChartRenderer
 
 log = logging.getLogger(__name__)
 
+# chats of the terminal transport and of `python -m bot ask`: alerts for them are printed
+CONSOLE_PLATFORMS = ("console", "cli")
+
 
 class Transport(Protocol):
+    """A chat platform's server side (handlers/<platform>): receives commands, answers through the shared
+    runner, and delivers alerts through `notifier`, which shares the transport's rate limiter."""
+
     name: str
+    notifier: Notifier
 
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
 
 
-# platform -> (setting that enables it, module that provides `build_transport(services) -> Transport`)
-TRANSPORTS = {
-    "telegram": ("telegram_bot_token", "handlers.telegram_bot"),
-    "discord": ("discord_bot_token", "handlers.discord_bot"),
-}
+class App:
+    def __init__(self, settings: Settings, *, store: Store | None = None, market: MarketData | None = None) -> None:
+        """`store` and `market` replace the ones built from settings (tests hand in fakes of the outside)."""
+        self.settings = settings
+        if store is not None:
+            self.store = store
+        if market is not None:
+            self.market = market
 
+    # ------------------------------------------------------------ services
 
-def configured_platforms(settings: Settings) -> list[str]:
-    return [name for name, (setting, _) in TRANSPORTS.items() if getattr(settings, setting)]
+    @cached_property
+    def store(self) -> Store:
+        return Store(Database(self.settings.database_url))  # connects (and migrates) on first use
 
+    @cached_property
+    def price_cache(self) -> PriceCache:
+        from bot.market.cache import PriceCache
 
-async def open_store(settings: Settings) -> Any:
-    """The store, migrated; None in a build without one."""
-    store_module = import_optional("bot.store")
-    if store_module is None:
-        return None
-    return await store_module.open_store(settings.database_url)
+        return PriceCache(self.store.db)
 
+    def sources(self, *, retries: int = 0) -> SourceSet:
+        from bot.market.sources import build_sources
 
-async def build_app(settings: Settings, *, with_store: bool = True) -> Services:
-    store = await open_store(settings) if with_store else None
-    services = build_services(settings, store)
-    start_market = getattr(services.market, "start", None)
-    if start_market is not None:
-        await start_market()  # registers tickers users added (/assets add) before the first command
-    if store is not None:
+        return build_sources(self.settings, retries=retries)
+
+    @cached_property
+    def market(self) -> MarketData:
+        """`snapshot`: the bundled snapshot, never the network. `auto`/`live`: live sources over the price
+        cache in the store (auto falls back to the cache and the snapshot; live says so instead)."""
+        settings = self.settings
+        if settings.market_data is MarketDataMode.SNAPSHOT:
+            return SnapshotMarketData(settings.market_data)
+        from bot.market.live import LiveMarketData
+
+        return LiveMarketData(
+            settings.market_data, self.price_cache, self.sources(),
+            budget_seconds=settings.market_budget_seconds, cooldown_seconds=settings.source_cooldown_seconds,
+        )
+
+    @cached_property
+    def analysis(self) -> PairAnalyzer:
+        return PairAnalyzer(self.market)
+
+    @cached_property
+    def charts(self) -> ChartRenderer:
+        from bot.render.chart_cache import ChartRenderer
+
+        return ChartRenderer()
+
+    @cached_property
+    def alert_messages(self) -> AlertContent:
+        from bot.render.alert_messages import AlertContent
+
+        return AlertContent(self.analysis, self.charts)
+
+    @cached_property
+    def alerts(self) -> AlertService:
         from bot.alerts.service import AlertService
 
-        services.alerts = AlertService(
-            store, services.analysis, services.charts,
+        settings = self.settings
+        return AlertService(
+            self.store, self.analysis, self.alert_messages,
             delay=timedelta(minutes=settings.alert_delay_minutes),
             lease=timedelta(seconds=settings.delivery_lease_seconds),
         )
-    return services
 
+    @cached_property
+    def services(self) -> Services:
+        return Services(self.settings, self.market, self.analysis, self.charts, self.store, self.alerts)
 
-def build_transports(services: Services) -> list[Transport]:
-    transports: list[Transport] = []
-    for name in configured_platforms(services.settings):
-        module = import_optional(TRANSPORTS[name][1])
-        if module is None:
-            log.warning("%s token is set, but this version has no %s transport yet", name, name)
-            continue
-        transports.append(module.build_transport(services))
-    return transports
+    async def start(self) -> None:
+        await self.market.start()  # registers tickers users added (/assets add) before the first command
 
+    async def close(self) -> None:
+        """Close what was opened (nothing that was never built is built now)."""
+        if "market" in self.__dict__:
+            await self.market.close()  # ccxt / curl_cffi sessions
+        if "store" in self.__dict__:
+            await self.store.close()
 
-# ---- alert delivery: which Notifier serves which platform ------------------------------------------------
+    # ------------------------------------------------------------ one command
 
-CONSOLE_PLATFORMS = ("console", "cli")  # chats of the terminal transport and of `python -m bot ask`
+    async def ask(self, text: str, *, as_of: date | None = None, want_chart: bool = True,
+                  theme: str = "light") -> Reply:
+        """`python -m bot ask`: one command, answered as in a private chat of the CLI."""
+        from handlers.commands import dispatch
+        from handlers.registry import ChatContext
 
+        await self.start()
+        chat = ChatContext(platform="cli", chat_id="cli", chat_kind="private", title="cli")
+        return await dispatch(self.services, text, chat, as_of=as_of, want_chart=want_chart, theme=theme)
 
-def webhook_notifier(settings: Settings) -> Any:
-    """The webhook platform's notifier, or None without WEBHOOK_SECRET (its deliveries then stay pending)."""
-    if settings.webhook_secret is None:
-        return None
-    from bot.notifier import PlatformLimits
-    from bot.webhook import WEBHOOK_LIMITS, WebhookNotifier
+    # ------------------------------------------------------------ chat platforms
 
-    limits = PlatformLimits(settings.webhook_max_per_second, WEBHOOK_LIMITS.per_chat_per_second)
-    return WebhookNotifier(settings.webhook_secret.get_secret_value(), limits=limits)
+    def platforms(self) -> list[str]:
+        """The chat platforms whose token is set."""
+        return [name for name, token in (("telegram", self.settings.telegram_bot_token),
+                                         ("discord", self.settings.discord_bot_token)) if token]
 
+    def build_transports(self) -> list[Transport]:
+        transports: list[Transport] = []
+        for name in self.platforms():
+            if name == "telegram":
+                from handlers import telegram
 
-def console_notifiers(settings: Settings) -> dict[str, Any]:
-    from bot.alerts.notifiers import ConsoleNotifier
+                transports.append(telegram.build_transport(self.services))
+            else:
+                log.warning("%s token is set, but this version has no %s transport yet", name, name)
+        return transports
 
-    notifier = ConsoleNotifier(chart_dir=Path(settings.chart_dir))
-    return dict.fromkeys(CONSOLE_PLATFORMS, notifier)
+    @contextlib.asynccontextmanager
+    async def notifiers(self, transports: list[Transport] | None, *, console: bool
+                        ) -> AsyncIterator[tuple[dict[str, Notifier], list[str]]]:
+        """Who delivers alerts on which platform, and the platforms that can't (their deliveries stay pending).
 
+        `transports`: the running transports' notifiers. None (`alerts --run-once`): each configured chat
+        platform's notifier opened without its server (sending only, no updates received)."""
+        notifiers: dict[str, Notifier] = {}
+        missing: list[str] = []
+        async with contextlib.AsyncExitStack() as stack:
+            if console:
+                from bot.alerts.notifiers import ConsoleNotifier
 
-def transport_notifiers(transports: list[Transport]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Started transports that can deliver alerts expose `notifier` (and the `limiter` it shares)."""
-    notifiers: dict[str, Any] = {}
-    limiters: dict[str, Any] = {}
-    for transport in transports:
-        notifier = getattr(transport, "notifier", None)
-        if notifier is None:
-            continue
-        notifiers[transport.name] = notifier
-        if getattr(transport, "limiter", None) is not None:
-            limiters[transport.name] = transport.limiter  # type: ignore[attr-defined]
-    return notifiers, limiters
+                printer = ConsoleNotifier(chart_dir=Path(self.settings.chart_dir))
+                notifiers.update(dict.fromkeys(CONSOLE_PLATFORMS, printer))
+            webhook = self._webhook_notifier()
+            if webhook is None:
+                missing.append("webhook (no WEBHOOK_SECRET)")
+            else:
+                notifiers["webhook"] = webhook
+                stack.push_async_callback(webhook.close)
+            if transports is not None:
+                notifiers.update({t.name: t.notifier for t in transports})
+                if "console" in notifiers:  # the terminal also prints what `python -m bot ask` subscribed to
+                    notifiers.setdefault("cli", notifiers["console"])
+            else:
+                await self._open_transport_notifiers(stack, notifiers, missing)
+            yield notifiers, missing
 
+    async def _open_transport_notifiers(
+        self, stack: contextlib.AsyncExitStack, notifiers: dict[str, Notifier], missing: list[str]
+    ) -> None:
+        configured = self.platforms()
+        for name in ("telegram", "discord"):
+            if name not in configured:
+                missing.append(f"{name} (no token)")
+            elif name == "telegram":
+                from handlers import telegram
 
-@contextlib.asynccontextmanager
-async def running_alerts(
-    services: Services, transports: list[Transport], *, console: bool
-) -> AsyncIterator[None]:
-    """Evaluate alerts on schedule and deliver them through the transports (and webhooks, the console)."""
-    if services.alerts is None:
-        yield
-        return
-    notifiers, limiters = transport_notifiers(transports)
-    webhook = webhook_notifier(services.settings)
-    if webhook is not None:
-        notifiers["webhook"] = webhook
-    if console:
-        notifiers.update(console_notifiers(services.settings))
-    services.alerts.start(notifiers, limiters)
-    try:
-        yield
-    finally:
-        await services.alerts.stop()
-        if webhook is not None:
-            await webhook.close()
+                notifiers[name] = await stack.enter_async_context(telegram.open_notifier(self.services))
+            else:
+                missing.append(f"{name} (not available in this version)")
 
+    def _webhook_notifier(self) -> Notifier | None:
+        settings = self.settings
+        if settings.webhook_secret is None:
+            return None
+        from bot.alerts.webhook import WEBHOOK_LIMITS, WebhookNotifier
+        from bot.notifier import PlatformLimits
 
-@contextlib.asynccontextmanager
-async def one_shot_notifiers(services: Services) -> AsyncIterator[tuple[dict[str, Any], dict[str, Any], list[str]]]:
-    """Notifiers for `python -m bot alerts --run-once`: webhooks, the console, and every configured chat
-    platform whose transport module offers `open_notifier(services)` (an async context manager giving
-    `(notifier, limiter)` without starting to receive updates). Yields (notifiers, limiters, missing)."""
-    notifiers: dict[str, Any] = dict(console_notifiers(services.settings))
-    limiters: dict[str, Any] = {}
-    missing: list[str] = []
-    async with contextlib.AsyncExitStack() as stack:
-        webhook = webhook_notifier(services.settings)
-        if webhook is not None:
-            notifiers["webhook"] = webhook
-            stack.push_async_callback(webhook.close)
-        else:
-            missing.append("webhook (no WEBHOOK_SECRET)")
-        for name in TRANSPORTS:
-            module = import_optional(TRANSPORTS[name][1]) if name in configured_platforms(services.settings) else None
-            opener = getattr(module, "open_notifier", None)
-            if opener is None:
-                missing.append(f"{name} (no token)" if module is None else f"{name} (no open_notifier)")
-                continue
-            notifier, limiter = await stack.enter_async_context(opener(services))
-            notifiers[name], limiters[name] = notifier, limiter
-        yield notifiers, limiters, missing
+        limits = PlatformLimits(settings.webhook_max_per_second, WEBHOOK_LIMITS.per_chat_per_second)
+        return WebhookNotifier(settings.webhook_secret.get_secret_value(), limits=limits)
 
+    # ------------------------------------------------------------ running
 
-async def close_services(services: Services) -> None:
-    close_market = getattr(services.market, "close", None)
-    if close_market is not None:
-        await close_market()  # ccxt / curl_cffi sessions
-    if services.store is not None and hasattr(services.store, "close"):
-        await services.store.close()
+    async def run(self, *, with_console: bool = False) -> int:
+        """With chat tokens: the transports until SIGTERM/SIGINT (and the console too, if asked). Without:
+        the console alone, until its input ends. Alerts are evaluated on schedule and delivered either way."""
+        await self.start()
+        transports = self.build_transports()
+        console_only = not transports
+        if console_only:
+            log.info("no chat token set: running the console on %s data", self.settings.market_data.value)
+        if with_console or console_only:
+            from handlers import console
 
+            terminal = console.build_transport(self.services)
+            transports.append(terminal)
+        stop = asyncio.Event()
+        if console_only:
+            terminal.finished = stop  # end of input ends the run
+        return await self._serve(transports, stop)
 
-async def run_server(services: Services, with_console: bool = False) -> int:
-    """Run the chat transports (and optionally the console) until SIGTERM/SIGINT, then stop cleanly."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    transports = build_transports(services)
-    started: list[Transport] = []
-    for transport in transports:
-        try:
-            await transport.start()
-        except Exception as exc:  # one clear line; the transports keep secrets out of their messages
-            log.error("%s transport could not start: %s", transport.name, exc)
-            for running in reversed(started):
-                await running.stop()
-            return 1
-        started.append(transport)
-        log.info("%s transport started", transport.name)
-    log.info("Decoupler server running (%d transports); SIGTERM or Ctrl-C stops it", len(transports))
-    console_task = None
-    async with running_alerts(services, transports, console=with_console):
-        if with_console:
-            from handlers.console import run_console
+    async def _serve(self, transports: list[Transport], stop: asyncio.Event) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        started: list[Transport] = []
+        for transport in transports:
+            try:
+                await transport.start()
+            except Exception as exc:  # one clear line; the transports keep secrets out of their messages
+                log.error("%s transport could not start: %s", transport.name, exc)
+                for running in reversed(started):
+                    await running.stop()
+                return 1
+            started.append(transport)
+            log.info("%s transport started", transport.name)
+        log.info("Decoupler running (%s); SIGTERM or Ctrl-C stops it", ", ".join(t.name for t in transports))
+        async with self.alerts_running(transports):
+            await stop.wait()
+            log.info("shutting down")
+        for transport in reversed(transports):
+            try:
+                await transport.stop()
+            except Exception:
+                log.exception("%s transport did not stop cleanly", transport.name)
+        return 0
 
-            console_task = asyncio.create_task(run_console(services))
-        await stop.wait()
-        log.info("shutting down")
-        if console_task is not None:
-            console_task.cancel()
-    for transport in reversed(transports):
-        try:
-            await transport.stop()
-        except Exception:
-            log.exception("%s transport did not stop cleanly", transport.name)
-    return 0
-
-
-async def run_console_app(services: Services) -> int:
-    """The terminal alone (no chat token), with alerts evaluated on schedule and printed there."""
-    from handlers.console import run_console
-
-    async with running_alerts(services, [], console=True):
-        return await run_console(services)
+    @contextlib.asynccontextmanager
+    async def alerts_running(self, transports: list[Transport]) -> AsyncIterator[None]:
+        """Evaluate alerts on schedule and deliver them through the transports (and webhooks) meanwhile."""
+        async with self.notifiers(transports, console=False) as (notifiers, _):
+            self.alerts.start(notifiers)
+            try:
+                yield
+            finally:
+                await self.alerts.stop()

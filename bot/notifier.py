@@ -7,9 +7,12 @@ the errors below so that the engine can react without knowing the platform's own
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.reply import Reply
+
+if TYPE_CHECKING:
+    from bot.ratelimit import PlatformLimiter
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,10 @@ class PermanentError(DeliveryError):
 
 
 class Notifier(Protocol):
-    platform: str
-    limits: PlatformLimits
+    """Sends one message, paced by its platform's limiter (shared with the transport's replies, if any)."""
 
-    async def send(self, chat_id: str, reply: Reply, media: str | None = None) -> SendResult: ...
+    platform: str
+    limiter: PlatformLimiter
+
+    async def send(self, chat_id: str, reply: Reply, media: str | None = None, *, is_group: bool = False
+                   ) -> SendResult: ...

@@ -6,23 +6,24 @@ import difflib
 import logging
 from datetime import date
 
-from bot.optional import import_optional
 from bot.reply import Reply, error_reply
 from bot.services import Services
+from bot.store import StoreUnavailable
+
+# The command modules register their commands on import; the order here is the order of /help and the menus.
+# isort: off
+from handlers import (  # noqa: F401
+    general_commands,
+    market_commands,
+    subscription_commands,
+    settings_commands,
+    alert_commands,
+    data_commands,
+)
+# isort: on
 from handlers.registry import ALIASES, COMMANDS, ChatContext, Command, Request
 
 log = logging.getLogger(__name__)
-
-# Order here is the order of /help and the menus.
-COMMAND_MODULES = (
-    "handlers.general_commands",
-    "handlers.market_commands",
-    "handlers.subscription_commands",
-    "handlers.alert_commands",
-    "handlers.data_commands",
-)
-for _module in COMMAND_MODULES:
-    import_optional(_module)
 
 MAX_TEXT = 300
 
@@ -76,13 +77,31 @@ async def dispatch(
     cmd = find_command(name)
     if cmd is None:
         return unknown_command_reply(name)
-    if cmd.admin_only and chat.chat_kind != "private" and not await chat.is_admin():
+    if cmd.admin_only and chat.chat_kind != "private" and not await is_admin(chat):
         return error_reply(f"Only chat admins can change settings here (/{cmd.name}).")
     request = Request(services, args, chat, as_of, want_chart, theme)
     try:
         reply = await cmd.handler(request)
+    except StoreUnavailable as down:
+        log.warning("command /%s: %s", cmd.name, down)
+        return error_reply(f"That needs the database, which isn't reachable right now ({_reason(down)}). "
+                           "Please try again later.")
     except Exception:
         log.exception("command /%s failed (platform=%s chat=%s)", cmd.name, chat.platform, chat.chat_id)
         return error_reply("Something went wrong on our side; it's logged. Please try again later.")
     reply.data.setdefault("command", cmd.name)
     return reply
+
+
+async def is_admin(chat: ChatContext) -> bool:
+    """The transport's answer; a check that fails says no (and is logged), it never ends the command."""
+    try:
+        return bool(await chat.is_admin())
+    except Exception:
+        log.exception("admin check failed (platform=%s chat=%s); treating the user as not an admin",
+                      chat.platform, chat.chat_id)
+        return False
+
+
+def _reason(down: StoreUnavailable) -> str:
+    return str(down).removeprefix("database unavailable: ")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.reply import Button, Reply
-from handlers.registry import ALIASES, COMMANDS, Request, command
+from handlers.registry import ALIASES, COMMANDS, Option, OptionKind, Request, command
 
 WELCOME = (
     "👋 Decoupler watches how crypto and stock markets move together, and tells you when that "
@@ -16,7 +16,7 @@ def command_list() -> list[str]:
     return [f"{c.usage} — {c.summary}" for c in COMMANDS.values()]
 
 
-@command("start", "", summary="What Decoupler does and how to start",
+@command("start", summary="What Decoupler does and how to start",
          help="A short introduction with the commands to try first.")
 async def start_command(req: Request) -> Reply:
     pair = req.services.settings.default_pair.replace(":", " vs ")
@@ -36,9 +36,9 @@ async def start_command(req: Request) -> Reply:
     return Reply(text="\n".join(lines), buttons=buttons)
 
 
-@command("help", "[command]", summary="Every command, or details of one",
+@command("help", summary="Every command, or details of one",
          help="Without an argument, the list of commands; with one (/help corr), its details.",
-         options=("command",))
+         options=(Option("command", OptionKind.TEXT, "A command, e.g. corr"),))
 async def help_command(req: Request) -> Reply:
     if req.args:
         name = req.args[0].lstrip("/").lower()

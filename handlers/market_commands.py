@@ -6,15 +6,13 @@ import asyncio
 
 from bot.analysis import AnalysisError, CorrResult
 from bot.assets import all_assets
-from bot.market.data import NoData
+from bot.market.data import LiveDataNeeded, NoData
 from bot.render import text
 from bot.reply import Button, Reply, error_reply
 from bot.windows import parse_window
 from handlers.parsing import PairQuery, UsageError, parse_pair_args
-from handlers.registry import COMMANDS, Request, command
+from handlers.registry import ASSET, BENCHMARK, COMMANDS, PAIR_OPTIONS, Option, OptionKind, Request, command
 
-PAIR_ARGS = "[window] [asset] [benchmark]"
-PAIR_OPTIONS = ("window", "asset", "benchmark")
 BUTTON_WINDOWS = ("30d", "90d", "1y")
 PAIR_HELP = (
     "Window: 30d, 12w, 6m, 1y … (30 days to 10 years; default 90d). One ticker means it against the "
@@ -85,17 +83,17 @@ async def _pair_reply(req: Request, name: str, render, with_chart: bool) -> Repl
 
 
 @command(
-    "corr", PAIR_ARGS, summary="Correlation of a pair over a window, with chart",
+    "corr", summary="Correlation of a pair over a window, with chart",
     help="How closely two markets move together, day by day. " + PAIR_HELP
     + "\nExamples: /corr · /corr 1y · /corr 90d BTC · /corr 1y BTC SPY",
-    slow=True, options=PAIR_OPTIONS,
+    chart=True, options=PAIR_OPTIONS,
 )
 async def corr_command(req: Request) -> Reply:
     return await _pair_reply(req, "corr", text.corr_text, with_chart=True)
 
 
 @command(
-    "beta", PAIR_ARGS, summary="Beta: how much the asset moves per 1% of the benchmark",
+    "beta", summary="Beta: how much the asset moves per 1% of the benchmark",
     help="Beta of the asset on the benchmark over the window (cov / var of daily log returns). " + PAIR_HELP,
     options=PAIR_OPTIONS,
 )
@@ -104,7 +102,7 @@ async def beta_command(req: Request) -> Reply:
 
 
 @command(
-    "div", PAIR_ARGS, summary="Divergence z: is the asset straying from its beta?",
+    "div", summary="Divergence z: is the asset straying from its beta?",
     help="Over the last 20 sessions, how many standard deviations the asset's moves stray from what its "
     "beta to the benchmark implies (beta fitted on the 180 days before). |z| ≥ 2.5 is an alert. "
     "The window argument only sets the footer's reference window. " + PAIR_HELP,
@@ -115,20 +113,20 @@ async def div_command(req: Request) -> Reply:
 
 
 @command(
-    "chart", PAIR_ARGS, summary="Chart: prices and rolling correlation",
+    "chart", summary="Chart: prices and rolling correlation",
     help="Both prices rebased to 100 and the rolling correlation with its regime bands, over at least a "
     "year. " + PAIR_HELP,
-    slow=True, options=PAIR_OPTIONS,
+    chart=True, options=PAIR_OPTIONS,
 )
 async def chart_command(req: Request) -> Reply:
     return await _pair_reply(req, "chart", text.chart_caption, with_chart=True)
 
 
 @command(
-    "regime", "[asset] [benchmark]", summary="Correlation regime per window (30d, 90d, 1y)",
+    "regime", summary="Correlation regime per window (30d, 90d, 1y)",
     help="The adopted correlation regime — coupled, neutral, decoupled or inverse — for each standard "
     "window, and since when. Example: /regime · /regime BTC SPY",
-    options=("asset", "benchmark"),
+    options=(ASSET, BENCHMARK),
 )
 async def regime_command(req: Request) -> Reply:
     settings = req.services.settings
@@ -161,11 +159,14 @@ async def regime_command(req: Request) -> Reply:
     return Reply(text=text.regime_text(data, as_of, stale, reason, rows), data=fields)
 
 
-@command("assets", "[add TICKER [crypto|stock|index]]", summary="The tickers Decoupler knows; add one",
+@command("assets", summary="The tickers Decoupler knows; add one",
          help="Every ticker with its kind, market and aliases; * marks bundled offline history. "
          "/assets add SOL adds a crypto asset an exchange lists; /assets add TSLA a US stock, ETF or index "
          "Yahoo knows (checked with the source first; in groups, admins only).",
-         options=("action", "ticker", "kind"))
+         options=(Option("action", OptionKind.CHOICE, "add: add a ticker", choices=("add",)),
+                  Option("ticker", OptionKind.TEXT, "The ticker to add, e.g. SOL or TSLA"),
+                  Option("kind", OptionKind.CHOICE, "What it is (found out when not given)",
+                         choices=("crypto", "stock", "index"))))
 async def assets_command(req: Request) -> Reply:
     if req.args and req.args[0].lower() == "add":
         return await _add_asset(req, req.args[1:])
@@ -189,12 +190,10 @@ async def _add_asset(req: Request, args: list[str]) -> Reply:
         return error_reply("Name one ticker to add, e.g. /assets add SOL or /assets add TSLA.", usage)
     if req.chat.chat_kind != "private" and not await req.chat.is_admin():
         return error_reply("Only chat admins can add tickers here (/assets add).")
-    add = getattr(req.services.market, "add_asset", None)
-    if add is None:
-        return error_reply("Adding tickers needs live data (MARKET_DATA=auto or live); this bot answers from the "
-                           "bundled snapshot only.")
     try:
-        asset = await add(args[0], args[1] if len(args) > 1 else None, f"{req.chat.platform}:{req.chat.chat_id}")
+        asset = await req.services.market.add_asset(args[0], args[1] if len(args) > 1 else None, req.chat.key)
+    except LiveDataNeeded as exc:
+        return error_reply(f"{exc}.")
     except ValueError as exc:  # AssetRejected: the reason is meant for the user
         return error_reply(f"Cannot add that ticker: {exc}.", usage)
     try:
@@ -208,9 +207,9 @@ async def _add_asset(req: Request, args: list[str]) -> Reply:
     return Reply(text=text, data={"added": asset.symbol, "kind": asset.kind.value, "source_symbol": where})
 
 
-@command("report", "[asset] [benchmark]", summary="Daily summary for a pair",
+@command("report", summary="Daily summary for a pair",
          help="Correlation over 30d, 90d and 1y, regime, divergence and records, in a few lines.",
-         options=("asset", "benchmark"))
+         options=(ASSET, BENCHMARK))
 async def report_command(req: Request) -> Reply:
     settings = req.services.settings
     try:

@@ -1,7 +1,7 @@
-"""The command table: one entry per command (name, argument grammar, help, handler).
+"""The command table: one entry per command (name, typed options, help, handler).
 
-`/help`, Telegram's command menu and Discord's slash commands are all generated from `COMMANDS`.
-Command modules register with the `@command(...)` decorator; `handlers.commands` imports them all.
+`/help`, the usage lines, Telegram's command menu and Discord's slash commands are all generated from
+`COMMANDS`. Command modules register with the `@command(...)` decorator; `handlers.commands` imports them.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from bot.reply import Reply
@@ -21,8 +22,8 @@ class AdminCheck(Protocol):
     async def __call__(self) -> bool: ...
 
 
-async def _always_admin() -> bool:
-    return True
+async def not_an_admin() -> bool:
+    return False
 
 
 @dataclass
@@ -34,7 +35,13 @@ class ChatContext:
     user_id: str | None = None
     chat_kind: str = "private"  # private | group | channel
     title: str | None = None
-    is_admin: AdminCheck = _always_admin  # "is this user an admin here?", answered by the transport
+    # "Is this user an admin here?", answered by the transport. Denies by default: a transport that forgets
+    # to say must not make everyone an admin of a group.
+    is_admin: AdminCheck = not_an_admin
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.chat_id}"
 
 
 @dataclass
@@ -50,20 +57,52 @@ class Request:
 Handler = Callable[[Request], Awaitable[Reply]]
 
 
+class OptionKind(StrEnum):
+    WINDOW = "window"  # 30d, 12w, 1y … (suggested, any text accepted and validated)
+    ASSET = "asset"  # a ticker from the asset registry
+    BENCHMARK = "benchmark"  # a ticker, the second of a pair
+    TEXT = "text"
+    CHOICE = "choice"  # one of `choices`
+    INT = "int"
+
+
 @dataclass(frozen=True)
-class Command:
-    name: str
-    args: str  # argument grammar shown in help, e.g. "[window] [asset] [benchmark]"
-    summary: str  # one line, <= 60 chars (Telegram menu and Discord descriptions)
-    help: str  # longer explanation with examples
-    handler: Handler
-    admin_only: bool = False  # changes group settings: only chat admins may run it in groups
-    slow: bool = False  # renders a chart or does heavy work: transports show progress
-    options: tuple[str, ...] = ()  # argument names for slash-command autocomplete, in order
+class Option:
+    """One argument of a command, as slash commands and usage lines show it. Chat transports join the
+    values given, in table order, into the command's text; the handler parses and validates that text."""
+
+    name: str  # [a-z0-9_], at most 32 characters (Discord's rule)
+    kind: OptionKind
+    description: str  # at most 100 characters (Discord's rule)
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    placeholder: str | None = None  # what the usage line shows; default: the choices or the name
 
     @property
     def usage(self) -> str:
-        return f"/{self.name} {self.args}".strip()
+        shown = self.placeholder or ("|".join(self.choices) if self.choices else self.name)
+        return f"<{shown}>" if self.required else f"[{shown}]"
+
+
+WINDOW = Option("window", OptionKind.WINDOW, "Window: 30d, 90d, 1y … (30 days to 10 years)")
+ASSET = Option("asset", OptionKind.ASSET, "The asset, e.g. ETH or BTC")
+BENCHMARK = Option("benchmark", OptionKind.BENCHMARK, "The benchmark, e.g. RUT, SPY or QQQ")
+PAIR_OPTIONS = (WINDOW, ASSET, BENCHMARK)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    summary: str  # one line, <= 60 chars (Telegram menu and Discord descriptions)
+    help: str  # longer explanation with examples
+    handler: Handler
+    options: tuple[Option, ...] = ()
+    admin_only: bool = False  # changes group settings: only chat admins may run it in groups
+    chart: bool = False  # answers with a chart: transports show "sending a photo" while it renders
+
+    @property
+    def usage(self) -> str:
+        return " ".join([f"/{self.name}", *(option.usage for option in self.options)])
 
 
 COMMANDS: dict[str, Command] = {}
@@ -72,19 +111,21 @@ ALIASES: dict[str, str] = {}
 
 def command(
     name: str,
-    args: str = "",
     *,
     summary: str,
     help: str,
+    options: tuple[Option, ...] = (),
     admin_only: bool = False,
-    slow: bool = False,
-    options: tuple[str, ...] = (),
+    chart: bool = False,
     aliases: tuple[str, ...] = (),
 ) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         if name in COMMANDS:
             raise ValueError(f"command /{name} registered twice")
-        COMMANDS[name] = Command(name, args, summary, help, handler, admin_only, slow, options)
+        names = [option.name for option in options]
+        if len(set(names)) != len(names):
+            raise ValueError(f"command /{name} has two options with the same name")
+        COMMANDS[name] = Command(name, summary, help, handler, options, admin_only, chart)
         for alias in aliases:
             ALIASES[alias] = name
         return handler

@@ -5,8 +5,12 @@ from __future__ import annotations
 import pandas as pd
 
 from bot.assets import find_asset
+from bot.config import Settings, load_settings
 from bot.market import snapshot
 from bot.market.align import LegPrices
+from bot.market.data import MarketData
+from bot.services import Services
+from bot.store import Store
 
 
 def leg(symbol: str, hourly: bool = True) -> LegPrices:
@@ -22,3 +26,12 @@ def window_of(returns: pd.DataFrame, as_of: str, days: int) -> pd.DataFrame:
     """Returns dated in (as_of - days, as_of], selected the plainest way."""
     end = pd.Timestamp(as_of)
     return returns[(returns.index > end - pd.Timedelta(days=days)) & (returns.index <= end)]
+
+
+def make_services(settings: Settings | None = None, *, store: Store | None = None,
+                  market: MarketData | None = None) -> Services:
+    """Services from the composition root (snapshot data and a memory database unless told otherwise)."""
+    from bot.app import App
+
+    settings = settings or load_settings(market_data="snapshot", database_url="sqlite://")
+    return App(settings, store=store, market=market).services

@@ -26,7 +26,8 @@ from bot.analytics.regimes import DEFAULT_THRESHOLDS
 from bot.assets import find_asset
 from bot.market.data import SnapshotMarketData
 from bot.render import charts
-from bot.render.charts import ChartRenderer, regime_spans, render_pair_chart
+from bot.render.chart_cache import ChartRenderer
+from bot.render.charts import regime_spans, render_pair_chart
 from bot.windows import parse_window
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 
 from bot.config import load_settings
 from bot.reply import Reply
-from bot.services import build_services
 from handlers.commands import dispatch
 from handlers.registry import COMMANDS, ChatContext
+from tests.helpers import make_services
 
 
 @pytest.fixture(scope="module")
 def services():
-    return build_services(load_settings(market_data="snapshot"))
+    return make_services(load_settings(market_data="snapshot", database_url="sqlite://"))
 
 
 async def ask(services, text: str, **kw) -> Reply:
@@ -171,13 +171,11 @@ async def test_command_grammar_never_crashes(services, words, name):
 def _services_at(clock: str):
     import pandas as pd
 
-    from bot.analysis import PairAnalyzer
     from bot.config import MarketDataMode
     from bot.market.data import SnapshotMarketData
-    from bot.services import Services
 
     market = SnapshotMarketData(MarketDataMode.AUTO, clock=pd.Timestamp(clock, tz="UTC"))
-    return Services(load_settings(market_data="auto"), market, PairAnalyzer(market))
+    return make_services(load_settings(market_data="auto", database_url="sqlite://"), market=market)
 
 
 async def test_auto_mode_judges_the_snapshot_by_the_clock():

@@ -24,10 +24,10 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 
 from bot.alerts.holding import release_for
+from bot.alerts.market_sessions import latest_session, rule_calendar, session_on_or_before, stale_legs
 from bot.alerts.payload import event_payload, instance_key, params_of
 from bot.alerts.replay import AssetResolver, fold, pair_observations
 from bot.alerts.rules import RuleParams, RuleState
-from bot.alerts.market_sessions import latest_session, rule_calendar, session_on_or_before, stale_legs
 from bot.analysis import PairAnalyzer
 from bot.assets import Asset, find_asset
 from bot.market.data import NoData

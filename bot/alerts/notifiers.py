@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.notifier import PlatformLimits, SendResult
+from bot.ratelimit import PlatformLimiter
 from bot.reply import Reply
 
 CONSOLE_LIMITS = PlatformLimits(per_second=50, per_chat_per_second=50)
@@ -14,14 +15,19 @@ CONSOLE_LIMITS = PlatformLimits(per_second=50, per_chat_per_second=50)
 
 class ConsoleNotifier:
     platform = "console"
-    limits = CONSOLE_LIMITS
 
     def __init__(self, out: TextIO | None = None, chart_dir: Path | None = None) -> None:
         self.out = out or sys.stdout
         self.chart_dir = chart_dir
+        self.limiter = PlatformLimiter(CONSOLE_LIMITS)
         self.sent = 0
 
-    async def send(self, chat_id: str, reply: Reply, media: str | None = None) -> SendResult:
+    async def send(self, chat_id: str, reply: Reply, media: str | None = None, *, is_group: bool = False
+                   ) -> SendResult:
+        async with self.limiter.slot(chat_id):
+            return self._print(reply)
+
+    def _print(self, reply: Reply) -> SendResult:
         lines = [reply.text]
         if reply.chart is not None and self.chart_dir is not None:
             self.chart_dir.mkdir(parents=True, exist_ok=True)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from bot.alerts.rules import AlertEvent, RuleParams
-from bot.store.alerts_repo import InstanceKey
+from bot.alerts.rules import AlertEvent, FiredAlert, RuleParams
+from bot.store.alerts_repo import InstanceKey, StoredAlert
 from bot.store.preferences import dump_thresholds, effective_thresholds, load_thresholds
 
 
@@ -61,3 +61,7 @@ def params_of(key: InstanceKey) -> RuleParams:
 
 def key_of(params: RuleParams) -> InstanceKey:
     return instance_key(params.asset, params.benchmark, params.window_days, params.overrides())
+
+
+def fired(alert: StoredAlert) -> FiredAlert:
+    return FiredAlert(alert.id, event_from_payload(alert.kind, alert.as_of, alert.payload), params_of(alert.key))

@@ -71,6 +71,15 @@ class AlertEvent:
 
 
 @dataclass(frozen=True)
+class FiredAlert:
+    """A stored alert as readers see it: its id, what fired, and the rule instance's parameters."""
+
+    id: int
+    event: AlertEvent
+    params: RuleParams
+
+
+@dataclass(frozen=True)
 class RuleState:
     regime: RegimeState = field(default_factory=RegimeState)
     obs: int = 0  # observations processed

@@ -1,5 +1,5 @@
 """`services.alerts`: the engine, the outbox worker and the scheduler of a running bot, plus the reads that
-commands need (/status, /history, /preview)."""
+commands need (/status, /history, /preview). It returns data; bot/render words it."""
 
 from __future__ import annotations
 
@@ -8,20 +8,20 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pandas as pd
 
-from bot.alerts.content import AlertContent, event_of
+from bot.alerts.delivery import AlertMessages, DeliveryWorker
 from bot.alerts.engine import AlertEngine, RunReport
+from bot.alerts.payload import fired
 from bot.alerts.preview import Preview, preview
+from bot.alerts.reports import AlertStatus, EvaluatedSession, HistoryItem, WaitingSession
+from bot.alerts.scheduler import AlertScheduler
 from bot.analysis import PairAnalyzer
-from bot.delivery import DeliveryWorker
+from bot.assets import Asset, find_asset
 from bot.notifier import Notifier
-from bot.ratelimit import PlatformLimiter
-from bot.render import text
-from bot.scheduler import AlertScheduler
-from bot.store.alerts_repo import AlertsRepo, InstanceKey
+from bot.store import Chat, Store
+from bot.store.alerts_repo import AlertsRepo, Evaluation, InstanceKey
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +33,18 @@ def utcnow() -> datetime:
 class AlertService:
     def __init__(
         self,
-        store: Any,
+        store: Store,
         analyzer: PairAnalyzer,
-        charts: Any = None,
+        messages: AlertMessages,
         *,
         delay: timedelta = timedelta(minutes=20),
         lease: timedelta = timedelta(seconds=120),
     ) -> None:
         self.store = store
         self.analyzer = analyzer
+        self.messages = messages
         self.repo = AlertsRepo.for_store(store)
         self.engine = AlertEngine(store, analyzer, repo=self.repo)
-        self.content = AlertContent(analyzer, charts)
         self.delay = delay
         self.lease = lease
         self.worker: DeliveryWorker | None = None
@@ -53,8 +53,8 @@ class AlertService:
 
     # ------------------------------------------------------------ running
 
-    def worker_for(self, notifiers: Mapping[str, Notifier], limiters: Mapping[str, PlatformLimiter]) -> DeliveryWorker:
-        return DeliveryWorker(self.store, notifiers, limiters, content=self.content, repo=self.repo, lease=self.lease)
+    def worker_for(self, notifiers: Mapping[str, Notifier]) -> DeliveryWorker:
+        return DeliveryWorker(self.store, notifiers, self.messages, repo=self.repo, lease=self.lease)
 
     async def evaluate(self, until: date | None = None) -> RunReport:
         report = await self.engine.run(until=until)
@@ -62,9 +62,9 @@ class AlertService:
             self.worker.kick()
         return report
 
-    def start(self, notifiers: Mapping[str, Notifier], limiters: Mapping[str, PlatformLimiter]) -> None:
+    def start(self, notifiers: Mapping[str, Notifier]) -> None:
         """Start delivering through `notifiers` and evaluating on schedule (on the running loop)."""
-        self.worker = self.worker_for(notifiers, limiters)
+        self.worker = self.worker_for(notifiers)
         self._worker_task = asyncio.create_task(self.worker.run(), name="alert-delivery")
         self.scheduler = AlertScheduler(self.evaluate, delay=self.delay)
         self.scheduler.start()
@@ -82,38 +82,28 @@ class AlertService:
 
     # ------------------------------------------------------------ reads for commands
 
-    async def status_lines(self) -> list[str]:
-        """Last evaluated session per calendar, sessions refused for stale data, the outbox."""
+    async def status(self) -> AlertStatus:
         evaluations = await self.repo.evaluations(limit=50)
-        last: dict[str, Any] = {}
+        last: dict[str, Evaluation] = {}
         for row in evaluations:  # newest session first
             if row.status == "evaluated" and row.calendar not in last:
                 last[row.calendar] = row
-        evaluated = [(r.calendar, pd.Timestamp(r.session), r.instances, r.alerts, r.updated_at)
+        evaluated = [EvaluatedSession(r.calendar, pd.Timestamp(r.session), r.instances, r.alerts, r.updated_at)
                      for r in sorted(last.values(), key=lambda r: r.calendar, reverse=True)]
-        waiting = [(r.calendar, pd.Timestamp(r.session), r.detail) for r in evaluations
+        waiting = [WaitingSession(r.calendar, pd.Timestamp(r.session), r.detail) for r in evaluations
                    if r.status == "stale" and (r.calendar not in last or r.session > last[r.calendar].session)]
         counts = await self.repo.delivery_counts(utcnow())
-        return text.evaluation_status_lines(evaluated, waiting, counts.due, counts.held)
+        return AlertStatus(evaluated, waiting, counts.due, counts.held)
 
-    async def history_text(self, chat: Any, limit: int = 10) -> str:
+    async def history(self, chat: Chat, limit: int = 10) -> list[HistoryItem]:
         entries = await self.repo.history(chat.id, limit)
-        now = utcnow()
-        rows = []
-        for entry in entries:
-            event, params = event_of(entry.alert)
-            status = text.history_status(entry.status, entry.not_before, entry.sent_at, entry.error, now,
-                                         chat.timezone)
-            rows.append((event, params, status))
-        return text.history_text(rows, limit)
+        return [HistoryItem(fired(e.alert), e.status, e.not_before, e.sent_at, e.error) for e in entries]
 
     async def preview(self, wanted: list[tuple[InstanceKey, frozenset[str]]]) -> Preview:
         await self.analyzer.market.refresh(_assets(wanted))
         return await asyncio.to_thread(preview, self.analyzer, wanted)
 
 
-def _assets(wanted: list[tuple[InstanceKey, frozenset[str]]]) -> list[Any]:
-    from bot.assets import find_asset
-
+def _assets(wanted: list[tuple[InstanceKey, frozenset[str]]]) -> list[Asset]:
     found = {find_asset(s) for key, _ in wanted for s in (key.asset, key.benchmark)}
     return sorted((a for a in found if a is not None), key=lambda a: a.symbol)

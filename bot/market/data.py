@@ -6,7 +6,9 @@ and bot/market/sources, behind the same `MarketData` interface.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 import pandas as pd
@@ -19,6 +21,10 @@ from bot.market.align import LegPrices
 
 class NoData(LookupError):
     """No prices for an asset in the current data mode."""
+
+
+class LiveDataNeeded(NoData):
+    """The question needs live sources; this bot answers from the bundled snapshot only."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,25 @@ class LegFreshness:
     stale: bool
 
 
+@dataclass(frozen=True)
+class SeriesLine:
+    interval: str
+    last_bar: pd.Timestamp | None
+    origin: str | None  # where the newest stored bar came from
+    ended: pd.Timestamp | None  # when that bar's price was set (naive UTC); None: no clock (snapshot)
+    behind: bool  # a newer complete bar should exist by now
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    last_success_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AssetStatus:
+    symbol: str
+    label: str | None  # live / cache / snapshot in this process; None before its first refresh
+    series: list[SeriesLine] = field(default_factory=list)
+
+
 class MarketData(Protocol):
     mode: MarketDataMode
 
@@ -47,6 +72,18 @@ class MarketData(Protocol):
         ...
 
     async def refresh(self, assets: list[Asset]) -> None: ...
+
+    async def start(self) -> None:
+        """Once per process, before the first command (e.g. register the tickers users added)."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def add_asset(self, text: str, kind: str | None, added_by: str | None) -> Asset:
+        """A ticker users asked for; ValueError with a reason to show, LiveDataNeeded without live sources."""
+        ...
+
+    async def status(self, assets: Iterable[Asset]) -> list[AssetStatus]: ...
 
 
 class SnapshotMarketData:
@@ -73,6 +110,27 @@ class SnapshotMarketData:
 
     async def refresh(self, assets: list[Asset]) -> None:
         return None
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def add_asset(self, text: str, kind: str | None, added_by: str | None) -> Asset:
+        raise LiveDataNeeded("Adding tickers needs live data (MARKET_DATA=auto or live); this bot answers from the "
+                             "bundled snapshot only")
+
+    async def status(self, assets: Iterable[Asset]) -> list[AssetStatus]:
+        rows = []
+        for asset in assets:
+            try:
+                last = self.leg(asset).prices.daily.index[-1]
+            except NoData:
+                rows.append(AssetStatus(asset.symbol, None))
+                continue
+            rows.append(AssetStatus(asset.symbol, "snapshot", [SeriesLine("1d", last, "snapshot", None, False)]))
+        return rows
 
 
 def leg_freshness(asset: Asset, leg: LegData, now: pd.Timestamp | None) -> LegFreshness:

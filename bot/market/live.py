@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -26,7 +26,7 @@ from bot.config import MarketDataMode
 from bot.market import calendars, snapshot
 from bot.market.align import LegPrices
 from bot.market.cache import SNAPSHOT, PriceCache, StoredBar
-from bot.market.data import LegData, NoData
+from bot.market.data import AssetStatus, LegData, NoData, SeriesLine
 from bot.market.sources.base import DAILY, HOURLY, STEP, intervals_of, naive_utc
 from bot.market.sources.checks import next_bar_due
 from bot.market.sources.cooldown import Cooldowns
@@ -71,25 +71,6 @@ class _Leg:
     label: str = SNAPSHOT
     version: int = 0
     data: LegData | None = None
-
-
-@dataclass(frozen=True)
-class SeriesLine:
-    interval: str
-    last_bar: pd.Timestamp | None
-    origin: str | None  # where the newest stored bar came from
-    ended: pd.Timestamp | None  # when that bar's price was set (naive UTC)
-    behind: bool  # a newer complete bar should exist by now
-    last_error: str | None
-    last_error_at: datetime | None
-    last_success_at: datetime | None
-
-
-@dataclass(frozen=True)
-class AssetStatus:
-    symbol: str
-    label: str | None  # live / cache / snapshot in this process; None before its first refresh
-    series: list[SeriesLine] = field(default_factory=list)
 
 
 class LiveMarketData:
@@ -385,37 +366,6 @@ def bar_end(asset: Asset, interval: str, ts: pd.Timestamp) -> pd.Timestamp:
         if ts in closes.index:
             return naive_utc(closes[ts])
     return ts + STEP[interval]
-
-
-def status_lines(statuses: list[AssetStatus], now: pd.Timestamp) -> list[str]:
-    """One line per series: `ETH 1h  binance  last 2026-11-24 17:00  age 1h 40m  ok` (+ the last error)."""
-    now = naive_utc(now)
-    lines = []
-    for status in statuses:
-        label = f" [{status.label}]" if status.label else ""
-        for line in status.series:
-            if line.last_bar is None:
-                text = f"{status.symbol} {line.interval}{label}: nothing stored yet"
-            else:
-                when = f"{line.last_bar:%Y-%m-%d}" if line.interval == DAILY else f"{line.last_bar:%Y-%m-%d %H:%M}"
-                age = _age(now - line.ended) if line.ended is not None else "?"
-                state = "behind" if line.behind else "up to date"
-                text = (f"{status.symbol} {line.interval}{label}: {line.origin}, last bar {when}, "
-                        f"age {age}, {state}")
-            if line.last_error:
-                at = f" ({line.last_error_at:%Y-%m-%d %H:%M} UTC)" if line.last_error_at else ""
-                text += f"; last error{at}: {line.last_error}"
-            lines.append(text)
-    return lines
-
-
-def _age(delta: pd.Timedelta) -> str:
-    minutes = max(int(delta.total_seconds() // 60), 0)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    return f"{hours}h {minutes}m" if hours else f"{minutes}m"
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -7,11 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from bot.alerts.rules import AlertEvent, RuleParams
 from bot.analysis import CorrResult, PairData, RegimeNow
 from bot.analytics.regimes import DEFAULT_THRESHOLDS, classify
-from bot.assets import Asset, find_asset
-from bot.windows import Window
+from bot.assets import Asset
 
 SOURCE_WORDS = {"snapshot": "bundled snapshot", "cache": "cached prices", "live": "live prices"}
 ALIGNMENT_WORDS = {
@@ -43,7 +41,7 @@ def pair_words(asset: Asset, benchmark: Asset) -> str:
     return f"{asset.label} and {benchmark.label}"
 
 
-def _capitalise(text: str) -> str:
+def capitalise(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
@@ -90,7 +88,7 @@ def _headline(result: CorrResult) -> str:
     record = record_phrase(result)
     record = f", {record}" if record else ""
     return (
-        f"{_capitalise(pair_words(result.asset, result.benchmark))} {phrase}: "
+        f"{capitalise(pair_words(result.asset, result.benchmark))} {phrase}: "
         f"{result.window.long_label} correlation {num(result.correlation)}{record}."
     )
 
@@ -186,7 +184,7 @@ def chart_caption(result: CorrResult) -> str:
     return _with_stale(result, [_headline(result), footer(result)])
 
 
-def _round(value: float | None, digits: int = 6) -> float | None:
+def rounded(value: float | None, digits: int = 6) -> float | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return round(float(value), digits)
@@ -202,22 +200,22 @@ def corr_fields(result: CorrResult) -> dict[str, Any]:
         "as_of": day(result.as_of),
         "window_start": day(result.window_start),
         "n_obs": result.n_obs,
-        "correlation": _round(result.correlation),
-        "ci95": [_round(result.ci95[0]), _round(result.ci95[1])],
-        "spearman": _round(result.spearman),
-        "beta": _round(result.beta),
-        "divergence_z": _round(result.divergence_z),
+        "correlation": rounded(result.correlation),
+        "ci95": [rounded(result.ci95[0]), rounded(result.ci95[1])],
+        "spearman": rounded(result.spearman),
+        "beta": rounded(result.beta),
+        "divergence_z": rounded(result.divergence_z),
         "regime": result.regime,
         "regime_since": day(result.regime_since) if result.regime_since is not None else None,
         "record": None if rec is None else {
-            "percentile": _round(rec.percentile, 2),
+            "percentile": rounded(rec.percentile, 2),
             "lowest_since": day(rec.lowest_since) if rec.lowest_since is not None else None,
             "highest_since": day(rec.highest_since) if rec.highest_since is not None else None,
             "record_low": rec.is_record_low,
             "record_high": rec.is_record_high,
             "history_start": day(rec.history_start),
         },
-        "change_z": _round(result.change_z),
+        "change_z": rounded(result.change_z),
         "alignment": result.alignment,
         "source": result.source,
         "sources": result.sources,
@@ -247,179 +245,3 @@ def report_text(results: list[CorrResult]) -> str:
         f"Data: {source_words(main.sources, main.source)}, {ALIGNMENT_WORDS[main.alignment]}."
     )
     return _with_stale(main, lines)
-
-
-# ---- alerts -------------------------------------------------------------------------------------------------
-
-ALERT_KIND_WORDS = {"regime": "regime", "divergence": "divergence", "record": "record"}
-CALENDAR_WORDS = {"XNYS": "NYSE session", "UTC": "crypto day"}
-HELD_WORDS = "quiet hours or digest"
-
-
-def _alert_labels(params: RuleParams) -> tuple[str, str]:
-    asset, benchmark = find_asset(params.asset), find_asset(params.benchmark)
-    return (asset.label if asset else params.asset, benchmark.label if benchmark else params.benchmark)
-
-
-def _alert_headline(event: AlertEvent, params: RuleParams) -> str:
-    a, b = _alert_labels(params)
-    window = Window(params.window_days)
-    if event.kind == "regime":
-        phrase = REGIME_PHRASES.get(event.to_regime or "", "changed")
-        return (f"{_capitalise(a)} and {b} {phrase}: the {window.long_label} correlation regime is now "
-                f"{event.to_regime} (was {event.from_regime}).")
-    if event.kind == "divergence":
-        horizon = event.detail.get("horizon", params.thresholds.horizon)
-        side = "above" if event.value > 0 else "below"
-        return (f"{_capitalise(a)} is straying from {b}: over the last {horizon} sessions it is "
-                f"{num(abs(event.value), 1)} standard deviations {side} what its beta to {b} implies "
-                f"(z {num(event.value, 1, signed=True)}).")
-    side = event.detail.get("side", "low")
-    word = "lowest" if side == "low" else "highest"
-    return (f"Record {side}: the {window.long_label} correlation of {a} and {b} is {num(event.value)}, the "
-            f"{word} since its history began on {event.detail.get('history_start', 'n/a')}.")
-
-
-def _alert_detail(event: AlertEvent, params: RuleParams) -> str:
-    th = params.thresholds
-    if event.kind == "regime":
-        return (f"Correlation {num(event.value)}, rank correlation {num(event.detail.get('rho_rank'))}: "
-                f"{th.dwell} sessions in a row in the {event.to_regime} band, since {day(event.since)}.")
-    if event.kind == "divergence":
-        return (f"{Window(params.window_days).label} correlation {num(event.detail.get('rho'))}. The next "
-                f"divergence alert needs |z| back below {num(th.z_rearm, 1)} first.")
-    previous = event.detail.get("previous")
-    return f"The previous {event.detail.get('side', 'low')} was {num(previous)}."
-
-
-def alert_footer(event: AlertEvent, params: RuleParams) -> str:
-    custom = params.overrides()
-    extra = (" · custom thresholds " + ", ".join(f"{k}={v:g}" for k, v in sorted(custom.items()))) if custom else ""
-    return f"{params.asset} vs {params.benchmark} · {Window(params.window_days).label} window · " \
-           f"as of {day(event.as_of)}{extra}"
-
-
-def alert_text(event: AlertEvent, params: RuleParams) -> str:
-    """The message a chat gets for one alert."""
-    return "\n".join([f"🔔 {_alert_headline(event, params)}", _alert_detail(event, params),
-                      alert_footer(event, params)])
-
-
-def alert_summary(event: AlertEvent) -> str:
-    """A few words: `regime decoupled → neutral (ρ 0.38)`, `divergence z +2.6`, `record low ρ 0.10`."""
-    if event.kind == "regime":
-        return f"regime {event.from_regime} → {event.to_regime} (ρ {num(event.value)})"
-    if event.kind == "divergence":
-        return f"divergence z {num(event.value, 1, signed=True)}"
-    return f"record {event.detail.get('side', 'low')} ρ {num(event.value)}"
-
-
-def alert_line(event: AlertEvent, params: RuleParams) -> str:
-    return f"{day(event.as_of)} · {params.pair} {Window(params.window_days).label} · {alert_summary(event)}"
-
-
-def alert_fields(event: AlertEvent, params: RuleParams) -> dict[str, Any]:
-    """The machine-readable alert (replay --json, webhook body)."""
-    fields: dict[str, Any] = {
-        "kind": event.kind,
-        "pair": params.pair,
-        "window": Window(params.window_days).label,
-        "as_of": day(event.as_of),
-    }
-    if event.kind == "regime":
-        fields.update(from_regime=event.from_regime, to_regime=event.to_regime, since=day(event.since))
-    fields["value"] = _round(event.value)
-    if event.kind == "record":
-        fields["side"] = event.detail.get("side")
-    if event.kind == "divergence":
-        fields["horizon"] = event.detail.get("horizon")
-    fields["text"] = alert_text(event, params)
-    return fields
-
-
-def digest_text(alerts: list[tuple[AlertEvent, RuleParams]]) -> str:
-    """Held alerts (quiet hours, daily digest) in one message, oldest first."""
-    if len(alerts) == 1:
-        event, params = alerts[0]
-        return alert_text(event, params)
-    lines = [f"🔔 {len(alerts)} alerts while this chat was quiet:"]
-    for event, params in sorted(alerts, key=lambda item: (item[0].as_of, item[1].pair)):
-        lines.append(f"• {_alert_headline(event, params)} ({params.pair} {Window(params.window_days).label}, "
-                     f"{day(event.as_of)})")
-    return "\n".join(lines)
-
-
-def _local(moment: Any, timezone: str) -> str:
-    from zoneinfo import ZoneInfo
-
-    try:
-        local = moment.astimezone(ZoneInfo(timezone))
-    except (ValueError, KeyError):
-        local = moment
-    return f"{local:%Y-%m-%d %H:%M} {timezone}"
-
-
-def history_status(status: str, not_before: Any, sent_at: Any, error: str | None, now: Any, timezone: str) -> str:
-    if status == "sent":
-        return f"sent {_local(sent_at, timezone)}" if sent_at else "sent"
-    if status == "pending":
-        return f"held until {_local(not_before, timezone)}" if not_before > now else "sending"
-    if status == "skipped":
-        return "not sent: the bot was catching up after an outage" if error and error.startswith("catch-up") \
-            else f"not sent ({error or 'skipped'})"
-    return f"failed ({error or 'unknown error'})"
-
-
-def history_text(entries: list[tuple[AlertEvent, RuleParams, str]], limit: int) -> str:
-    if not entries:
-        return ("No alerts in this chat yet. /subscriptions shows what it watches; /preview shows what the "
-                "rules would have fired over the last two years.")
-    lines = [f"This chat's last {len(entries)} alert{'s' if len(entries) > 1 else ''} (newest first):"]
-    lines += [f"• {alert_line(event, params)} — {status}" for event, params, status in entries[:limit]]
-    return "\n".join(lines)
-
-
-def preview_text(
-    sections: list[tuple[RuleParams, list[AlertEvent]]], start: pd.Timestamp, end: pd.Timestamp, last: int = 3
-) -> str:
-    lines = [f"Preview: the alerts this chat's settings would have fired from {day(start)} to {day(end)} "
-             "(a replay of the same rules):"]
-    for params, events in sections:
-        label = f"{params.pair} {Window(params.window_days).label}"
-        if not events:
-            lines.append(f"• {label}: no alerts.")
-            continue
-        counts = ", ".join(f"{kind} {sum(1 for e in events if e.kind == kind)}"
-                           for kind in ALERT_KIND_WORDS if any(e.kind == kind for e in events))
-        recent = "; ".join(f"{day(e.as_of)} {alert_summary(e)}" for e in reversed(events[-last:]))
-        total = len(events)
-        lines.append(f"• {label}: {total} alert{'s' if total > 1 else ''} ({counts}). Latest: {recent}.")
-    return "\n".join(lines)
-
-
-def evaluation_status_lines(
-    evaluated: list[tuple[str, pd.Timestamp, int, int, Any]],
-    waiting: list[tuple[str, pd.Timestamp, str | None]],
-    due: dict[str, int],
-    held: dict[str, int],
-) -> list[str]:
-    """/status lines: the last evaluated session per calendar, sessions refused for stale data, the outbox."""
-    lines = []
-    for calendar, session, instances, alerts, when in evaluated:
-        lines.append(
-            f"Alerts: {CALENDAR_WORDS.get(calendar, calendar)} {day(session)} evaluated "
-            f"({instances} rule instance{'s' if instances != 1 else ''}, {alerts} alert{'s' if alerts != 1 else ''})"
-            f" at {when:%Y-%m-%d %H:%M} UTC."
-        )
-    if not evaluated:
-        lines.append("Alerts: no session evaluated yet.")
-    for calendar, session, detail in waiting:
-        lines.append(f"Alerts waiting for data: {CALENDAR_WORDS.get(calendar, calendar)} {day(session)} — "
-                     f"{detail or 'stale data'}.")
-    pending = sum(due.values())
-    by_platform = ", ".join(f"{p} {n}" for p, n in sorted(due.items()))
-    line = f"Deliveries pending: {pending}" + (f" ({by_platform})" if pending else "")
-    if held:
-        line += f"; {sum(held.values())} held for {HELD_WORDS} or a retry"
-    lines.append(line + ".")
-    return lines

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, case, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.store.database import Repository
 from bot.store.models import (
     AlertMediaRow,
     AlertRow,
@@ -33,7 +34,6 @@ from bot.store.models import (
     SubscriptionRow,
 )
 from bot.store.preferences import QuietHours
-from bot.store.database import Repository
 
 if TYPE_CHECKING:
     from bot.store.repository import Store
@@ -335,7 +335,7 @@ class AlertsRepo(Repository):
             due = due.where(DeliveryRow.chat_pk.in_(chats))
         else:
             due = due.order_by(DeliveryRow.not_before, DeliveryRow.id).limit(limit)
-        if self._postgres:
+        if self.db.postgres:
             # Materialised: the locking sub-select runs exactly once. Inlined as a sub-plan, PostgreSQL may
             # run it again per row, each time skipping the rows this statement has just updated.
             locked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")

@@ -8,13 +8,13 @@ then every subscription of the chat changes, and the value becomes the chat's de
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.store.database import Database, Repository
 from bot.store.migrate import stored_revision
 from bot.store.models import (
     ALL_ALERT_KINDS,
@@ -37,7 +37,6 @@ from bot.store.preferences import (
     load_thresholds,
 )
 from bot.store.records import Chat, ChatSubscription, Subscription
-from bot.store.database import Database, Repository
 from bot.store.urls import redact_url
 from bot.windows import MAX_DAYS, MIN_DAYS
 

@@ -15,6 +15,7 @@ from bot.market import snapshot
 from bot.market.align import LegPrices
 from bot.market.data import LegData
 from bot.notifier import DeliveryError, PlatformLimits, RetryLater, SendResult
+from bot.ratelimit import PlatformLimiter
 from bot.reply import Reply
 from bot.store import Chat, Store
 from bot.store.alerts_repo import AlertsRepo, InstanceKey, InstanceUpdate, NewAlert, Recipient, Release
@@ -65,12 +66,17 @@ class RecordingNotifier:
         self, platform: str = "fake", *, handle: str | None = None, limits: PlatformLimits = UNLIMITED
     ) -> None:
         self.platform = platform
-        self.limits = limits
+        self.limiter = PlatformLimiter(limits)
         self.handle = handle
         self.failures: dict[str, list[DeliveryError]] = {}
         self.sent: list[tuple[str, Reply, str | None]] = []
 
-    async def send(self, chat_id: str, reply: Reply, media: str | None = None) -> SendResult:
+    async def send(self, chat_id: str, reply: Reply, media: str | None = None, *, is_group: bool = False
+                   ) -> SendResult:
+        async with self.limiter.slot(chat_id, is_group):
+            return self._record(chat_id, reply, media)
+
+    def _record(self, chat_id: str, reply: Reply, media: str | None) -> SendResult:
         queued = self.failures.get(chat_id)
         if queued:
             raise queued.pop(0)
@@ -115,11 +121,13 @@ class RateLimitedServer:
 class RateLimitedNotifier:
     def __init__(self, server: RateLimitedServer, limits: PlatformLimits) -> None:
         self.platform = "telegram"
-        self.limits = limits
+        self.limiter = PlatformLimiter(limits)
         self.server = server
 
-    async def send(self, chat_id: str, reply: Reply, media: str | None = None) -> SendResult:
-        self.server.receive(chat_id, list(reply.data.get("delivery_ids", [])))
+    async def send(self, chat_id: str, reply: Reply, media: str | None = None, *, is_group: bool = False
+                   ) -> SendResult:
+        async with self.limiter.slot(chat_id, is_group):
+            self.server.receive(chat_id, list(reply.data.get("delivery_ids", [])))
         return SendResult()
 
 

@@ -1,4 +1,4 @@
-"""`python -m bot.alerts …` (the same handlers as `python -m bot alerts …`), /history, /preview, /status lines."""
+"""`python -m bot alerts …` and `webhook …`, /history, /preview, /status lines."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bot.alerts.__main__ import main
 from bot.alerts.replay import replay
 from bot.alerts.rules import RuleParams
-from bot.alerts.service import AlertService
+from bot.app import App
+from bot.cli import main
 from bot.config import load_settings
-from bot.render import text
-from bot.services import build_services
+from bot.render import alert_text
+from bot.render.alert_text import evaluation_status_lines
 from bot.store import open_store
 from bot.store.alerts_repo import AlertsRepo
 from handlers.commands import dispatch
@@ -33,7 +33,7 @@ def test_replay_lists_what_the_rules_fire_as_json_lines(capsys, snapshot_analyze
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     params = RuleParams("ETH", "RUT", 90)
     expected = replay(snapshot_analyzer, params, pd.Timestamp("2024-01-01"), pd.Timestamp("2024-12-31"))
-    assert lines == [text.alert_fields(e, params) for e in expected]
+    assert lines == [alert_text.alert_fields(e, params) for e in expected]
     assert [(x["kind"], x["as_of"]) for x in lines] == [
         ("divergence", "2024-02-29"), ("regime", "2024-04-26"), ("regime", "2024-10-22"), ("divergence", "2024-12-04")]
     regime = lines[1]
@@ -99,7 +99,7 @@ def test_webhook_add_registers_an_endpoint_and_run_once_delivers_what_it_can(tmp
 
     async def statuses() -> dict[str, str]:
         store = await open_store(url)
-        rows = await AlertsRepo(store.engine).deliveries()
+        rows = await AlertsRepo.for_store(store).deliveries()
         chats = {c.chat.id: c.chat.platform for c in await store.active_subscriptions()}
         await store.close()
         return {chats[r["chat_pk"]]: r["status"] for r in rows}
@@ -109,9 +109,8 @@ def test_webhook_add_registers_an_endpoint_and_run_once_delivers_what_it_can(tmp
 
 async def test_history_preview_and_status_in_a_chat(tmp_path: Path):
     settings = load_settings(database_url=f"sqlite:///{tmp_path / 'chat.sqlite3'}", market_data="snapshot")
-    store = await open_store(settings.database_url)
-    services = build_services(settings, store)
-    services.alerts = AlertService(store, services.analysis, None)
+    app = App(settings)
+    services = app.services
     chat = ChatContext(platform="telegram", chat_id="77", chat_kind="private")
     try:
         empty = await dispatch(services, "/history", chat)
@@ -132,25 +131,25 @@ async def test_history_preview_and_status_in_a_chat(tmp_path: Path):
         bad = await dispatch(services, "/history lots", chat)
         assert not bad.ok and "Usage: /history" in bad.text
 
-        status = await services.alerts.status_lines()
+        status = evaluation_status_lines(await services.alerts.status())
         assert status[0].startswith("Alerts: NYSE session 2024-04-24 evaluated (1 rule instance")
         assert status[-1].startswith("Deliveries pending: 1 (telegram 1)")
     finally:
-        await store.close()
+        await app.close()
 
 
 async def test_the_app_runs_the_scheduler_and_the_delivery_worker_while_it_runs(tmp_path: Path):
-    from bot.app import build_app, close_services, running_alerts
-
     settings = load_settings(database_url=f"sqlite:///{tmp_path / 'app.sqlite3'}", market_data="snapshot",
                              webhook_secret="app-test-secret")
-    services = await build_app(settings)
-    alerts = services.alerts
+    app = App(settings)
+    alerts = app.alerts
     try:
-        async with running_alerts(services, [], console=True):
+        from handlers import console
+
+        async with app.alerts_running([console.build_transport(app.services)]):
             assert alerts.scheduler is not None and alerts.scheduler.scheduler.running
             assert sorted(alerts.worker.notifiers) == ["cli", "console", "webhook"]
             assert {"alerts-after-close", "alerts-utc-day"} <= set(alerts.scheduler.next_runs())
         assert alerts.scheduler is None and alerts._worker_task is None
     finally:
-        await close_services(services)
+        await app.close()

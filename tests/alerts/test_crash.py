@@ -15,9 +15,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.alerts.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from bot.store import Store, open_store
 from bot.store.alerts_repo import AlertsRepo
-from bot.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from tests.alerts.support import add_chats
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +95,7 @@ def _environment(database_url: str, tmp_path: Path) -> dict[str, str]:
 
 async def _start(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.alerts", "alerts", "--run-once", "--as-of", AS_OF,
+        sys.executable, "-m", "bot", "alerts", "--run-once", "--as-of", AS_OF,
         env=env, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
 
@@ -126,12 +126,12 @@ async def _kill_and_restart(backend: str, database_url: str, store: Store, tmp_p
             await first.wait()
             await hooks.settled()  # requests that were on the wire at the kill are counted too
         received_at_kill = set(hooks.hits)
-        sent = [d for d in await AlertsRepo(store.engine).deliveries() if d["status"] == "sent"]
+        sent = [d for d in await AlertsRepo.for_store(store).deliveries() if d["status"] == "sent"]
 
         second = await _start(env, tmp_path)
         async with asyncio.timeout(90):
             out, err = await second.communicate()
-        statuses = Counter(d["status"] for d in await AlertsRepo(store.engine).deliveries())
+        statuses = Counter(d["status"] for d in await AlertsRepo.for_store(store).deliveries())
     return Outcome(backend, len(received_at_kill), len(received_at_kill) - len(sent), len(hooks.hits),
                    hooks.total - len(hooks.hits), hooks.bad_signatures, hooks.alerts, statuses,
                    (second.returncode, out.decode(), err.decode()[-2000:]))

@@ -6,11 +6,10 @@ import asyncio
 import time
 from datetime import date, datetime, timedelta
 
-from bot.alerts.content import AlertContent
+from bot.alerts.delivery import DeliveryWorker
 from bot.alerts.holding import release_for
-from bot.delivery import DeliveryWorker
 from bot.notifier import ChatGone, ChatMoved, PermanentError, PlatformLimits, RetryLater, TransientError
-from bot.ratelimit import PlatformLimiter
+from bot.render.alert_messages import AlertContent
 from bot.store import Store
 from bot.store.alerts_repo import AlertsRepo
 from bot.store.preferences import parse_quiet_hours
@@ -34,8 +33,9 @@ class Clock:
         return self.now
 
 
-def _worker(store: Store, notifier, clock=None, **options) -> DeliveryWorker:
-    return DeliveryWorker(store, {notifier.platform: notifier}, {}, clock=clock or Clock(NOW), **options)
+def _worker(store: Store, notifier, clock=None, messages=None, **options) -> DeliveryWorker:
+    return DeliveryWorker(store, {notifier.platform: notifier}, messages or AlertContent(), clock=clock or Clock(NOW),
+                          **options)
 
 
 async def _statuses(repo: AlertsRepo) -> dict[str, int]:
@@ -49,15 +49,15 @@ async def test_two_workers_on_two_connections_never_send_the_same_delivery(datab
     stores = [await database.open(migrate=False) for _ in range(2)]
     try:
         await add_chats(stores[0], 120)
-        await fire(AlertsRepo(stores[0].engine), [("regime", date(2026, 1, 16))], now=NOW)
+        await fire(AlertsRepo.for_store(stores[0]), [("regime", date(2026, 1, 16))], now=NOW)
         notifier = RecordingNotifier()
 
-        async def slow_send(chat_id, reply, media=None, _send=notifier.send):
+        async def slow_send(chat_id, reply, media=None, _send=notifier.send, **options):
             await asyncio.sleep(0.005)
-            return await _send(chat_id, reply, media)
+            return await _send(chat_id, reply, media, **options)
 
         notifier.send = slow_send  # type: ignore[method-assign]
-        workers = [_worker(s, notifier, repo=AlertsRepo(s.engine), batch=10, concurrency=4) for s in stores]
+        workers = [_worker(s, notifier, repo=AlertsRepo.for_store(s), batch=10, concurrency=4) for s in stores]
         for worker in workers:  # connected before the race starts
             await worker.repo.delivery_counts(NOW)
         reports = await asyncio.gather(*(w.drain() for w in workers))
@@ -72,7 +72,7 @@ async def test_two_workers_on_two_connections_never_send_the_same_delivery(datab
 
 async def test_retry_later_pauses_and_reschedules_without_counting_a_failure(store: Store):
     (chat,) = await add_chats(store, 1)
-    repo = AlertsRepo(store.engine)
+    repo = AlertsRepo.for_store(store)
     await fire(repo, [("regime", date(2026, 1, 16))], now=NOW)
     notifier = RecordingNotifier()
     notifier.failures[chat.chat_id] = [RetryLater(30, chat_only=True)]
@@ -82,16 +82,16 @@ async def test_retry_later_pauses_and_reschedules_without_counting_a_failure(sto
     assert report.retry_later == 1 and notifier.sent == []
     (row,) = await repo.deliveries()
     assert (row["status"], row["attempts"], row["not_before"]) == ("pending", 0, NOW + timedelta(seconds=30))
-    assert worker.limiters["fake"]._chat_paused_until.get(chat.chat_id, 0) > time.monotonic() + 25
+    assert notifier.limiter._chat_paused_until.get(chat.chat_id, 0) > time.monotonic() + 25
     assert (await worker.drain()).sent == 0  # not due yet
     clock.now = NOW + timedelta(seconds=31)
-    worker.limiters["fake"]._chat_paused_until.clear()
+    notifier.limiter._chat_paused_until.clear()
     assert (await worker.drain()).sent == 1
 
 
 async def test_transient_errors_back_off_then_give_up(store: Store):
     chats = await add_chats(store, 2)
-    repo = AlertsRepo(store.engine)
+    repo = AlertsRepo.for_store(store)
     await fire(repo, [("regime", date(2026, 1, 16))], now=NOW)
     notifier = RecordingNotifier()
     notifier.failures[chats[0].chat_id] = [TransientError("502")] * 2
@@ -114,7 +114,7 @@ async def test_transient_errors_back_off_then_give_up(store: Store):
 
 async def test_a_gone_chat_is_marked_inactive_and_gets_nothing_more(store: Store):
     chats = await add_chats(store, 2)
-    repo = AlertsRepo(store.engine)
+    repo = AlertsRepo.for_store(store)
     await fire(repo, [("regime", date(2026, 1, 15)), ("divergence", date(2026, 1, 16))], now=NOW)
     notifier = RecordingNotifier()
     notifier.failures[chats[0].chat_id] = [ChatGone("bot was blocked by the user")]
@@ -130,7 +130,7 @@ async def test_a_gone_chat_is_marked_inactive_and_gets_nothing_more(store: Store
 
 async def test_a_moved_chat_is_followed_and_the_alert_sent_to_its_new_id(store: Store):
     (chat,) = await add_chats(store, 1, platform="fake", prefix="-100")
-    repo = AlertsRepo(store.engine)
+    repo = AlertsRepo.for_store(store)
     await fire(repo, [("regime", date(2026, 1, 16))], now=NOW)
     notifier = RecordingNotifier()
     notifier.failures[chat.chat_id] = [ChatMoved("-1009999")]
@@ -143,7 +143,7 @@ async def test_a_moved_chat_is_followed_and_the_alert_sent_to_its_new_id(store: 
 
 async def test_refused_messages_fail_without_retry(store: Store):
     (chat,) = await add_chats(store, 1)
-    repo = AlertsRepo(store.engine)
+    repo = AlertsRepo.for_store(store)
     await fire(repo, [("regime", date(2026, 1, 16))], now=NOW)
     notifier = RecordingNotifier()
     notifier.failures[chat.chat_id] = [PermanentError("message is too long")]
@@ -163,11 +163,11 @@ class CountingCharts:
 
 async def test_each_alert_chart_is_rendered_once_and_uploaded_once(store: Store, snapshot_analyzer):
     await add_chats(store, 40)
-    repo = AlertsRepo(store.engine)
+    repo = AlertsRepo.for_store(store)
     await fire(repo, [("regime", date(2024, 4, 26))], now=NOW)
     charts = CountingCharts()
     notifier = RecordingNotifier(handle="file-id-1")
-    worker = _worker(store, notifier, content=AlertContent(snapshot_analyzer, charts), concurrency=8)
+    worker = _worker(store, notifier, messages=AlertContent(snapshot_analyzer, charts), concurrency=8)
     await worker.drain()
     assert charts.calls == 1 and len(notifier.sent) == 40
     medias = [media for _, _, media in notifier.sent]
@@ -181,7 +181,7 @@ async def test_held_alerts_go_out_together_when_quiet_hours_end(store: Store):
     await store.set_timezone(quiet_chat, "Europe/Berlin")
     await store.set_quiet_hours(quiet_chat, parse_quiet_hours("22:00-07:00"))
     await store.set_digest(digest_chat, "daily")
-    repo = AlertsRepo(store.engine)
+    repo = AlertsRepo.for_store(store)
     evening = at("2026-01-16 21:20")  # 22:20 in Berlin: quiet
     await fire(repo, [("regime", date(2026, 1, 16)), ("divergence", date(2026, 1, 16))], now=evening,
                release=release_for)
@@ -210,12 +210,11 @@ async def _fan_out_under_limits(database) -> tuple[str, RateLimitedServer, dict[
     store = await database.open(migrate=False)
     try:
         await add_chats(store, 300, platform="telegram")
-        repo = AlertsRepo(store.engine)
+        repo = AlertsRepo.for_store(store)
         await fire(repo, [("regime", date(2026, 1, 16))], now=NOW)
         limits = PlatformLimits(per_second=30, per_chat_per_second=1)
         server = RateLimitedServer(per_second=30, retry_after=1)
-        worker = DeliveryWorker(store, {"telegram": RateLimitedNotifier(server, limits)},
-                                {"telegram": PlatformLimiter(limits)}, repo=repo)
+        worker = DeliveryWorker(store, {"telegram": RateLimitedNotifier(server, limits)}, AlertContent(), repo=repo)
         started = time.monotonic()
         await worker.drain_until_settled()
         return database.backend, server, await _statuses(repo), time.monotonic() - started

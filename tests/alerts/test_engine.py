@@ -16,6 +16,8 @@ from bot.alerts.rules import RuleParams, RuleState
 from bot.alerts.service import AlertService
 from bot.analysis import PairAnalyzer
 from bot.market import calendars
+from bot.render.alert_messages import AlertContent
+from bot.render.alert_text import evaluation_status_lines
 from bot.store import Store
 from bot.store.alerts_repo import AlertsRepo
 from tests.alerts.support import ClockedMarketData, add_chats, at
@@ -52,7 +54,7 @@ async def test_evaluating_the_same_session_twice_creates_nothing_new(store: Stor
 
     assert (await first.run(until=date(2024, 4, 26))).evaluated == 0
     # a second process (a fresh engine and repository, same database) finds the session done as well
-    second = AlertEngine(store, snapshot_analyzer, repo=AlertsRepo(store.engine))
+    second = AlertEngine(store, snapshot_analyzer, repo=AlertsRepo.for_store(store))
     assert (await second.run(until=date(2024, 4, 26))).alerts == 0
     assert await first.repo.alerts() == alerts
     assert await first.repo.deliveries() == deliveries
@@ -62,7 +64,7 @@ async def test_two_engines_racing_on_one_session_write_it_once(database, snapsho
     stores = [await database.open(migrate=False) for _ in range(2)]
     try:
         await add_chats(stores[0], 2)
-        engines = [AlertEngine(s, snapshot_analyzer, repo=AlertsRepo(s.engine)) for s in stores]
+        engines = [AlertEngine(s, snapshot_analyzer, repo=AlertsRepo.for_store(s)) for s in stores]
         await asyncio.gather(*(e.run(until=date(2024, 4, 26)) for e in engines))
         deliveries = await engines[0].repo.deliveries()
         alerts = await engines[0].repo.alerts()
@@ -127,7 +129,7 @@ async def test_a_new_instance_records_its_history_without_delivering_it(store: S
 async def test_a_stale_leg_is_refused_then_evaluated_in_order_when_its_data_arrives(store: Store, snapshot_analyzer):
     await add_chats(store, 1)
     market = ClockedMarketData(pd.Timestamp("2025-07-22 21:30", tz="UTC"))
-    service = AlertService(store, PairAnalyzer(market))
+    service = AlertService(store, PairAnalyzer(market), AlertContent())
     assert (await service.evaluate()).sessions == {"XNYS": pd.Timestamp("2025-07-22")}
 
     # RUT stops updating after 2025-07-22 while ETH goes on; on 2025-07-25 the rules would fire a regime change
@@ -140,7 +142,7 @@ async def test_a_stale_leg_is_refused_then_evaluated_in_order_when_its_data_arri
     assert await service.repo.alerts() == alerts_before
     (evaluation, *_) = await service.repo.evaluations()
     assert (evaluation.session, evaluation.status) == (date(2025, 7, 25), "stale")
-    status = await service.status_lines()
+    status = evaluation_status_lines(await service.status())
     assert any(line.startswith("Alerts waiting for data: NYSE session 2025-07-25") for line in status), status
 
     market.frozen = {}  # the data arrives: 07-23, 07-24 and 07-25 are evaluated, in that order
@@ -152,7 +154,7 @@ async def test_a_stale_leg_is_refused_then_evaluated_in_order_when_its_data_arri
     assert _stored(new) == _listed(replay(snapshot_analyzer, ETH_RUT, pd.Timestamp("2025-07-23"),
                                           pd.Timestamp("2025-07-25")))
     assert [(a.kind, a.as_of) for a in new] == [("regime", date(2025, 7, 25))]
-    assert not any("waiting" in line for line in await service.status_lines())
+    assert not any("waiting" in line for line in evaluation_status_lines(await service.status()))
 
 
 async def test_the_clock_decides_the_session_and_the_delay(store: Store, snapshot_analyzer):

@@ -9,9 +9,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from bot.notifier import ChatGone, PermanentError, RetryLater, TransientError
-from bot.reply import Reply
-from bot.webhook import (
+from bot.alerts.webhook import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     WebhookNotifier,
@@ -19,6 +17,8 @@ from bot.webhook import (
     check_webhook_url,
     verify_signature,
 )
+from bot.notifier import ChatGone, PermanentError, RetryLater, TransientError
+from bot.reply import Reply
 
 SECRET = "s3cret-for-tests"
 
@@ -84,7 +84,7 @@ async def test_an_alert_arrives_signed_as_json_with_its_chart(endpoint):
 
 
 def test_a_wrong_secret_or_a_changed_body_fails_verification():
-    from bot.webhook import sign
+    from bot.alerts.webhook import sign
 
     signature = sign(SECRET, "1700000000", b"body")
     assert verify_signature(SECRET, "1700000000", b"body", signature)

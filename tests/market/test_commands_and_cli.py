@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import io
 import math
@@ -11,18 +11,22 @@ import math
 import pandas as pd
 import pytest
 
-from bot.__main__ import build_parser
-from bot.analysis import PairAnalyzer
+from bot.alerts.reports import AlertStatus, EvaluatedSession
+from bot.app import App
 from bot.assets import find_asset
+from bot.cli import build_parser
+from bot.cli import main as cli_main
+from bot.cli.market import run_doctor
 from bot.config import SUPPORTED_EXCHANGES, ConfigError, MarketDataMode
+from bot.market.backfill import backfill, doctor_report
 from bot.market.cache import PriceCache
-from bot.market.cli import backfill, doctor_report, run_doctor
 from bot.market.data import SnapshotMarketData
 from bot.market.live import LiveMarketData
 from bot.market.sources.crypto import QUOTE_CURRENCY
-from bot.services import Services, build_market_data
+from bot.services import Services
 from handlers.commands import dispatch
 from handlers.registry import ChatContext
+from tests.helpers import make_services
 from tests.market.conftest import TrimmedSnapshot, make_live, market_settings
 from tests.market.fakes import Failure
 from tests.store.support import admin_check
@@ -31,7 +35,8 @@ ETH, RUT = find_asset("ETH"), find_asset("RUT")
 
 
 def services_for(market, store=None, alerts=None, mode: str = "auto") -> Services:
-    return Services(market_settings(market_data=mode), market, PairAnalyzer(market), None, store, alerts)
+    services = make_services(market_settings(market_data=mode), store=store, market=market)
+    return services if alerts is None else dataclasses.replace(services, alerts=alerts)
 
 
 def group(admin: bool) -> ChatContext:
@@ -40,8 +45,9 @@ def group(admin: bool) -> ChatContext:
 
 
 class FakeAlerts:
-    async def status_lines(self) -> list[str]:
-        return ["Alerts: last evaluated session 2026-02-24; 2 rule instances; 0 deliveries pending."]
+    async def status(self) -> AlertStatus:
+        at = pd.Timestamp("2026-02-24 21:20", tz="UTC").to_pydatetime()
+        return AlertStatus([EvaluatedSession("XNYS", pd.Timestamp("2026-02-24"), 2, 0, at)])
 
 
 # ---------------------------------------------------------------------------------------------- /status
@@ -60,14 +66,17 @@ async def test_status_shows_source_last_bar_age_and_last_error_per_asset(fakes, 
     assert "RUT 1d [live]: yahoo, last bar 2026-02-24, age 15h 0m, up to date" in lines
     assert "NDX 1d: nothing stored yet" in lines  # subscribed, not fetched yet
     assert any(line.startswith("BTC 1h: ") for line in lines)  # bundled
-    assert lines[-1].startswith("Alerts: last evaluated session")
+    assert lines[-2:] == [
+        "Alerts: NYSE session 2026-02-24 evaluated (2 rule instances, 0 alerts) at 2026-02-24 21:20 UTC.",
+        "Deliveries pending: 0.",
+    ]
     symbols = [a["symbol"] for a in reply.data["assets"]]
     assert symbols[:3] == ["ETH", "RUT", "NDX"]
 
 
 async def test_status_survives_a_failing_alert_engine():
     class BrokenAlerts:
-        async def status_lines(self) -> list[str]:
+        async def status(self) -> AlertStatus:
             raise RuntimeError("database gone")
 
     reply = await dispatch(services_for(SnapshotMarketData(), alerts=BrokenAlerts(), mode="snapshot"), "/status")
@@ -189,10 +198,11 @@ async def test_backfill_pages_from_since_with_progress_and_a_summary(fakes, stor
     assert "RUT 1d: yahoo, last bar 2026-02-24" in report
 
 
-async def test_doctor_runs_from_the_command_line(store, capsys, tmp_path):
+async def test_doctor_runs_from_the_command_line(store, capsys, monkeypatch):
     await PriceCache(store.db).record_error("RUT", "1d", "yahoo: rate limited by Yahoo (HTTP 429)")
-    settings = market_settings(database_url=str(store.engine.url).replace("+aiosqlite", ""))
-    code = await asyncio.to_thread(run_doctor, settings, argparse.Namespace(assets=["RUT"]))
+    monkeypatch.setenv("DATABASE_URL", str(store.engine.url).replace("+aiosqlite", ""))
+    monkeypatch.setattr("bot.logs.setup_logging", lambda settings: None)
+    code = await asyncio.to_thread(cli_main, ["doctor", "--assets", "RUT"])
     printed = capsys.readouterr().out
     assert code == 0 and "RUT 1d: nothing stored yet; last error" in printed and "HTTP 429" in printed
 
@@ -200,16 +210,16 @@ async def test_doctor_runs_from_the_command_line(store, capsys, tmp_path):
 # ---------------------------------------------------------------------------------------------- wiring
 
 
-async def test_services_pick_the_market_data_by_mode(store):
-    snapshot = build_market_data(market_settings(market_data="snapshot"), store)
+async def test_the_composition_root_picks_the_market_data_by_mode(store):
+    snapshot = App(market_settings(market_data="snapshot"), store=store).market
     assert isinstance(snapshot, SnapshotMarketData) and snapshot.now() is None
-    assert isinstance(build_market_data(market_settings(), None), SnapshotMarketData)
-    with pytest.raises(RuntimeError, match="needs the store"):
-        build_market_data(market_settings(market_data="live"), None)
-    live = build_market_data(market_settings(market_data="live"), store)
-    assert isinstance(live, LiveMarketData) and live.mode is MarketDataMode.LIVE
-    assert [s.name for s in live.sources.crypto] == ["binance", "coinbase", "kraken"]
-    await live.close()
+    for mode in ("auto", "live"):
+        app = App(market_settings(market_data=mode), store=store)
+        live = app.market
+        assert isinstance(live, LiveMarketData) and live.mode is MarketDataMode(mode)
+        assert live.cache.db is store.db  # the price cache shares the store's database
+        assert [s.name for s in live.sources.crypto] == ["binance", "coinbase", "kraken"]
+        await live.close()
 
 
 def test_exchanges_setting():

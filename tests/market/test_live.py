@@ -12,16 +12,16 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from bot.analysis import PairAnalyzer
 from bot.assets import Asset, AssetKind, find_asset
 from bot.config import MarketDataMode
+from bot.market.backfill import backfill
 from bot.market.cache import PriceCache
-from bot.market.cli import backfill
 from bot.market.data import NoData
 from bot.market.sources.updater import FIRST_FETCH_SPAN
 from bot.services import Services
 from bot.store.models import PriceBarRow
 from handlers.commands import dispatch
+from tests.helpers import make_services
 from tests.market.conftest import fake_sources, make_live, market_settings
 from tests.market.fakes import Failure, stop_fakes
 
@@ -49,7 +49,7 @@ async def status_of(live, asset: Asset, interval: str):
 
 
 def services_for(live) -> Services:
-    return Services(market_settings(), live, PairAnalyzer(live))
+    return make_services(market_settings(), market=live)
 
 
 # ---------------------------------------------------------------------------------------------- incremental

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import handlers.subscription_commands  # noqa: F401  (registers the commands under test)
+import handlers.commands  # noqa: F401  (registers the commands under test)
 from bot.config import Settings, load_settings
 from bot.reply import Reply
+from bot.services import Services
 from bot.store import Store, open_store
 from handlers.registry import COMMANDS, ChatContext, Request
+from tests.helpers import make_services
 
 
 @dataclass(frozen=True)
@@ -24,20 +26,13 @@ class Database:
         return await open_store(self.url, migrate=migrate, schema=self.schema)
 
 
-@dataclass
-class FakeServices:
-    """What the commands use of `bot.services.Services`."""
-
-    settings: Settings
-    store: Store | None
-
-
 def make_settings() -> Settings:
-    return load_settings(default_pair="ETH:RUT", default_window="90d", database_url="sqlite://")
+    return load_settings(default_pair="ETH:RUT", default_window="90d", database_url="sqlite://",
+                         market_data="snapshot")
 
 
-def services_for(store: Store | None) -> FakeServices:
-    return FakeServices(make_settings(), store)
+def services_for(store: Store) -> Services:
+    return make_services(make_settings(), store=store)
 
 
 def admin_check(answer: bool) -> Callable[[], Awaitable[bool]]:
@@ -57,9 +52,7 @@ def group_chat(*, admin: bool, chat_id: str = "-100777", kind: str = "group") ->
     )
 
 
-async def run_command(
-    store: Store | None, name: str, text: str = "", chat: ChatContext | None = None
-) -> Reply:
+async def run_command(store: Store, name: str, text: str = "", chat: ChatContext | None = None) -> Reply:
     """Call a handler through the command table, the way the dispatcher does after parsing."""
-    request = Request(services=services_for(store), args=text.split(), chat=chat or private_chat())  # type: ignore[arg-type]
+    request = Request(services=services_for(store), args=text.split(), chat=chat or private_chat())
     return await COMMANDS[name].handler(request)

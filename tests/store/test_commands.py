@@ -7,9 +7,10 @@ import string
 
 import pytest
 
-from bot.store import AlertKind, DigestMode, Store
+from bot.store import AlertKind, Database, DigestMode, Store
+from handlers.commands import dispatch
 from handlers.registry import COMMANDS
-from tests.store.support import group_chat, private_chat, run_command
+from tests.store.support import group_chat, private_chat, run_command, services_for
 
 CHANGING = ("subscribe", "unsubscribe", "set", "quiet", "tz", "digest")
 ALL_COMMANDS = (*CHANGING, "subscriptions")
@@ -90,7 +91,7 @@ async def test_subscribing_again_with_other_kinds_or_window_updates(store: Store
 async def test_subscribe_bad_input(memory_store: Store, args: str, complaint: str) -> None:
     reply = await run_command(memory_store, "subscribe", args)
     assert not reply.ok and complaint in reply.text
-    assert reply.text.endswith("Usage: /subscribe [asset benchmark] [kinds…] [window]")
+    assert reply.text.endswith(f"Usage: {COMMANDS['subscribe'].usage}")
     assert len(reply.text) < 300
 
 
@@ -235,7 +236,7 @@ async def test_quiet_hours(store: Store) -> None:
 )
 async def test_quiet_bad_input(memory_store: Store, args: str, complaint: str) -> None:
     reply = await run_command(memory_store, "quiet", args)
-    assert not reply.ok and complaint in reply.text and reply.text.endswith("Usage: /quiet HH:MM-HH:MM | off")
+    assert not reply.ok and complaint in reply.text and reply.text.endswith("Usage: /quiet [HH:MM-HH:MM|off]")
 
 
 async def test_time_zone(store: Store) -> None:
@@ -256,7 +257,7 @@ async def test_time_zone(store: Store) -> None:
 )
 async def test_time_zone_bad_input(memory_store: Store, args: str, complaint: str) -> None:
     reply = await run_command(memory_store, "tz", args)
-    assert not reply.ok and complaint in reply.text and reply.text.endswith("Usage: /tz <time zone>")
+    assert not reply.ok and complaint in reply.text and reply.text.endswith("Usage: /tz [time zone]")
 
 
 async def test_digest(store: Store) -> None:
@@ -311,10 +312,13 @@ async def test_any_command_records_the_chat_and_revives_an_inactive_one(store: S
     assert revived is not None and revived.active
 
 
-async def test_without_a_store_commands_say_so() -> None:
+async def test_without_a_reachable_database_commands_say_so_in_one_line() -> None:
+    unreachable = Store(Database("postgresql://bot:hunter2@127.0.0.1:1/none"))
+    services = services_for(unreachable)
     for name in ALL_COMMANDS:
-        reply = await run_command(None, name)
-        assert not reply.ok and "database" in reply.text
+        reply = await dispatch(services, f"/{name}", private_chat())
+        assert not reply.ok and "database" in reply.text and "\n" not in reply.text, (name, reply.text)
+        assert "hunter2" not in reply.text and "Something went wrong" not in reply.text
 
 
 JUNK = [

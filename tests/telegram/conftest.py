@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from telegram import Update
 
+from bot.app import App
 from bot.config import Settings, load_settings
 from bot.notifier import PlatformLimits
 from bot.ratelimit import PlatformLimiter
-from bot.services import Services, build_services
+from bot.services import Services
 from bot.store import Store, open_store
 from handlers.quotas import CommandQuotas, QuotaLimits
-from handlers.telegram_bot import TelegramTransport
+from handlers.telegram.transport import TelegramTransport
 from tests.telegram import updates
 from tests.telegram.fake_bot_api import TOKEN, Call, FakeBotAPI
 
@@ -55,7 +56,7 @@ def telegram_settings(fake: FakeBotAPI, tmp_path: Path, **overrides: Any) -> Set
 @pytest.fixture(scope="session")
 def shared_services() -> Services:
     """Market data, analysis and chart cache shared by the session (loading the snapshot takes a second)."""
-    return build_services(load_settings(market_data="snapshot"))
+    return App(load_settings(market_data="snapshot", database_url="sqlite://")).services
 
 
 @pytest.fixture
@@ -78,8 +79,14 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def services(fake: FakeBotAPI, tmp_path: Path, store: Store, shared_services: Services) -> Services:
-    shared = shared_services
-    return Services(telegram_settings(fake, tmp_path), shared.market, shared.analysis, shared.charts, store)
+    return services_with(telegram_settings(fake, tmp_path), store, shared_services)
+
+
+def services_with(settings: Settings, store: Store, shared: Services) -> Services:
+    """Services for `settings` and `store` that reuse the session's market data, analysis and chart cache."""
+    app = App(settings, store=store, market=shared.market)
+    app.analysis, app.charts = shared.analysis, shared.charts
+    return app.services
 
 
 @dataclass

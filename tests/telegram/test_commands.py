@@ -9,7 +9,7 @@ import pytest
 
 from bot.store import Store
 from handlers.commands import COMMANDS
-from handlers.telegram_format import CAPTION_LIMIT, TEXT_LIMIT, tg_len
+from handlers.telegram.format import CAPTION_LIMIT, TEXT_LIMIT, tg_len
 from tests.telegram import updates
 from tests.telegram.conftest import Harness
 from tests.telegram.fake_bot_api import BOT_USER
@@ -36,7 +36,7 @@ async def test_every_command_answers(harness: Harness, name: str) -> None:
     sends = [c for c in calls if c.method in ("sendMessage", "sendPhoto")]
     assert sends, f"/{name} sent nothing: {[c.method for c in calls]}"
     assert all(c.status == 200 for c in sends)
-    if COMMANDS[name].slow:  # progress (if the reply took a moment) first; a chart as a photo
+    if COMMANDS[name].chart:  # progress (if the reply took a moment) first; a chart as a photo
         actions = [c for c in calls if c.method == "sendChatAction"]
         assert all(c.params["action"] == "upload_photo" for c in actions)
         assert calls.index(actions[0]) < calls.index(sends[0]) if actions else True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.store import Store
-from handlers.telegram_chats import AdminCache
+from handlers.telegram.chats import AdminCache
 from tests.telegram import updates
 from tests.telegram.conftest import FakeClock, Harness
 
@@ -80,7 +80,7 @@ async def test_a_failing_member_lookup_means_no_not_a_crash(harness: Harness, st
 def test_admin_cache_expires() -> None:
     clock = FakeClock()
     cache = AdminCache(ttl=60, clock=clock)
-    cache.put((1, 2), True)
+    cache[(1, 2)] = True
     assert cache.get((1, 2)) is True
     clock.advance(59)
     assert cache.get((1, 2)) is True

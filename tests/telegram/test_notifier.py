@@ -10,7 +10,7 @@ from bot.notifier import ChatGone, DeliveryError, PermanentError, RetryLater, Tr
 from bot.ratelimit import TELEGRAM_LIMITS, PlatformLimiter
 from bot.reply import Button, Reply
 from bot.services import Services
-from handlers.telegram_bot import build_transport
+from handlers.telegram import build_transport
 from tests.telegram.conftest import Harness, make_transport
 from tests.telegram.fake_bot_api import FakeBotAPI
 
@@ -94,7 +94,7 @@ def test_one_limiter_per_transport_shared_with_its_notifier(services: Services) 
     transport = build_transport(services)
     assert transport.limiter.limits == TELEGRAM_LIMITS
     assert transport.notifier.limiter is transport.limiter
-    assert transport.notifier.platform == "telegram" and transport.notifier.limits == TELEGRAM_LIMITS
+    assert transport.notifier.platform == "telegram" and transport.notifier.limiter.limits == TELEGRAM_LIMITS
     assert transport.app.bot.rate_limiter is None  # no second limiter (PTB's AIORateLimiter) behind ours
 
 
@@ -116,7 +116,7 @@ def test_retry_after_is_read_as_seconds_in_either_form() -> None:
 
     from telegram.error import RetryAfter
 
-    from handlers.telegram_send import retry_seconds
+    from handlers.telegram.send import retry_seconds
 
     assert retry_seconds(RetryAfter(7)) == 7
     assert retry_seconds(RetryAfter(timedelta(seconds=2.5))) == 2.5

@@ -4,6 +4,7 @@ kept out of every log line, and the whole bot as a subprocess (`python -m bot ru
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -16,7 +17,7 @@ import pytest
 
 from bot.services import Services
 from handlers.commands import COMMANDS
-from handlers.telegram_bot import APOLOGY, TelegramStartError, TelegramTransport
+from handlers.telegram.transport import APOLOGY, TelegramStartError, TelegramTransport
 from tests.telegram import updates
 from tests.telegram.conftest import Harness, make_transport, telegram_settings
 from tests.telegram.fake_bot_api import TOKEN, FakeBotAPI
@@ -61,7 +62,7 @@ async def test_webhook_mode_checks_the_secret(services: Services, fake: FakeBotA
         fake, tmp_path, telegram_webhook_url=f"http://127.0.0.1:{port}/tg/hook", telegram_webhook_listen="127.0.0.1",
         telegram_webhook_port=port, telegram_webhook_secret="s3cret_for-tests",
     )
-    webhook_services = Services(settings, services.market, services.analysis, services.charts, services.store)
+    webhook_services = dataclasses.replace(services, settings=settings)
     transport = make_transport(webhook_services)
     await transport.start()
     try:
@@ -190,7 +191,7 @@ def test_a_malformed_webhook_secret_is_refused_before_anything_starts(
 ) -> None:
     settings = telegram_settings(fake, tmp_path, telegram_webhook_url="https://example.invalid/hook",
                                  telegram_webhook_secret="has spaces and ümlauts")
-    bad = Services(settings, services.market, services.analysis, services.charts, services.store)
+    bad = dataclasses.replace(services, settings=settings)
     with pytest.raises(ValueError, match="TELEGRAM_WEBHOOK_SECRET") as refused:
         TelegramTransport(bad)
     assert "ümlauts" not in str(refused.value)

@@ -10,7 +10,6 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
 
 from bot.reply import Button
-from handlers.commands import find_command, split_command
 
 CAPTION_LIMIT = int(MessageLimit.CAPTION_LENGTH)  # 1,024
 TEXT_LIMIT = int(MessageLimit.MAX_TEXT_LENGTH)  # 4,096
@@ -88,14 +87,12 @@ def encode_button(command: str) -> str | None:
 
 
 def decode_button(data: str | None) -> str | None:
-    """The command a button press asks for, if the data is ours and names a known command; else None."""
+    """The command a button press asks for, if the data is ours and looks like a command; else None.
+    (Whether it names a known command is the runner's question.)"""
     if not data or not data.startswith(CALLBACK_PREFIX) or len(data.encode("utf-8")) > CALLBACK_LIMIT:
         return None
     command = data[len(CALLBACK_PREFIX):]
-    if not command.startswith("/") or not command.isprintable():
-        return None
-    parts = split_command(command)
-    if parts is None or not parts[0] or find_command(parts[0]) is None:
+    if not command.startswith("/") or not command.isprintable() or len(command) < 2:
         return None
     return command
 

@@ -3,9 +3,8 @@
 - Claims are atomic and leased (`AlertsRepo.claim`): two processes never send the same delivery, and a
   delivery claimed by a process that died is taken over once its lease has run out. The only duplicates a
   crash can cause are the messages that were out on the wire when it happened.
-- Every send goes through the platform's `PlatformLimiter` (the one the transport's replies share). A
-  notifier that already paces itself through that same limiter (it exposes it as `notifier.limiter`, as the
-  Telegram transport's does) is not given a second slot.
+- Every notifier paces its sends through its platform's `PlatformLimiter` (`notifier.limiter`; a chat
+  transport's notifier shares it with the transport's replies).
 - RetryLater pauses the limiter (for the chat, or the whole platform) and reschedules the delivery after
   retry_after without counting it as a failure; transient errors back off exponentially with jitter
   (tenacity's wait strategy computes `not_before`); ChatGone marks the chat inactive (subscriptions kept)
@@ -25,12 +24,13 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Protocol
 
 from tenacity import RetryCallState, wait_exponential_jitter
 from tenacity.wait import wait_base
 
-from bot.alerts.content import AlertContent
+from bot.alerts.payload import fired
+from bot.alerts.rules import FiredAlert
 from bot.notifier import (
     ChatGone,
     ChatMoved,
@@ -40,8 +40,8 @@ from bot.notifier import (
     SendResult,
     TransientError,
 )
-from bot.ratelimit import PlatformLimiter
 from bot.reply import Reply
+from bot.store import Store
 from bot.store.alerts_repo import AlertsRepo, ClaimedDelivery
 
 log = logging.getLogger(__name__)
@@ -101,14 +101,21 @@ class _Job:
         return [d.id for d in self.deliveries]
 
 
+class AlertMessages(Protocol):
+    """What a chat receives for fired alerts (bot.render.alert_messages builds it)."""
+
+    async def reply(self, alert: FiredAlert) -> Reply: ...
+
+    async def bundle(self, alerts: list[FiredAlert]) -> Reply: ...
+
+
 class DeliveryWorker:
     def __init__(
         self,
-        store: Any,
+        store: Store,
         notifiers: Mapping[str, Notifier],
-        limiters: Mapping[str, PlatformLimiter] | None = None,
+        messages: AlertMessages,
         *,
-        content: AlertContent | None = None,
         repo: AlertsRepo | None = None,
         lease: timedelta = DEFAULT_LEASE,
         batch: int = 50,
@@ -121,9 +128,7 @@ class DeliveryWorker:
         self.store = store
         self.repo = repo or AlertsRepo.for_store(store)
         self.notifiers = dict(notifiers)
-        given = dict(limiters or {})
-        self.limiters = {p: given.get(p) or PlatformLimiter(n.limits) for p, n in self.notifiers.items()}
-        self.content = content or AlertContent()
+        self.messages = messages
         self.lease = lease
         self.batch = batch
         self.concurrency = concurrency
@@ -249,8 +254,7 @@ class DeliveryWorker:
                 log.warning("delivery %s on %s: claim expired while waiting and was taken over", ids, platform)
                 return
             except RetryLater as wait:
-                limiter = self.limiters[platform]
-                limiter.pause(wait.retry_after, chat_id if wait.chat_only else None)
+                self.notifiers[platform].limiter.pause(wait.retry_after, chat_id if wait.chat_only else None)
                 now = self.clock()
                 await self.repo.reschedule(ids, job.token, now, now + timedelta(seconds=wait.retry_after),
                                            f"platform asked to wait {wait.retry_after:g} s", attempted=False)
@@ -307,9 +311,9 @@ class DeliveryWorker:
 
     async def _reply(self, job: _Job) -> Reply:
         if len(job.deliveries) == 1:
-            reply = await self.content.reply(job.first.alert)
+            reply = await self.messages.reply(fired(job.first.alert))
         else:
-            reply = await self.content.bundle([d.alert for d in job.deliveries])
+            reply = await self.messages.bundle([fired(d.alert) for d in job.deliveries])
         return dataclasses.replace(reply, data={**reply.data, "delivery_ids": job.ids})
 
     async def _send(self, platform: str, chat_id: str, job: _Job, reply: Reply) -> SendResult:
@@ -336,13 +340,8 @@ class DeliveryWorker:
     async def _paced(
         self, platform: str, chat_id: str, job: _Job, is_group: bool, reply: Reply, media: str | None
     ) -> SendResult:
-        notifier, limiter = self.notifiers[platform], self.limiters[platform]
-        if getattr(notifier, "limiter", None) is limiter:
-            await self._hold_claim(job)
-            return await notifier.send(chat_id, reply, media)
-        async with limiter.slot(chat_id, is_group):
-            await self._hold_claim(job)
-            return await notifier.send(chat_id, reply, media)
+        await self._hold_claim(job)
+        return await self.notifiers[platform].send(chat_id, reply, media, is_group=is_group)
 
     async def _hold_claim(self, job: _Job) -> None:
         """A claim that has waited half its lease (rate limits, a paused platform) is renewed before the

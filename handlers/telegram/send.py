@@ -30,9 +30,9 @@ from bot.notifier import (
     SendResult,
     TransientError,
 )
-from bot.ratelimit import TELEGRAM_LIMITS, PlatformLimiter
+from bot.ratelimit import PlatformLimiter
 from bot.reply import Reply
-from handlers.telegram_format import CAPTION_LIMIT, TEXT_LIMIT, keyboard, split_html
+from handlers.telegram.format import CAPTION_LIMIT, TEXT_LIMIT, keyboard, split_html
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -179,20 +179,16 @@ class TelegramNotifier:
     `media_handle` (the photo's file_id) lets later sends of the same alert skip the upload."""
 
     platform = "telegram"
-    limits = TELEGRAM_LIMITS
 
     def __init__(self, sender: TelegramSender, on_moved: MovedCallback | None = None):
         self.sender = sender
-        self.limits = sender.limiter.limits
+        self.limiter = sender.limiter
         self._on_moved = on_moved
 
-    @property
-    def limiter(self) -> PlatformLimiter:
-        return self.sender.limiter
-
-    async def send(self, chat_id: str, reply: Reply, media: str | None = None) -> SendResult:
+    async def send(self, chat_id: str, reply: Reply, media: str | None = None, *, is_group: bool = False
+                   ) -> SendResult:
         try:
-            return await self.sender.send_reply(chat_id, reply, media=media, retry=False)
+            return await self.sender.send_reply(chat_id, reply, media=media, is_group=is_group or None, retry=False)
         except TelegramError as exc:
             error = delivery_error(exc)
             if isinstance(error, ChatMoved) and self._on_moved is not None:

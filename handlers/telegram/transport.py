@@ -1,17 +1,16 @@
-"""Telegram transport (python-telegram-bot): updates in, `handlers.commands.dispatch`, Replies out.
+"""Telegram transport (python-telegram-bot): updates in, the shared runner, Replies out.
 
-Only Telegram concerns live here and in its helpers: `telegram_format` (HTML, limits, buttons),
-`telegram_send` (the one limiter, the Notifier, error mapping), `telegram_chats` (chat context, admin checks,
-chat lifecycle in the store). Polling by default; webhook mode when TELEGRAM_WEBHOOK_URL is set.
+Only Telegram concerns live here and in its helpers: `format` (HTML, limits, buttons), `send` (the one
+limiter, the Notifier, error mapping), `chats` (chat context, admin checks, membership). The flow of a
+command — quota, dispatch, progress, send — is `handlers.runner`'s. Polling by default; webhook mode when
+TELEGRAM_WEBHOOK_URL is set.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import secrets
-import warnings
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, CallbackQuery, InputMediaPhoto, Message, Update
@@ -27,18 +26,17 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.logs import SecretMaskFilter
 from bot.ratelimit import TELEGRAM_LIMITS, PlatformLimiter
 from bot.reply import Reply
 from bot.services import Services
-from handlers.commands import ALIASES, COMMANDS, dispatch, find_command, split_command
-from handlers.quotas import CommandQuotas, Verdict, slow_down_reply
-from handlers.registry import ChatContext, Command
-from handlers.telegram_chats import AdminCache, AdminChecker, ChatBook, chat_context, chat_kind
-from handlers.telegram_format import CAPTION_LIMIT, TEXT_LIMIT, decode_button, keyboard, split_html
-from handlers.telegram_send import NO_PREVIEW, TelegramNotifier, TelegramSender, is_not_modified
+from handlers.quotas import CommandQuotas
+from handlers.registry import ALIASES, COMMANDS, Command
+from handlers.runner import CommandRunner, Incoming
+from handlers.telegram.chats import AdminCache, AdminChecker, chat_context, chat_kind, membership_changed
+from handlers.telegram.format import CAPTION_LIMIT, TEXT_LIMIT, decode_button, keyboard, split_html
+from handlers.telegram.send import NO_PREVIEW, TelegramNotifier, TelegramSender, is_not_modified
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +44,10 @@ ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.CHANNEL_POST, UpdateType.CALLB
 NEW_POSTS = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST  # edits are not answered again
 DEEP_LINKS = {"subscribe": "/subscribe"}  # t.me/<bot>?start=subscribe subscribes in one tap
 APOLOGY = "Something went wrong on our side; it's logged."
-STALE_BUTTON = "That button no longer works. Send the command again (see /help)."
 POLL_TIMEOUT = 25  # seconds a getUpdates long poll may stay open
 # "Sending a photo…" is shown only for renders that take a while: a cached chart answers in milliseconds, and
 # an action for it would cost a slot of the global rate for nothing.
 CHAT_ACTION_DELAY = 0.25  # seconds
-CHAT_ACTION_GRACE = 0.5  # seconds an action already on the wire may take to finish once the reply is ready
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 # PTB logs its base URL (which embeds the token) at DEBUG and httpx logs request URLs: mask them at the source.
@@ -74,7 +70,7 @@ def deep_link(text: str) -> str:
     return text
 
 
-def _mask_token_in_library_logs(token: str) -> None:
+def mask_token_in_library_logs(token: str) -> None:
     if token not in _TOKEN_MASK.secrets:
         _TOKEN_MASK.secrets.append(token)
     for name in _LIBRARY_LOGGERS:
@@ -105,8 +101,7 @@ class TelegramTransport:
         if secret is not None and not _WEBHOOK_SECRET.match(secret.get_secret_value()):
             raise ValueError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters from A-Z, a-z, 0-9, _ and -")
         token = self._token = settings.telegram_bot_token.get_secret_value()
-        _mask_token_in_library_logs(token)
-        self.services = services
+        mask_token_in_library_logs(token)
         self.settings = settings
         self.app: Application = (
             ApplicationBuilder()
@@ -120,10 +115,10 @@ class TelegramTransport:
         # The ONE limiter for every outgoing call: replies, edits, chat actions and the notifier's sends.
         self.limiter = limiter or PlatformLimiter(TELEGRAM_LIMITS)
         self.sender = TelegramSender(self.app.bot, self.limiter)
-        self.chats = ChatBook(services.store)
+        self.runner = CommandRunner(services, self.name, quotas=quotas)
+        self.chats = self.runner.chats
         self.admins = AdminChecker(self.sender, AdminCache(settings.telegram_admin_cache_seconds))
-        self.notifier = TelegramNotifier(self.sender, on_moved=self.chats.migrated)
-        self.quotas = quotas or CommandQuotas()
+        self.notifier = TelegramNotifier(self.sender, on_moved=self.chats.moved)
         self.chat_action_delay = chat_action_delay
         self._register()
 
@@ -197,12 +192,13 @@ class TelegramTransport:
     def _polling_error(self, exc: TelegramError) -> None:
         log.warning("telegram polling: %s: %s", type(exc).__name__, exc)
 
-    # ------------------------------------------------------------ commands
+    # ------------------------------------------------------------ updates → the runner
 
     async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is not None and message.text:
-            await self._answer(update, message, deep_link(message.text))
+            await self.runner.message(self._incoming(update, message, deep_link(message.text)),
+                                      TelegramSurface(self, message))
 
     async def _on_other_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Not in the table: say so in private chats; in groups only when addressed to us by name."""
@@ -211,78 +207,7 @@ class TelegramTransport:
             return
         head = message.text.split(maxsplit=1)[0].lower()
         if message.chat.type == ChatType.PRIVATE or head.endswith(f"@{(self.app.bot.username or '').lower()}"):
-            await self._answer(update, message, message.text)
-
-    async def _answer(self, update: Update, message: Message, text: str) -> None:
-        parts = split_command(text, self.app.bot.username)
-        if parts is None or not parts[0]:
-            return  # empty, or meant for another bot
-        command = find_command(parts[0])
-        chat, user = message.chat, update.effective_user
-        ctx = chat_context(chat, user, self.admins.check_for(chat, user, message.sender_chat))
-        verdict = self._quota(ctx, command)
-        if not verdict.allowed:
-            if verdict.notify:
-                await self._send(message, slow_down_reply(verdict))
-            return
-        seen = asyncio.create_task(self.chats.seen(ctx))  # bookkeeping, kept off the reply's path
-        try:
-            await self._send(message, await self._run(ctx, text, command, message))
-        finally:
-            await seen
-
-    def _quota(self, ctx: ChatContext, command: Command | None) -> Verdict:
-        who = f"{ctx.platform}:{ctx.user_id or ctx.chat_id}"
-        return self.quotas.check(who, chart=bool(command and command.slow))
-
-    async def _run(self, ctx: ChatContext, text: str, command: Command | None, message: Message) -> Reply:
-        """dispatch, with 'sending a photo…' shown in the chat while a slow command renders."""
-        action, on_wire = None, asyncio.Event()
-        if command is not None and command.slow:
-            action = asyncio.create_task(self._chat_action(message, on_wire))
-        try:
-            return await dispatch(self.services, text, ctx, bot_username=self.app.bot.username)
-        finally:
-            if action is not None:
-                if on_wire.is_set():  # let it finish: cancelling mid-request costs the connection
-                    await asyncio.wait({action}, timeout=CHAT_ACTION_GRACE)
-                action.cancel()  # not sent yet: after the reply it would only mislead
-
-    async def _chat_action(self, message: Message, on_wire: asyncio.Event) -> None:
-        chat_id = message.chat.id
-        if self.chat_action_delay > 0:
-            await asyncio.sleep(self.chat_action_delay)
-
-        async def send() -> bool:
-            on_wire.set()
-            return await self.app.bot.send_chat_action(
-                chat_id, ChatAction.UPLOAD_PHOTO, message_thread_id=_thread(message)
-            )
-
-        try:
-            await self.sender.call(chat_id, send, method="sendChatAction")
-        except TelegramError as exc:
-            log.debug("sendChatAction failed in chat %s: %s", chat_id, exc)
-
-    async def _send(self, message: Message, reply: Reply) -> None:
-        """Reply in the chat of `message` (a 429 is waited out once; a migrated group is followed)."""
-        if not reply.text and reply.chart is None:
-            return
-        chat = message.chat
-        in_group = chat_kind(chat) == "group"
-        try:
-            await self.sender.send_reply(
-                chat.id, reply, is_group=chat.type != ChatType.PRIVATE, retry=True,
-                reply_to=message.message_id if in_group else None, thread_id=_thread(message),
-            )
-        except ChatMigrated as moved:
-            await self.chats.migrated(str(chat.id), str(moved.new_chat_id))
-            await self.sender.send_reply(moved.new_chat_id, reply, is_group=True, retry=True)
-        except Forbidden as exc:
-            log.info("telegram chat %s refuses messages: %s", chat.id, exc.message)
-            await self.chats.gone(str(chat.id), "blocked the bot" if chat.type == ChatType.PRIVATE else exc.message)
-
-    # ------------------------------------------------------------ buttons
+            await self.runner.message(self._incoming(update, message, message.text), TelegramSurface(self, message))
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -291,34 +216,42 @@ class TelegramTransport:
         text = decode_button(query.data)
         message = query.message
         if text is None or not isinstance(message, Message):
-            await self._answer_query(query, STALE_BUTTON)
+            await self.runner.button(None, TelegramSurface(self, None, query))
             return
-        parts = split_command(text)
-        command = find_command(parts[0]) if parts else None
         chat, user = message.chat, query.from_user
-        ctx = chat_context(chat, user, self.admins.check_for(chat, user, None))
-        verdict = self._quota(ctx, command)
-        if not verdict.allowed:
-            await self._answer_query(query, slow_down_reply(verdict).text)
-            return
-        seen = asyncio.create_task(self.chats.seen(ctx))
-        try:
-            reply = await self._run(ctx, text, command, message)
-            if not reply.ok:
-                await self._answer_query(query, reply.text, alert=True)  # keep the message; explain in a pop-up
-                return
-            await self._edit(message, reply)
-            await self._answer_query(query)
-        finally:
-            await seen
+        incoming = Incoming(text, chat_context(chat, user, self.admins.check_for(chat, user, None)))
+        await self.runner.button(incoming, TelegramSurface(self, message, query))
 
-    async def _edit(self, message: Message, reply: Reply) -> None:
+    def _incoming(self, update: Update, message: Message, text: str) -> Incoming:
+        chat, user = message.chat, update.effective_user
+        ctx = chat_context(chat, user, self.admins.check_for(chat, user, message.sender_chat))
+        return Incoming(text, ctx, bot_username=self.app.bot.username)
+
+    # ------------------------------------------------------------ replies
+
+    async def send(self, message: Message, reply: Reply) -> None:
+        """Reply in the chat of `message` (a 429 is waited out once; a migrated group is followed)."""
+        chat = message.chat
+        in_group = chat_kind(chat) == "group"
+        try:
+            await self.sender.send_reply(
+                chat.id, reply, is_group=chat.type != ChatType.PRIVATE, retry=True,
+                reply_to=message.message_id if in_group else None, thread_id=_thread(message),
+            )
+        except ChatMigrated as moved:
+            await self.chats.moved(str(chat.id), str(moved.new_chat_id))
+            await self.sender.send_reply(moved.new_chat_id, reply, is_group=True, retry=True)
+        except Forbidden as exc:
+            log.info("telegram chat %s refuses messages: %s", chat.id, exc.message)
+            await self.chats.gone(str(chat.id), "blocked the bot" if chat.type == ChatType.PRIVATE else exc.message)
+
+    async def edit(self, message: Message, reply: Reply) -> None:
         """Show `reply` in place of `message`: new chart and caption for a photo, new text for a text."""
         chat_id, message_id = message.chat.id, message.message_id
         markup = keyboard(reply.buttons)
         bot = self.app.bot
         if not message.is_accessible:  # too old or deleted: answer with a new message instead
-            await self._send(message, reply)
+            await self.send(message, reply)
             return
         if message.photo and reply.chart is not None:
             chunks = split_html(reply.text, CAPTION_LIMIT, TEXT_LIMIT)
@@ -331,7 +264,7 @@ class TelegramTransport:
                 link_preview_options=NO_PREVIEW,
             )
         else:  # a chart answer to a text message, or the reverse: Telegram can't convert, so send anew
-            await self._send(message, reply)
+            await self.send(message, reply)
             return
         try:
             await self.sender.call(chat_id, edit, retry=True)
@@ -342,7 +275,15 @@ class TelegramTransport:
         for chunk in chunks[1:]:
             await self.sender.send_text(chat_id, chunk, retry=True, thread_id=_thread(message))
 
-    async def _answer_query(self, query: CallbackQuery, text: str | None = None, alert: bool = False) -> None:
+    async def chat_action(self, message: Message) -> None:
+        chat_id = message.chat.id
+        try:
+            await self.sender.call(chat_id, lambda: self.app.bot.send_chat_action(
+                chat_id, ChatAction.UPLOAD_PHOTO, message_thread_id=_thread(message)), method="sendChatAction")
+        except TelegramError as exc:
+            log.debug("sendChatAction failed in chat %s: %s", chat_id, exc)
+
+    async def answer_query(self, query: CallbackQuery, text: str | None = None, alert: bool = False) -> None:
         shown = text[:200] if text else None  # Telegram's limit for callback answers
         try:
             await self.sender.call(
@@ -355,16 +296,16 @@ class TelegramTransport:
 
     async def _on_membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.my_chat_member is not None:
-            await self.chats.membership(update.my_chat_member)
+            await membership_changed(self.chats, update.my_chat_member)
 
     async def _on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None:
             return
         if message.migrate_to_chat_id:  # posted in the old group
-            await self.chats.migrated(str(message.chat.id), str(message.migrate_to_chat_id))
+            await self.chats.moved(str(message.chat.id), str(message.migrate_to_chat_id))
         elif message.migrate_from_chat_id:  # posted in the new supergroup
-            await self.chats.migrated(str(message.migrate_from_chat_id), str(message.chat.id))
+            await self.chats.moved(str(message.migrate_from_chat_id), str(message.chat.id))
 
     # ------------------------------------------------------------ errors
 
@@ -376,18 +317,40 @@ class TelegramTransport:
             return
         try:
             if update.callback_query is not None:
-                await self._answer_query(update.callback_query, APOLOGY, alert=True)
+                await self.answer_query(update.callback_query, APOLOGY, alert=True)
             elif update.effective_chat is not None:
                 await self.sender.send_reply(update.effective_chat.id, Reply(text=APOLOGY, ok=False))
         except Exception as exc:
             log.warning("could not tell chat about the failure of update %s: %s", update_id, type(exc).__name__)
 
 
+class TelegramSurface:
+    """`handlers.runner.Surface` for one update: the message it came with, and the button press if any."""
+
+    def __init__(self, transport: TelegramTransport, message: Message | None, query: CallbackQuery | None = None):
+        self.transport = transport
+        self.message = message
+        self.query = query
+
+    def progress_after(self, command: Command | None) -> float | None:
+        return self.transport.chat_action_delay if command is not None and command.chart else None
+
+    async def progress(self) -> None:
+        if self.message is not None:
+            await self.transport.chat_action(self.message)
+
+    async def send(self, reply: Reply) -> None:
+        if self.message is not None:
+            await self.transport.send(self.message, reply)
+
+    async def edit(self, reply: Reply) -> None:
+        if self.message is not None:
+            await self.transport.edit(self.message, reply)
+
+    async def notice(self, text: str | None, *, alert: bool = False) -> None:
+        if self.query is not None:
+            await self.transport.answer_query(self.query, text, alert)
+
+
 def _thread(message: Message) -> int | None:
     return message.message_thread_id if message.is_topic_message else None
-
-
-def build_transport(services: Services) -> TelegramTransport:
-    # PTB warns about its own int retry_after on every 429: noise in a server's log
-    warnings.filterwarnings("ignore", category=PTBDeprecationWarning)
-    return TelegramTransport(services)

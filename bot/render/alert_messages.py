@@ -1,4 +1,4 @@
-"""What a chat receives for stored alerts: the text from `bot.render`, and the alert's chart.
+"""What a chat receives for alerts: the text (bot.render.text) and the alert's chart.
 
 A chart is rendered once per alert in this process (concurrent senders await the same render) and reused
 for every recipient; the delivery worker then passes the platform's media handle on, so it is also
@@ -9,33 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
-from typing import TYPE_CHECKING
 
 import pandas as pd
+from cachetools import LRUCache
 
-from bot.alerts.payload import event_from_payload, params_of
 from bot.alerts.replay import AssetResolver, resolve_pair
-from bot.alerts.rules import AlertEvent, RuleParams
+from bot.alerts.rules import FiredAlert
 from bot.analysis import PairAnalyzer
 from bot.assets import find_asset
-from bot.render import text
+from bot.render import alert_text
+from bot.render.chart_cache import ChartRenderer
 from bot.reply import Reply
-from bot.store.alerts_repo import StoredAlert
 from bot.windows import Window
 
-if TYPE_CHECKING:
-    from bot.render.charts import ChartRenderer
-
 log = logging.getLogger(__name__)
-CHART_CACHE = 16
-
-
-def event_of(alert: StoredAlert) -> tuple[AlertEvent, RuleParams]:
-    return event_from_payload(alert.kind, alert.as_of, alert.payload), params_of(alert.key)
+CACHED_ALERTS = 16
 
 
 class AlertContent:
+    """`bot.alerts.delivery.AlertMessages`: replies for fired alerts, with a chart when it can draw one."""
+
     def __init__(
         self,
         analyzer: PairAnalyzer | None = None,
@@ -48,55 +41,49 @@ class AlertContent:
         self.charts = charts
         self.theme = theme
         self._resolve = resolve
-        self._renders: OrderedDict[int, asyncio.Task[bytes | None]] = OrderedDict()
-        self._replies: OrderedDict[int, Reply] = OrderedDict()
+        self._renders: LRUCache[int, asyncio.Task[bytes | None]] = LRUCache(CACHED_ALERTS)
+        self._replies: LRUCache[int, Reply] = LRUCache(CACHED_ALERTS)
         self.rendered = 0  # charts actually drawn (a figure for tests and benchmarks)
 
-    async def reply(self, alert: StoredAlert) -> Reply:
+    async def reply(self, alert: FiredAlert) -> Reply:
         """The alert's message (the same object for every recipient: copy it before changing it)."""
         cached = self._replies.get(alert.id)
         if cached is not None:
             return cached
-        event, params = event_of(alert)
-        fields = text.alert_fields(event, params)
+        event, params = alert.event, alert.params
+        fields = alert_text.alert_fields(event, params)
         reply = Reply(
             text=fields["text"],
             chart=await self.chart(alert),
-            chart_name=f"{params.asset}-{params.benchmark}-{alert.kind}-{alert.as_of:%Y%m%d}.png",
+            chart_name=f"{params.asset}-{params.benchmark}-{event.kind}-{event.as_of:%Y%m%d}.png",
             data={"alert_id": alert.id, **fields},
         )
         self._replies[alert.id] = reply
-        while len(self._replies) > CHART_CACHE:
-            self._replies.popitem(last=False)
         return reply
 
-    async def bundle(self, alerts: list[StoredAlert]) -> Reply:
+    async def bundle(self, alerts: list[FiredAlert]) -> Reply:
         """Held alerts of one chat in one message (text only)."""
-        pairs = [event_of(alert) for alert in alerts]
         return Reply(
-            text=text.digest_text(pairs),
-            data={"alerts": [{"alert_id": a.id, **text.alert_fields(e, p)} for a, (e, p) in zip(alerts, pairs,
-                                                                                                  strict=True)]},
+            text=alert_text.digest_text([(a.event, a.params) for a in alerts]),
+            data={"alerts": [{"alert_id": a.id, **alert_text.alert_fields(a.event, a.params)} for a in alerts]},
         )
 
-    async def chart(self, alert: StoredAlert) -> bytes | None:
+    async def chart(self, alert: FiredAlert) -> bytes | None:
         if self.analyzer is None or self.charts is None:
             return None
         task = self._renders.get(alert.id)
         if task is None:
             task = asyncio.ensure_future(self._render(alert))
             self._renders[alert.id] = task
-            while len(self._renders) > CHART_CACHE:
-                self._renders.popitem(last=False)
         return await asyncio.shield(task)
 
-    async def _render(self, alert: StoredAlert) -> bytes | None:
+    async def _render(self, alert: FiredAlert) -> bytes | None:
         assert self.analyzer is not None and self.charts is not None
-        params = params_of(alert.key)
+        params = alert.params
         try:
             asset, benchmark = resolve_pair(params, self._resolve)
             result = await asyncio.to_thread(
-                self.analyzer.correlation, asset, benchmark, Window(params.window_days), pd.Timestamp(alert.as_of)
+                self.analyzer.correlation, asset, benchmark, Window(params.window_days), pd.Timestamp(alert.event.as_of)
             )
             data = await asyncio.to_thread(self.analyzer.chart_data, result)
             png = await self.charts.render_async(data, self.theme)

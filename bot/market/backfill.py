@@ -1,4 +1,4 @@
-"""`python -m bot backfill [--assets ETH,RUT] [--since 2021-01-01]` and `python -m bot doctor`.
+"""What `python -m bot backfill` and `python -m bot doctor` do (bot/cli/market.py reads their arguments).
 
 backfill: a cold cache is seeded from the bundled snapshot, then each series is fetched from its sources —
 only what is missing, or everything from --since on — with a progress bar per series. It has no time
@@ -8,16 +8,13 @@ doctor: per asset and series, the source of the newest bar, that bar, its age, a
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import contextlib
 import datetime as dt
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot.assets import Asset, all_assets, find_asset, register_asset
-from bot.config import Settings
 
 if TYPE_CHECKING:  # ccxt, yfinance and pandas load only when a command runs, not for every `python -m bot`
     import pandas as pd
@@ -27,80 +24,6 @@ if TYPE_CHECKING:  # ccxt, yfinance and pandas load only when a command runs, no
     from bot.market.sources import SourceSet
     from bot.market.sources.updater import UpdateResult
 
-USAGE_ERROR = 2
-BACKFILL_RETRIES = 2
-
-
-def add_commands(subparsers: Any) -> None:
-    backfill = subparsers.add_parser("backfill", help="fill the price cache from the live sources, with progress")
-    backfill.add_argument("--assets", type=_symbols, help="comma-separated tickers (default: all known assets)")
-    backfill.add_argument("--since", type=_date, help="fetch everything from this date (YYYY-MM-DD) again")
-    backfill.set_defaults(handler=run_backfill)
-    doctor = subparsers.add_parser("doctor", help="per asset: source, last bar, age, last error")
-    doctor.add_argument("--assets", type=_symbols, help="comma-separated tickers (default: all known assets)")
-    doctor.set_defaults(handler=run_doctor)
-
-
-def _symbols(text: str) -> list[str]:
-    symbols = [s.strip().upper() for s in text.replace(" ", ",").split(",") if s.strip()]
-    if not symbols:
-        raise argparse.ArgumentTypeError("name at least one ticker, e.g. ETH,RUT")
-    return symbols
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text[:20]}' is not a date: use YYYY-MM-DD") from None
-
-
-def run_backfill(settings: Settings, args: argparse.Namespace) -> int:
-    return asyncio.run(_with_store(settings, lambda store: _backfill_main(settings, store, args)))
-
-
-def run_doctor(settings: Settings, args: argparse.Namespace) -> int:
-    async def main(store: Any) -> int:
-        from bot.market.cache import PriceCache
-        from bot.market.live import real_clock
-
-        cache = PriceCache(store.db)
-        assets = await resolve_assets(cache, args.assets)
-        if assets is None:
-            return USAGE_ERROR
-        print(await doctor_report(cache, assets, real_clock()))
-        return 0
-
-    return asyncio.run(_with_store(settings, main))
-
-
-async def _with_store(settings: Settings, main: Callable[[Any], Any]) -> int:
-    from bot.store import open_store
-
-    store = await open_store(settings.database_url)
-    try:
-        return await main(store)
-    finally:
-        await store.close()
-
-
-async def _backfill_main(settings: Settings, store: Any, args: argparse.Namespace) -> int:
-    from bot.market.cache import PriceCache
-    from bot.market.live import real_clock
-    from bot.market.sources import build_sources
-
-    cache = PriceCache(store.db)
-    assets = await resolve_assets(cache, args.assets)
-    if assets is None:
-        return USAGE_ERROR
-    sources = build_sources(settings, retries=BACKFILL_RETRIES)
-    try:
-        results = await backfill(
-            cache, sources, assets, args.since, clock=real_clock, cooldown_seconds=settings.source_cooldown_seconds
-        )
-    finally:
-        await sources.close()
-    return 0 if all(r.ok for r in results) else 1
 
 
 async def resolve_assets(cache: PriceCache, symbols: list[str] | None, err: TextIO = sys.stderr) -> list[Asset] | None:
@@ -177,8 +100,9 @@ def _summary(result: UpdateResult, previous_last: pd.Timestamp | None) -> str:
 
 
 async def doctor_report(cache: PriceCache, assets: list[Asset], now: pd.Timestamp) -> str:
-    from bot.market.live import series_status, status_lines
+    from bot.market.live import series_status
     from bot.market.sources.base import naive_utc
+    from bot.render.status import status_lines
 
     statuses = await series_status(cache, assets, now)
     head = f"Price cache at {naive_utc(now):%Y-%m-%d %H:%M} UTC (ages count from the end of each bar):"

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from bot.notifier import ChatGone, PermanentError, PlatformLimits, RetryLater, SendResult, TransientError
+from bot.ratelimit import PlatformLimiter
 from bot.reply import Reply
 
 WEBHOOK_LIMITS = PlatformLimits(per_second=20, per_chat_per_second=2)
@@ -82,17 +83,22 @@ class WebhookNotifier:
     ) -> None:
         if not secret:
             raise ValueError("a webhook notifier needs WEBHOOK_SECRET to sign its requests")
-        self.limits = limits
+        self.limiter = PlatformLimiter(limits)
         self._secret = secret
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session = session
         self._own_session = session is None
 
-    async def send(self, chat_id: str, reply: Reply, media: str | None = None) -> SendResult:
+    async def send(self, chat_id: str, reply: Reply, media: str | None = None, *, is_group: bool = False
+                   ) -> SendResult:
         try:
             url = check_webhook_url(chat_id)
         except WebhookUrlError as bad:
             raise PermanentError(str(bad)) from None
+        async with self.limiter.slot(chat_id):
+            return await self._post(url, reply)
+
+    async def _post(self, url: str, reply: Reply) -> SendResult:
         body, content_type = await encode(reply)
         timestamp = str(int(time.time()))
         headers = {

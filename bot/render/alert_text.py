@@ -1,0 +1,187 @@
+"""Alert wording: the message a chat gets, the one-line summaries of /history and /preview, /status lines.
+
+Every alert kind has its wording here (`bot.alerts.kinds` lists the kinds; a test checks both agree).
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from bot.alerts.reports import AlertStatus, HistoryItem
+from bot.alerts.rules import AlertEvent, RuleParams
+from bot.assets import find_asset
+from bot.render.text import REGIME_PHRASES, capitalise, day, num, rounded
+from bot.windows import Window
+
+ALERT_KIND_WORDS = {"regime": "regime", "divergence": "divergence", "record": "record"}
+CALENDAR_WORDS = {"XNYS": "NYSE session", "UTC": "crypto day"}
+HELD_WORDS = "quiet hours or digest"
+
+
+def _alert_labels(params: RuleParams) -> tuple[str, str]:
+    asset, benchmark = find_asset(params.asset), find_asset(params.benchmark)
+    return (asset.label if asset else params.asset, benchmark.label if benchmark else params.benchmark)
+
+
+def _alert_headline(event: AlertEvent, params: RuleParams) -> str:
+    a, b = _alert_labels(params)
+    window = Window(params.window_days)
+    if event.kind == "regime":
+        phrase = REGIME_PHRASES.get(event.to_regime or "", "changed")
+        return (f"{capitalise(a)} and {b} {phrase}: the {window.long_label} correlation regime is now "
+                f"{event.to_regime} (was {event.from_regime}).")
+    if event.kind == "divergence":
+        horizon = event.detail.get("horizon", params.thresholds.horizon)
+        side = "above" if event.value > 0 else "below"
+        return (f"{capitalise(a)} is straying from {b}: over the last {horizon} sessions it is "
+                f"{num(abs(event.value), 1)} standard deviations {side} what its beta to {b} implies "
+                f"(z {num(event.value, 1, signed=True)}).")
+    side = event.detail.get("side", "low")
+    word = "lowest" if side == "low" else "highest"
+    return (f"Record {side}: the {window.long_label} correlation of {a} and {b} is {num(event.value)}, the "
+            f"{word} since its history began on {event.detail.get('history_start', 'n/a')}.")
+
+
+def _alert_detail(event: AlertEvent, params: RuleParams) -> str:
+    th = params.thresholds
+    if event.kind == "regime":
+        return (f"Correlation {num(event.value)}, rank correlation {num(event.detail.get('rho_rank'))}: "
+                f"{th.dwell} sessions in a row in the {event.to_regime} band, since {day(event.since)}.")
+    if event.kind == "divergence":
+        return (f"{Window(params.window_days).label} correlation {num(event.detail.get('rho'))}. The next "
+                f"divergence alert needs |z| back below {num(th.z_rearm, 1)} first.")
+    previous = event.detail.get("previous")
+    return f"The previous {event.detail.get('side', 'low')} was {num(previous)}."
+
+
+def alert_footer(event: AlertEvent, params: RuleParams) -> str:
+    custom = params.overrides()
+    extra = (" · custom thresholds " + ", ".join(f"{k}={v:g}" for k, v in sorted(custom.items()))) if custom else ""
+    return f"{params.asset} vs {params.benchmark} · {Window(params.window_days).label} window · " \
+           f"as of {day(event.as_of)}{extra}"
+
+
+def alert_text(event: AlertEvent, params: RuleParams) -> str:
+    """The message a chat gets for one alert."""
+    return "\n".join([f"🔔 {_alert_headline(event, params)}", _alert_detail(event, params),
+                      alert_footer(event, params)])
+
+
+def alert_summary(event: AlertEvent) -> str:
+    """A few words: `regime decoupled → neutral (ρ 0.38)`, `divergence z +2.6`, `record low ρ 0.10`."""
+    if event.kind == "regime":
+        return f"regime {event.from_regime} → {event.to_regime} (ρ {num(event.value)})"
+    if event.kind == "divergence":
+        return f"divergence z {num(event.value, 1, signed=True)}"
+    return f"record {event.detail.get('side', 'low')} ρ {num(event.value)}"
+
+
+def alert_line(event: AlertEvent, params: RuleParams) -> str:
+    return f"{day(event.as_of)} · {params.pair} {Window(params.window_days).label} · {alert_summary(event)}"
+
+
+def alert_fields(event: AlertEvent, params: RuleParams) -> dict[str, Any]:
+    """The machine-readable alert (replay --json, webhook body)."""
+    fields: dict[str, Any] = {
+        "kind": event.kind,
+        "pair": params.pair,
+        "window": Window(params.window_days).label,
+        "as_of": day(event.as_of),
+    }
+    if event.kind == "regime":
+        fields.update(from_regime=event.from_regime, to_regime=event.to_regime, since=day(event.since))
+    fields["value"] = rounded(event.value)
+    if event.kind == "record":
+        fields["side"] = event.detail.get("side")
+    if event.kind == "divergence":
+        fields["horizon"] = event.detail.get("horizon")
+    fields["text"] = alert_text(event, params)
+    return fields
+
+
+def digest_text(alerts: list[tuple[AlertEvent, RuleParams]]) -> str:
+    """Held alerts (quiet hours, daily digest) in one message, oldest first."""
+    if len(alerts) == 1:
+        event, params = alerts[0]
+        return alert_text(event, params)
+    lines = [f"🔔 {len(alerts)} alerts while this chat was quiet:"]
+    for event, params in sorted(alerts, key=lambda item: (item[0].as_of, item[1].pair)):
+        lines.append(f"• {_alert_headline(event, params)} ({params.pair} {Window(params.window_days).label}, "
+                     f"{day(event.as_of)})")
+    return "\n".join(lines)
+
+
+def _local(moment: Any, timezone: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    try:
+        local = moment.astimezone(ZoneInfo(timezone))
+    except (ValueError, KeyError):
+        local = moment
+    return f"{local:%Y-%m-%d %H:%M} {timezone}"
+
+
+def history_status(item: HistoryItem, now: datetime, timezone: str) -> str:
+    if item.status == "sent":
+        return f"sent {_local(item.sent_at, timezone)}" if item.sent_at else "sent"
+    if item.status == "pending":
+        return f"held until {_local(item.not_before, timezone)}" if item.not_before > now else "sending"
+    if item.status == "skipped":
+        return "not sent: the bot was catching up after an outage" if item.error and \
+            item.error.startswith("catch-up") else f"not sent ({item.error or 'skipped'})"
+    return f"failed ({item.error or 'unknown error'})"
+
+
+def history_text(items: list[HistoryItem], limit: int, now: datetime, timezone: str) -> str:
+    if not items:
+        return ("No alerts in this chat yet. /subscriptions shows what it watches; /preview shows what the "
+                "rules would have fired over the last two years.")
+    lines = [f"This chat's last {len(items)} alert{'s' if len(items) > 1 else ''} (newest first):"]
+    lines += [f"• {alert_line(i.alert.event, i.alert.params)} — {history_status(i, now, timezone)}"
+              for i in items[:limit]]
+    return "\n".join(lines)
+
+
+def preview_text(
+    sections: list[tuple[RuleParams, list[AlertEvent]]], start: pd.Timestamp, end: pd.Timestamp, last: int = 3
+) -> str:
+    lines = [f"Preview: the alerts this chat's settings would have fired from {day(start)} to {day(end)} "
+             "(a replay of the same rules):"]
+    for params, events in sections:
+        label = f"{params.pair} {Window(params.window_days).label}"
+        if not events:
+            lines.append(f"• {label}: no alerts.")
+            continue
+        counts = ", ".join(f"{kind} {sum(1 for e in events if e.kind == kind)}"
+                           for kind in ALERT_KIND_WORDS if any(e.kind == kind for e in events))
+        recent = "; ".join(f"{day(e.as_of)} {alert_summary(e)}" for e in reversed(events[-last:]))
+        total = len(events)
+        lines.append(f"• {label}: {total} alert{'s' if total > 1 else ''} ({counts}). Latest: {recent}.")
+    return "\n".join(lines)
+
+
+def evaluation_status_lines(status: AlertStatus) -> list[str]:
+    """/status lines: the last evaluated session per calendar, sessions refused for stale data, the outbox."""
+    lines = []
+    for calendar, session, instances, alerts, when in (astuple(e) for e in status.evaluated):
+        lines.append(
+            f"Alerts: {CALENDAR_WORDS.get(calendar, calendar)} {day(session)} evaluated "
+            f"({instances} rule instance{'s' if instances != 1 else ''}, {alerts} alert{'s' if alerts != 1 else ''})"
+            f" at {when:%Y-%m-%d %H:%M} UTC."
+        )
+    if not status.evaluated:
+        lines.append("Alerts: no session evaluated yet.")
+    for calendar, session, detail in (astuple(w) for w in status.waiting):
+        lines.append(f"Alerts waiting for data: {CALENDAR_WORDS.get(calendar, calendar)} {day(session)} — "
+                     f"{detail or 'stale data'}.")
+    pending = sum(status.due.values())
+    by_platform = ", ".join(f"{p} {n}" for p, n in sorted(status.due.items()))
+    line = f"Deliveries pending: {pending}" + (f" ({by_platform})" if pending else "")
+    if status.held:
+        line += f"; {sum(status.held.values())} held for {HELD_WORDS} or a retry"
+    lines.append(line + ".")
+    return lines
