@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.alerts.delivery import DeliveryWorker
 from bot.alerts.engine import AlertEngine
+from bot.alerts.kinds import DEFAULT_KINDS
 from bot.analysis import PairAnalyzer
 from bot.assets import Asset, AssetKind
 from bot.config import MarketDataMode
@@ -41,7 +42,9 @@ from bot.render.alert_messages import AlertContent
 from bot.reply import Reply
 from bot.store import Store, open_store
 from bot.store.alerts_repo import AlertsRepo, InstanceKey, InstanceUpdate, NewAlert, Release
-from bot.store.models import ChatRow, SubscriptionRow
+from bot.store.models import ChatRow, SubscriptionRow, dump_kinds
+
+ALL_KINDS = dump_kinds(DEFAULT_KINDS)
 
 # ---------------------------------------------------------------- fan-out
 
@@ -90,7 +93,8 @@ async def add_subscribers(store: Store, count: int, platform: str, pair: tuple[s
                                                        for c in ids])
             pks = (await connection.execute(select(ChatRow.id).where(ChatRow.chat_id.in_(ids)))).scalars().all()
             await connection.execute(insert(SubscriptionRow), [
-                {"chat_pk": pk, "asset": pair[0], "benchmark": pair[1], "window_days": 90} for pk in pks])
+                {"chat_pk": pk, "asset": pair[0], "benchmark": pair[1], "window_days": 90, "kinds": ALL_KINDS}
+                for pk in pks])
 
 
 async def limiter_ceiling(limit: int, messages: int) -> float:
@@ -183,7 +187,7 @@ async def evaluate_universe(database_url: str, assets: int, days: int) -> None:
             await connection.execute(insert(ChatRow).values(platform="bench", chat_id="universe", kind="private"))
             pk = (await connection.execute(select(ChatRow.id))).scalar_one()
             await connection.execute(insert(SubscriptionRow), [
-                {"chat_pk": pk, "asset": a, "benchmark": b, "window_days": 90} for a, b in pairs])
+                {"chat_pk": pk, "asset": a, "benchmark": b, "window_days": 90, "kinds": ALL_KINDS} for a, b in pairs])
         analyzer = PairAnalyzer(SyntheticMarketData(closes))
         engine = AlertEngine(store, analyzer, resolve=registry.get)
         dates = next(iter(closes.values())).index

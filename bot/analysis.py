@@ -13,6 +13,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+from cachetools import LRUCache
 
 from bot.analytics import correlation as corr
 from bot.analytics.divergence import divergence_z_series
@@ -24,6 +25,13 @@ from bot.market.data import LegData, MarketData, leg_freshness
 from bot.windows import Window
 
 CHART_MIN_DAYS = 365
+# Derived series (rolling measures per window, EWMA, divergence) kept per pair; every window anyone asks for
+# adds one, so the cache is bounded and drops the least recently used.
+DERIVED_CACHE = 128
+PAIR_CACHE = 64
+
+
+_MISSING = object()
 
 
 class AnalysisError(ValueError):
@@ -129,8 +137,8 @@ class PairAnalyzer:
         self.market = market
         self.thresholds = thresholds
         self._lock = threading.RLock()
-        self._pairs: dict[tuple[str, str], tuple[tuple, PairData]] = {}
-        self._derived: dict[tuple, object] = {}
+        self._pairs: LRUCache[tuple[str, str], tuple[tuple, PairData]] = LRUCache(PAIR_CACHE)
+        self._derived: LRUCache[tuple, object] = LRUCache(DERIVED_CACHE)
 
     # ---- data -------------------------------------------------------------------------------------
     def pair(self, asset: Asset, benchmark: Asset) -> PairData:
@@ -148,15 +156,17 @@ class PairAnalyzer:
         data = PairData(asset, benchmark, aligned, aligned_returns(aligned), (leg_a, leg_b))
         with self._lock:
             self._pairs[pair_key] = (version, data)
-            self._derived = {k: v for k, v in self._derived.items() if k[0] != pair_key}
+            for stale in [k for k in self._derived if k[0] == pair_key]:
+                del self._derived[stale]
         return data
 
     def _derive(self, data: PairData, name: object, compute):
         """Per-pair cache of derived series, valid as long as the pair's data is."""
         key = ((data.asset.symbol, data.benchmark.symbol), id(data), name)
         with self._lock:
-            if key in self._derived:
-                return self._derived[key]
+            found = self._derived.get(key, _MISSING)
+            if found is not _MISSING:
+                return found
         value = compute()
         with self._lock:
             self._derived[key] = value

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiolimiter import AsyncLimiter
+from cachetools import LRUCache
 
 from bot.notifier import PlatformLimits
 
@@ -28,7 +28,7 @@ class PlatformLimiter:
     def __init__(self, limits: PlatformLimits):
         self.limits = limits
         self._global = _spaced(limits.per_second)
-        self._chats: OrderedDict[str, AsyncLimiter] = OrderedDict()
+        self._chats: LRUCache[str, AsyncLimiter] = LRUCache(MAX_TRACKED_CHATS)
         self._paused_until = 0.0
         self._chat_paused_until: dict[str, float] = {}
 
@@ -40,10 +40,6 @@ class PlatformLimiter:
                 rate = min(rate, self.limits.per_group_per_minute / 60.0)
             limiter = _spaced(rate)
             self._chats[chat_id] = limiter
-            if len(self._chats) > MAX_TRACKED_CHATS:
-                self._chats.popitem(last=False)
-        else:
-            self._chats.move_to_end(chat_id)
         return limiter
 
     def pause(self, seconds: float, chat_id: str | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Window grammar: `Nd`, `Nw`, `Nm`, `Ny` as calendar spans (METHODS.md §2)."""
+"""Window grammar: `Nd`, `Nw`, `Nm`, `Ny` as calendar spans (docs/methods.md §2)."""
 
 from __future__ import annotations
 
@@ -33,10 +33,6 @@ class Window:
             years = self.days // 365
             return "1-year" if years == 1 else f"{years}-year"
         return f"{self.days}-day"
-
-    @property
-    def pandas_offset(self) -> str:
-        return f"{self.days}D"
 
     def __str__(self) -> str:
         return self.label

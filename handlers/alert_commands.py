@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bot.alerts.kinds import DEFAULT_KINDS
 from bot.alerts.payload import instance_key
 from bot.render.alert_text import history_text, preview_text
 from bot.reply import Reply, error_reply
-from bot.store.models import ALL_ALERT_KINDS
 from bot.windows import parse_window
 from handlers.parsing import UsageError, parse_pair_args
 from handlers.registry import ASSET, BENCHMARK, COMMANDS, Option, OptionKind, Request, command
@@ -52,16 +52,17 @@ async def preview_command(req: Request) -> Reply:
     chat = await req.services.store.get_chat(req.chat.platform, req.chat.chat_id)
     subscriptions = await req.services.store.list_subscriptions(chat) if chat else []
     wanted = [
-        (instance_key(s.asset, s.benchmark, s.window_days, s.thresholds), frozenset(k.value for k in s.kinds))
+        (instance_key(s.asset, s.benchmark, s.window_days, s.thresholds), s.kinds)
         for s in subscriptions
-        if query is None or (s.asset, s.benchmark) == (query.asset.symbol, query.benchmark.symbol)
+        if not s.universe_wide
+        and (query is None or (s.asset, s.benchmark) == (query.asset.symbol, query.benchmark.symbol))
     ]
     if not wanted:
         asset, benchmark = (query.asset.symbol, query.benchmark.symbol) if query else settings.default_pair.split(":")
         window = (chat.default_window_days if chat and chat.default_window_days
                   else parse_window(settings.default_window).days)
         overrides = chat.default_thresholds if chat else {}
-        wanted = [(instance_key(asset, benchmark, window, overrides), frozenset(k.value for k in ALL_ALERT_KINDS))]
+        wanted = [(instance_key(asset, benchmark, window, overrides), DEFAULT_KINDS)]
     result = await req.services.alerts.preview(wanted)
     sections = [(section.params, section.events) for section in result.sections]
     return Reply(

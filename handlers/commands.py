@@ -21,7 +21,7 @@ from handlers import (  # noqa: F401
     data_commands,
 )
 # isort: on
-from handlers.registry import ALIASES, COMMANDS, ChatContext, Command, Request
+from handlers.registry import COMMANDS, ChatContext, Command, Request, is_admin
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def split_command(text: str, bot_username: str | None = None) -> tuple[str, list
 
 
 def find_command(name: str) -> Command | None:
-    return COMMANDS.get(ALIASES.get(name, name))
+    return COMMANDS.get(name)
 
 
 def unknown_command_reply(name: str) -> Reply:
@@ -91,16 +91,6 @@ async def dispatch(
         return error_reply("Something went wrong on our side; it's logged. Please try again later.")
     reply.data.setdefault("command", cmd.name)
     return reply
-
-
-async def is_admin(chat: ChatContext) -> bool:
-    """The transport's answer; a check that fails says no (and is logged), it never ends the command."""
-    try:
-        return bool(await chat.is_admin())
-    except Exception:
-        log.exception("admin check failed (platform=%s chat=%s); treating the user as not an admin",
-                      chat.platform, chat.chat_id)
-        return False
 
 
 def _reason(down: StoreUnavailable) -> str:

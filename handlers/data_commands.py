@@ -27,7 +27,8 @@ async def _assets_to_show(req: Request) -> list[Asset]:
     names = services.settings.default_pair.split(":")
     try:
         for item in await services.store.active_subscriptions():
-            names += [item.subscription.asset, item.subscription.benchmark]
+            if not item.subscription.universe_wide:
+                names += [item.subscription.asset, item.subscription.benchmark]
     except StoreUnavailable as down:  # the data half of /status is still worth sending
         log.warning("/status without subscribed assets: %s", down)
     found = [find_asset(n) for n in names]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.reply import Button, Reply
-from handlers.registry import ALIASES, COMMANDS, Option, OptionKind, Request, command
+from handlers.registry import COMMANDS, Option, OptionKind, Request, command
 
 WELCOME = (
     "👋 Decoupler watches how crypto and stock markets move together, and tells you when that "
@@ -42,7 +42,6 @@ async def start_command(req: Request) -> Reply:
 async def help_command(req: Request) -> Reply:
     if req.args:
         name = req.args[0].lstrip("/").lower()
-        name = ALIASES.get(name, name)
         cmd = COMMANDS.get(name)
         if cmd is None:
             return Reply(text=f"No command /{name[:20]}. Send /help for the list.", ok=False,

@@ -11,7 +11,7 @@ from bot.render import text
 from bot.reply import Button, Reply, error_reply
 from bot.windows import parse_window
 from handlers.parsing import PairQuery, UsageError, parse_pair_args
-from handlers.registry import ASSET, BENCHMARK, COMMANDS, PAIR_OPTIONS, Option, OptionKind, Request, command
+from handlers.registry import ASSET, BENCHMARK, COMMANDS, PAIR_OPTIONS, Option, OptionKind, Request, command, is_admin
 
 BUTTON_WINDOWS = ("30d", "90d", "1y")
 PAIR_HELP = (
@@ -188,7 +188,7 @@ async def _add_asset(req: Request, args: list[str]) -> Reply:
     usage = "/assets add TICKER [crypto|stock|index]"
     if not args or len(args) > 2:
         return error_reply("Name one ticker to add, e.g. /assets add SOL or /assets add TSLA.", usage)
-    if req.chat.chat_kind != "private" and not await req.chat.is_admin():
+    if req.chat.chat_kind != "private" and not await is_admin(req.chat):
         return error_reply("Only chat admins can add tickers here (/assets add).")
     try:
         asset = await req.services.market.add_asset(args[0], args[1] if len(args) > 1 else None, req.chat.key)

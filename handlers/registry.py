@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,6 +17,8 @@ from bot.reply import Reply
 
 if TYPE_CHECKING:
     from bot.services import Services
+
+log = logging.getLogger(__name__)
 
 
 class AdminCheck(Protocol):
@@ -42,6 +45,16 @@ class ChatContext:
     @property
     def key(self) -> str:
         return f"{self.platform}:{self.chat_id}"
+
+
+async def is_admin(chat: ChatContext) -> bool:
+    """The transport's answer; a check that fails says no (and is logged), it never ends the command."""
+    try:
+        return bool(await chat.is_admin())
+    except Exception:
+        log.exception("admin check failed (platform=%s chat=%s); treating the user as not an admin",
+                      chat.platform, chat.chat_id)
+        return False
 
 
 @dataclass
@@ -106,7 +119,6 @@ class Command:
 
 
 COMMANDS: dict[str, Command] = {}
-ALIASES: dict[str, str] = {}
 
 
 def command(
@@ -117,7 +129,6 @@ def command(
     options: tuple[Option, ...] = (),
     admin_only: bool = False,
     chart: bool = False,
-    aliases: tuple[str, ...] = (),
 ) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         if name in COMMANDS:
@@ -126,8 +137,6 @@ def command(
         if len(set(names)) != len(names):
             raise ValueError(f"command /{name} has two options with the same name")
         COMMANDS[name] = Command(name, summary, help, handler, options, admin_only, chart)
-        for alias in aliases:
-            ALIASES[alias] = name
         return handler
 
     return register

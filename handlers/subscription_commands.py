@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
-
+from bot.alerts.kinds import ALERT_KINDS, DEFAULT_KINDS, closest_kind, kinds_for_word
 from bot.assets import find_asset
 from bot.reply import Button, Reply
 from bot.store import (
-    ALL_ALERT_KINDS,
-    AlertKind,
     Chat,
     DigestMode,
     Store,
@@ -33,12 +30,6 @@ from handlers.subscription_support import (
     words_of,
 )
 
-KIND_WORDS: dict[str, frozenset[AlertKind]] = {
-    "all": ALL_ALERT_KINDS,
-    **{kind.value: frozenset({kind}) for kind in AlertKind},
-    **{f"{kind.value}s": frozenset({kind}) for kind in AlertKind},
-    "div": frozenset({AlertKind.DIVERGENCE}),
-}
 ALL_WORDS = frozenset({"all", "everything"})
 
 
@@ -54,7 +45,7 @@ ALL_WORDS = frozenset({"all", "everything"})
     "benchmark. Examples: /subscribe · /subscribe BTC SPY · /subscribe ETH RUT divergence 30d",
     admin_only=True,
     options=(ASSET, BENCHMARK, Option("kinds", OptionKind.CHOICE, "Which alerts (default: all)",
-                                      choices=("all", *(kind.value for kind in AlertKind)), placeholder="kinds…"),
+                                      choices=("all", *ALERT_KINDS), placeholder="kinds…"),
              WINDOW),
 )
 async def subscribe_command(req: Request) -> Reply:
@@ -67,7 +58,7 @@ async def _subscribe(req: Request, store: Store, chat: Chat) -> Reply:
     query = pair_query(req, rest, default_window=chat_window(req, chat).label)
     subscription, created = await store.subscribe(
         chat, query.asset.symbol, query.benchmark.symbol, window_days=query.window.days,
-        kinds=kinds or ALL_ALERT_KINDS,
+        kinds=kinds or DEFAULT_KINDS,
     )
     if created:
         lines = [
@@ -101,25 +92,20 @@ def _subscription_reply(lines: list[str], subscription: Subscription, *, created
     )
 
 
-def _split_kinds(args: list[str]) -> tuple[frozenset[AlertKind], list[str]]:
+def _split_kinds(args: list[str]) -> tuple[frozenset[str], list[str]]:
     """Alert-kind words out of the arguments (`regime`, `records`, `all`, or `regime,record`)."""
-    kinds: set[AlertKind] = set()
+    kinds: set[str] = set()
     rest: list[str] = []
     for word in words_of(args, split=","):
-        chosen = KIND_WORDS.get(word.lower())
+        chosen = kinds_for_word(word)
         if chosen is not None:
             kinds |= chosen
             continue
-        meant = _close_kind(word) if find_asset(word) is None and not looks_like_window(word) else None
+        meant = closest_kind(word) if find_asset(word) is None and not looks_like_window(word) else None
         if meant:
             raise UsageError(f"'{shown(word)}' is not an alert kind. Did you mean {meant}?")
         rest.append(word)
     return frozenset(kinds), rest
-
-
-def _close_kind(word: str) -> str | None:
-    close = difflib.get_close_matches(word.lower(), [kind.value for kind in AlertKind], n=1, cutoff=0.75)
-    return close[0] if close else None
 
 
 # ---------------------------------------------------------------- /unsubscribe

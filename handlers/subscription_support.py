@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterable
 
+from bot.alerts.kinds import in_order
 from bot.assets import find_asset
 from bot.render.text import num
 from bot.reply import Reply, error_reply
 from bot.store import (
-    AlertKind,
     Chat,
     DigestMode,
     SettingError,
@@ -29,7 +29,7 @@ from bot.store.preferences import (
 )
 from bot.windows import Window, WindowError, parse_window
 from handlers.parsing import PairQuery, UsageError, parse_pair_args
-from handlers.registry import COMMANDS, Request
+from handlers.registry import COMMANDS, Request, is_admin
 
 MAX_WORDS = 24
 
@@ -38,11 +38,10 @@ Body = Callable[[Request, Store, Chat], Awaitable[Reply]]
 
 
 async def run_in_chat(req: Request, name: str, body: Body, *, changes_settings: bool) -> Reply:
-    """Common frame: store present, chat row ensured, admin checked, input errors turned into replies."""
+    """Common frame: chat row ensured, admin checked, input errors turned into replies (a database that can't
+    be reached is dispatch's to say)."""
     usage = COMMANDS[name].usage
-    store: Store | None = getattr(req.services, "store", None)
-    if store is None:
-        return error_reply("Subscriptions need the database, which isn't open right now. Please try again later.")
+    store = req.services.store
     chat = await ensure_chat(store, req)
     if changes_settings and not await may_change(req):
         return admins_only(req, name)
@@ -65,7 +64,7 @@ async def ensure_chat(store: Store, req: Request) -> Chat:
 
 
 async def may_change(req: Request) -> bool:
-    return req.chat.chat_kind == "private" or await req.chat.is_admin()
+    return req.chat.chat_kind == "private" or await is_admin(req.chat)
 
 
 def admins_only(req: Request, name: str) -> Reply:
@@ -125,7 +124,7 @@ def pair_label(asset: str, benchmark: str) -> str:
 
 
 def describe(subscription: Subscription) -> str:
-    kinds = ", ".join(kind.value for kind in AlertKind if kind in subscription.kinds)
+    kinds = ", ".join(in_order(subscription.kinds))
     return f"{kinds} · window {Window(subscription.window_days).label}"
 
 
@@ -165,7 +164,7 @@ def digest_word(mode: DigestMode) -> str:
 def subscription_fields(subscription: Subscription) -> dict[str, object]:
     return {
         "pair": subscription.pair,
-        "kinds": [kind.value for kind in AlertKind if kind in subscription.kinds],
+        "kinds": in_order(subscription.kinds),
         "window": Window(subscription.window_days).label,
         "thresholds": subscription.thresholds,
         "digest": subscription.digest.value,

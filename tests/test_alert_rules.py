@@ -67,11 +67,29 @@ def test_observations_must_advance():
         evaluate(state, _obs([(0.5, 0.0)])[0])
 
 
-def test_rule_key_ignores_the_order_of_overrides():
+def test_an_instance_key_ignores_the_order_of_overrides():
+    from bot.alerts.payload import instance_key
+
     a = RuleParams("ETH", "RUT", 90, DEFAULT_THRESHOLDS.with_values(dwell=3, z_enter=3.0))
     b = RuleParams("ETH", "RUT", 90, DEFAULT_THRESHOLDS.with_values(z_enter=3.0, dwell=3))
-    assert a.key == b.key != PARAMS.key
+
+    def key(params: RuleParams):
+        return instance_key(params.asset, params.benchmark, params.window_days, params.overrides())
+
+    assert key(a) == key(b) != key(PARAMS)
     assert PARAMS.overrides() == {}
+
+
+def test_stored_state_from_another_version_still_loads():
+    import json
+
+    state, _ = fold(PARAMS, _obs([(0.6, 0.0)] * 8 + [(0.1, 3.0)] * 3))
+    stored = json.loads(state.to_json())
+    stored["a_field_from_a_newer_version"] = [1, 2]  # ignored
+    del stored["rec_high_obs"], stored["regime"]["candidate_since"]  # an older version had no such fields
+    restored = RuleState.from_json(json.dumps(stored))
+    assert restored.obs == state.obs and restored.regime.adopted == state.regime.adopted
+    assert restored.rec_high_obs is None and restored.regime.candidate_since is None
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Pair alignment against METHODS.md §5 reference values, an independent re-implementation, and
+"""Pair alignment against docs/methods.md §7 reference values, an independent re-implementation, and
 synthetic pairs with known answers on a real exchange calendar (weekends, a holiday, an early close)."""
 
 from __future__ import annotations

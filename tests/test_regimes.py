@@ -1,4 +1,4 @@
-"""The regime state machine (METHODS.md §4) on hand-made correlation histories with known answers."""
+"""The regime state machine (docs/methods.md §4) on hand-made correlation histories with known answers."""
 
 from __future__ import annotations
 

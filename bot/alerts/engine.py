@@ -31,6 +31,7 @@ from bot.alerts.rules import RuleParams, RuleState
 from bot.analysis import PairAnalyzer
 from bot.assets import Asset, find_asset
 from bot.market.data import NoData
+from bot.store import Store
 from bot.store.alerts_repo import (
     RECORD_ONLY,
     SEND,
@@ -84,7 +85,7 @@ def utcnow() -> datetime:
 class AlertEngine:
     def __init__(
         self,
-        store: object,
+        store: Store,
         analyzer: PairAnalyzer,
         *,
         repo: AlertsRepo | None = None,
@@ -130,8 +131,9 @@ class AlertEngine:
         return report
 
     async def _instances(self) -> list[tuple[RuleInstance, tuple[Asset, Asset]]]:
-        subscriptions = await self.store.active_subscriptions()  # type: ignore[attr-defined]
-        keys = {instance_key(s.asset, s.benchmark, s.window_days, s.thresholds) for _, s in subscriptions}
+        subscriptions = await self.store.active_subscriptions()
+        keys = {instance_key(s.asset, s.benchmark, s.window_days, s.thresholds)
+                for _, s in subscriptions if not s.universe_wide}
         pairs: dict[InstanceKey, tuple[Asset, Asset]] = {}
         for key in keys:
             asset, benchmark = self._resolve(key.asset), self._resolve(key.benchmark)

@@ -1,7 +1,7 @@
 """Which session a rule instance is evaluated for, when it is due, and whether its data is fresh enough.
 
 A pair with an equity or index leg follows that leg's exchange calendar (early closes and holidays come
-from the calendar); a crypto–crypto pair follows UTC days (METHODS.md §1).
+from the calendar); a crypto–crypto pair follows UTC days (docs/methods.md §1.2, §5.6).
 """
 
 from __future__ import annotations

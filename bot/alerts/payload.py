@@ -59,9 +59,5 @@ def params_of(key: InstanceKey) -> RuleParams:
     return RuleParams(key.asset, key.benchmark, key.window_days, effective_thresholds(load_thresholds(key.thresholds)))
 
 
-def key_of(params: RuleParams) -> InstanceKey:
-    return instance_key(params.asset, params.benchmark, params.window_days, params.overrides())
-
-
 def fired(alert: StoredAlert) -> FiredAlert:
     return FiredAlert(alert.id, event_from_payload(alert.kind, alert.as_of, alert.payload), params_of(alert.key))

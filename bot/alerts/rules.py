@@ -1,22 +1,22 @@
-"""The regime, divergence and record alerts of METHODS.md §4 as one explicit state machine per rule
+"""The regime, divergence and record alerts of docs/methods.md §5 as one explicit state machine per rule
 instance: `evaluate(state, observation, thresholds)` advances one observation. Replay folds it over a
 pair's history; the live engine folds it over the sessions it has not evaluated yet, from the stored
-state, so both fire exactly the same alerts.
+state, so both fire exactly the same alerts. The kinds' names come from bot/alerts/kinds.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
+from bot.alerts.kinds import DIVERGENCE, RECORD, REGIME
 from bot.analytics.regimes import DEFAULT_THRESHOLDS, Regime, RegimeState, Thresholds, step
 
-ALERT_KINDS = ("regime", "divergence", "record")
 DIVERGENCE_REARM_OBS = 10  # observations after an alert before the divergence rule can re-arm
 RECORD_GAP_OBS = 20  # observations after a record alert before the same side can fire again
 
@@ -41,14 +41,6 @@ class RuleParams:
             if getattr(self.thresholds, f.name) != getattr(DEFAULT_THRESHOLDS, f.name)
         }
 
-    @property
-    def key(self) -> str:
-        """Stable identity: equal parameters give the same key, whatever order overrides came in."""
-        body = json.dumps(
-            {"pair": self.pair, "window": self.window_days, "th": self.overrides()}, sort_keys=True
-        )
-        return hashlib.sha256(body.encode()).hexdigest()[:24]
-
 
 @dataclass(frozen=True)
 class Observation:
@@ -61,7 +53,7 @@ class Observation:
 
 @dataclass(frozen=True)
 class AlertEvent:
-    kind: str  # regime | divergence | record
+    kind: str  # a name from bot/alerts/kinds.py
     as_of: pd.Timestamp
     value: float  # the correlation (regime, record) or z (divergence)
     from_regime: str | None = None
@@ -92,55 +84,82 @@ class RuleState:
     rec_low_obs: int | None = None
     rec_high_obs: int | None = None
 
-    # ---- persistence: plain JSON ----------------------------------------------------------------------
+    # ---- persistence: JSON through `StoredRuleState` -------------------------------------------------------
     def to_json(self) -> str:
-        def enc(value: Any) -> Any:
-            if isinstance(value, pd.Timestamp):
-                return value.strftime("%Y-%m-%d")
-            if isinstance(value, Regime):
-                return value.value
-            if isinstance(value, dict):
-                return {k: enc(v) for k, v in value.items()}
-            return value
-
-        return json.dumps(enc(asdict(self)), sort_keys=True)
+        r = self.regime
+        stored = StoredRuleState(
+            regime=StoredRegime(adopted=_name(r.adopted), adopted_since=_day(r.adopted_since),
+                                candidate=_name(r.candidate), count=r.count, candidate_since=_day(r.candidate_since)),
+            obs=self.obs, last_date=_day(self.last_date), div_armed=self.div_armed, div_alert_obs=self.div_alert_obs,
+            first_date=_day(self.first_date), rec_min=self.rec_min, rec_max=self.rec_max,
+            rec_low_obs=self.rec_low_obs, rec_high_obs=self.rec_high_obs,
+        )
+        return stored.model_dump_json()
 
     @classmethod
     def from_json(cls, text: str | None) -> RuleState:
         if not text:
             return cls()
-        raw = json.loads(text)
-
-        def ts(value: str | None) -> pd.Timestamp | None:
-            return None if value is None else pd.Timestamp(value)
-
-        def regime(value: str | None) -> Regime | None:
-            return None if value is None else Regime(value)
-
-        r = raw["regime"]
-        regime_state = RegimeState(
-            regime(r["adopted"]), ts(r["adopted_since"]), regime(r["candidate"]), r["count"],
-            ts(r["candidate_since"]),
-        )
+        stored = StoredRuleState.model_validate_json(text)
+        r = stored.regime
+        regime_state = RegimeState(_regime(r.adopted), _ts(r.adopted_since), _regime(r.candidate), r.count,
+                                   _ts(r.candidate_since))
         return cls(
-            regime=regime_state,
-            obs=raw["obs"],
-            last_date=ts(raw["last_date"]),
-            div_armed=raw["div_armed"],
-            div_alert_obs=raw["div_alert_obs"],
-            first_date=ts(raw["first_date"]),
-            rec_min=raw["rec_min"],
-            rec_max=raw["rec_max"],
-            rec_low_obs=raw["rec_low_obs"],
-            rec_high_obs=raw["rec_high_obs"],
+            regime=regime_state, obs=stored.obs, last_date=_ts(stored.last_date), div_armed=stored.div_armed,
+            div_alert_obs=stored.div_alert_obs, first_date=_ts(stored.first_date), rec_min=stored.rec_min,
+            rec_max=stored.rec_max, rec_low_obs=stored.rec_low_obs, rec_high_obs=stored.rec_high_obs,
         )
+
+
+class StoredRegime(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    adopted: str | None = None
+    adopted_since: date | None = None
+    candidate: str | None = None
+    count: int = 0
+    candidate_since: date | None = None
+
+
+class StoredRuleState(BaseModel):
+    """`rule_instances.state` as stored. Every field has a default and unknown fields are ignored, so a row
+    written by an older or newer version still loads."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    regime: StoredRegime = StoredRegime()
+    obs: int = 0
+    last_date: date | None = None
+    div_armed: bool = True
+    div_alert_obs: int | None = None
+    first_date: date | None = None
+    rec_min: float | None = None
+    rec_max: float | None = None
+    rec_low_obs: int | None = None
+    rec_high_obs: int | None = None
+
+
+def _day(ts: pd.Timestamp | None) -> date | None:
+    return None if ts is None else ts.date()
+
+
+def _ts(day: date | None) -> pd.Timestamp | None:
+    return None if day is None else pd.Timestamp(day)
+
+
+def _name(regime: Regime | None) -> str | None:
+    return None if regime is None else regime.value
+
+
+def _regime(name: str | None) -> Regime | None:
+    return None if name is None else Regime(name)
 
 
 def _divergence(state: RuleState, obs: Observation, th: Thresholds) -> tuple[RuleState, AlertEvent | None]:
     if math.isnan(obs.z):
         return state, None
     if state.div_armed and abs(obs.z) >= th.z_enter:
-        event = AlertEvent("divergence", obs.date, obs.z, detail={"horizon": th.horizon, "rho": obs.rho})
+        event = AlertEvent(DIVERGENCE, obs.date, obs.z, detail={"horizon": th.horizon, "rho": obs.rho})
         return replace(state, div_armed=False, div_alert_obs=state.obs), event
     if (
         not state.div_armed
@@ -164,7 +183,7 @@ def _record(state: RuleState, obs: Observation, th: Thresholds) -> tuple[RuleSta
             last = getattr(state, last_field)
             if beyond and (last is None or state.obs - last >= RECORD_GAP_OBS):
                 detail = {"side": side, "previous": previous, "history_start": f"{state.first_date:%Y-%m-%d}"}
-                events.append(AlertEvent("record", obs.date, obs.rho, detail=detail))
+                events.append(AlertEvent(RECORD, obs.date, obs.rho, detail=detail))
                 state = replace(state, **{last_field: state.obs})
     return replace(state, rec_min=min(state.rec_min, obs.rho), rec_max=max(state.rec_max, obs.rho)), events
 
@@ -180,7 +199,7 @@ def evaluate(
     state = replace(state, regime=regime_state)
     if change is not None:
         events.append(
-            AlertEvent("regime", change.as_of, change.rho, change.from_regime.value, change.to_regime.value,
+            AlertEvent(REGIME, change.as_of, change.rho, change.from_regime.value, change.to_regime.value,
                        change.since, detail={"rho_rank": change.rho_rank})
         )
     state, div_event = _divergence(state, obs, th)

@@ -1,4 +1,4 @@
-"""Correlation measures (METHODS.md §3). Pure: arrays or date-indexed Series in, numbers out."""
+"""Correlation measures (docs/methods.md §3). Pure: arrays or date-indexed Series in, numbers out."""
 
 from __future__ import annotations
 

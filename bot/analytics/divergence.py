@@ -1,4 +1,4 @@
-"""Divergence z (METHODS.md §3): how far the asset's last `horizon` returns stray from what its beta to
+"""Divergence z (docs/methods.md §3.7): how far the asset's last `horizon` returns stray from what its beta to
 the benchmark implies, with the beta fitted on the 180 calendar days before the horizon (no look-ahead).
 """
 

@@ -1,4 +1,4 @@
-"""Correlation regimes with hysteresis, rank check and dwell (METHODS.md §4), as a pure state machine.
+"""Correlation regimes with hysteresis, rank check and dwell (docs/methods.md §4), as a pure state machine.
 
 `step` advances one observation; `regime_history` replays a whole correlation history with it. The
 Alerts work persists `RegimeState` between sessions, so live evaluation and replay are the same code.

@@ -35,7 +35,6 @@ from bot.windows import Window, WindowError, parse_window
 if TYPE_CHECKING:
     from bot.app import App
 
-ALERT_KINDS = ("regime", "divergence", "record")
 
 
 def add_commands(subparsers: Any) -> None:

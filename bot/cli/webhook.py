@@ -6,8 +6,9 @@ import argparse
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from bot.alerts.kinds import ALERT_KINDS, DEFAULT_KINDS, in_order, kinds_for_word
 from bot.cli import ArgumentProblem, one_line_errors
-from bot.cli.alerts import ALERT_KINDS, pair_argument
+from bot.cli.alerts import pair_argument
 from bot.config import Settings
 from bot.windows import parse_window
 
@@ -46,20 +47,15 @@ def _webhook_words(settings: Settings, words: list[str]) -> tuple[str, tuple[str
         raise ArgumentProblem("give one pair, e.g. ETH:RUT")
     pair = pair_argument(pair_words[0] if pair_words else None, settings.default_pair)
     kinds: set[str] = set()
-    for word in kind_words:
-        for kind in (k.strip().lower().rstrip("s") for k in word.split(",") if k.strip()):
-            if kind == "all":
-                kinds.update(ALERT_KINDS)
-            elif kind in ALERT_KINDS:
-                kinds.add(kind)
-            else:
-                raise ArgumentProblem(f"'{kind[:20]}' is not an alert kind: regime, divergence, record or all")
-    return url, pair, frozenset(kinds or ALERT_KINDS)
+    for word in (part for w in kind_words for part in w.split(",") if part.strip()):
+        named = kinds_for_word(word)
+        if named is None:
+            raise ArgumentProblem(f"'{word[:20]}' is not an alert kind: {', '.join(ALERT_KINDS)} or all")
+        kinds |= named
+    return url, pair, frozenset(kinds or DEFAULT_KINDS)
 
 
 async def _webhook_add(app: App, words: list[str]) -> int:
-    from bot.store import AlertKind
-
     settings, store = app.settings, app.store
     url, (asset, benchmark), kinds = _webhook_words(settings, words)
     chat = await store.upsert_chat("webhook", url, "channel", url)
@@ -67,10 +63,10 @@ async def _webhook_add(app: App, words: list[str]) -> int:
         await store.reactivate("webhook", url)
     window = chat.default_window_days or parse_window(settings.default_window).days
     subscription, created = await store.subscribe(
-        chat, asset, benchmark, window_days=window, kinds=[AlertKind(k) for k in sorted(kinds)])
-    if not created and subscription.kinds != {AlertKind(k) for k in kinds}:
-        subscription = await store.set_kinds(chat, asset, benchmark, [AlertKind(k) for k in kinds])
-    shown = ", ".join(sorted(k.value for k in subscription.kinds))
+        chat, asset, benchmark, window_days=window, kinds=kinds)
+    if not created and subscription.kinds != kinds:
+        subscription = await store.set_kinds(chat, asset, benchmark, kinds)
+    shown = ", ".join(in_order(subscription.kinds))
     print(f"webhook {url}: {asset}:{benchmark} alerts ({shown}), {parse_window(f'{window}d').label} window"
           + ("" if created else " (it was already subscribed)"))
     if settings.webhook_secret is None:
@@ -83,7 +79,7 @@ async def _webhook_list(app: App, words: list[str]) -> int:
     if not rows:
         print("no webhooks; add one with: python -m bot webhook add URL [ASSET:BENCHMARK] [kinds]")
     for chat, subscription in rows:
-        kinds = ",".join(sorted(k.value for k in subscription.kinds))
+        kinds = ",".join(in_order(subscription.kinds))
         print(f"{chat.chat_id}  {subscription.pair}  {subscription.window_days}d  {kinds}")
     return 0
 

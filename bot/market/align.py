@@ -1,4 +1,4 @@
-"""Pair alignment (METHODS.md §1): one price per leg per observation date, never filled.
+"""Pair alignment (docs/methods.md §1): one price per leg per observation date, never filled.
 
 - equity/index vs equity/index: daily closes on the dates both have;
 - crypto vs crypto: UTC daily closes on every day both have ("daily-close");

@@ -10,7 +10,7 @@ import pandas as pd
 
 # The libraries' default range reaches only about 20 years back; the snapshot's equity history is longer.
 CALENDAR_START = "1990-01-01"
-# A live daily bar counts as final once fetched this long after its session closed (METHODS.md §1).
+# A live daily bar counts as final once fetched this long after its session closed (docs/methods.md §1.6).
 SETTLE = pd.Timedelta(minutes=15)
 
 

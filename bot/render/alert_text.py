@@ -5,21 +5,92 @@ Every alert kind has its wording here (`bot.alerts.kinds` lists the kinds; a tes
 
 from __future__ import annotations
 
-from dataclasses import astuple
+from collections.abc import Callable
+from dataclasses import astuple, dataclass
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
+from bot.alerts.kinds import ALERT_KINDS, DIVERGENCE, RECORD, REGIME
 from bot.alerts.reports import AlertStatus, HistoryItem
 from bot.alerts.rules import AlertEvent, RuleParams
 from bot.assets import find_asset
 from bot.render.text import REGIME_PHRASES, capitalise, day, num, rounded
 from bot.windows import Window
 
-ALERT_KIND_WORDS = {"regime": "regime", "divergence": "divergence", "record": "record"}
 CALENDAR_WORDS = {"XNYS": "NYSE session", "UTC": "crypto day"}
 HELD_WORDS = "quiet hours or digest"
+
+
+# ---- per kind: headline, detail line, a few words for lists, machine fields ----------------------------------
+
+
+def _regime_headline(event: AlertEvent, params: RuleParams, a: str, b: str) -> str:
+    phrase = REGIME_PHRASES.get(event.to_regime or "", "changed")
+    return (f"{capitalise(a)} and {b} {phrase}: the {Window(params.window_days).long_label} correlation regime is "
+            f"now {event.to_regime} (was {event.from_regime}).")
+
+
+def _regime_detail(event: AlertEvent, params: RuleParams) -> str:
+    return (f"Correlation {num(event.value)}, rank correlation {num(event.detail.get('rho_rank'))}: "
+            f"{params.thresholds.dwell} sessions in a row in the {event.to_regime} band, since {day(event.since)}.")
+
+
+def _divergence_headline(event: AlertEvent, params: RuleParams, a: str, b: str) -> str:
+    horizon = event.detail.get("horizon", params.thresholds.horizon)
+    side = "above" if event.value > 0 else "below"
+    return (f"{capitalise(a)} is straying from {b}: over the last {horizon} sessions it is "
+            f"{num(abs(event.value), 1)} standard deviations {side} what its beta to {b} implies "
+            f"(z {num(event.value, 1, signed=True)}).")
+
+
+def _divergence_detail(event: AlertEvent, params: RuleParams) -> str:
+    return (f"{Window(params.window_days).label} correlation {num(event.detail.get('rho'))}. The next "
+            f"divergence alert needs |z| back below {num(params.thresholds.z_rearm, 1)} first.")
+
+
+def _record_headline(event: AlertEvent, params: RuleParams, a: str, b: str) -> str:
+    side = event.detail.get("side", "low")
+    word = "lowest" if side == "low" else "highest"
+    return (f"Record {side}: the {Window(params.window_days).long_label} correlation of {a} and {b} is "
+            f"{num(event.value)}, the {word} since its history began on {event.detail.get('history_start', 'n/a')}.")
+
+
+def _record_detail(event: AlertEvent, params: RuleParams) -> str:
+    return f"The previous {event.detail.get('side', 'low')} was {num(event.detail.get('previous'))}."
+
+
+@dataclass(frozen=True)
+class KindWording:
+    headline: Callable[[AlertEvent, RuleParams, str, str], str]  # (event, params, asset label, benchmark label)
+    detail: Callable[[AlertEvent, RuleParams], str]
+    summary: Callable[[AlertEvent], str]  # a few words: `regime decoupled → neutral (ρ 0.38)`
+    fields: Callable[[AlertEvent], dict[str, Any]]  # what --json and webhooks add for this kind
+
+
+WORDING: dict[str, KindWording] = {
+    REGIME: KindWording(
+        _regime_headline, _regime_detail,
+        lambda e: f"regime {e.from_regime} → {e.to_regime} (ρ {num(e.value)})",
+        lambda e: {"from_regime": e.from_regime, "to_regime": e.to_regime, "since": day(e.since)},
+    ),
+    DIVERGENCE: KindWording(
+        _divergence_headline, _divergence_detail,
+        lambda e: f"divergence z {num(e.value, 1, signed=True)}",
+        lambda e: {"horizon": e.detail.get("horizon")},
+    ),
+    RECORD: KindWording(
+        _record_headline, _record_detail,
+        lambda e: f"record {e.detail.get('side', 'low')} ρ {num(e.value)}",
+        lambda e: {"side": e.detail.get("side")},
+    ),
+}
+if set(WORDING) != set(ALERT_KINDS):  # every kind is worded, and nothing else
+    raise ImportError(f"alert wording and bot/alerts/kinds.py disagree: {sorted(set(WORDING) ^ set(ALERT_KINDS))}")
+
+
+# ---- whole messages --------------------------------------------------------------------------------------------
 
 
 def _alert_labels(params: RuleParams) -> tuple[str, str]:
@@ -28,34 +99,7 @@ def _alert_labels(params: RuleParams) -> tuple[str, str]:
 
 
 def _alert_headline(event: AlertEvent, params: RuleParams) -> str:
-    a, b = _alert_labels(params)
-    window = Window(params.window_days)
-    if event.kind == "regime":
-        phrase = REGIME_PHRASES.get(event.to_regime or "", "changed")
-        return (f"{capitalise(a)} and {b} {phrase}: the {window.long_label} correlation regime is now "
-                f"{event.to_regime} (was {event.from_regime}).")
-    if event.kind == "divergence":
-        horizon = event.detail.get("horizon", params.thresholds.horizon)
-        side = "above" if event.value > 0 else "below"
-        return (f"{capitalise(a)} is straying from {b}: over the last {horizon} sessions it is "
-                f"{num(abs(event.value), 1)} standard deviations {side} what its beta to {b} implies "
-                f"(z {num(event.value, 1, signed=True)}).")
-    side = event.detail.get("side", "low")
-    word = "lowest" if side == "low" else "highest"
-    return (f"Record {side}: the {window.long_label} correlation of {a} and {b} is {num(event.value)}, the "
-            f"{word} since its history began on {event.detail.get('history_start', 'n/a')}.")
-
-
-def _alert_detail(event: AlertEvent, params: RuleParams) -> str:
-    th = params.thresholds
-    if event.kind == "regime":
-        return (f"Correlation {num(event.value)}, rank correlation {num(event.detail.get('rho_rank'))}: "
-                f"{th.dwell} sessions in a row in the {event.to_regime} band, since {day(event.since)}.")
-    if event.kind == "divergence":
-        return (f"{Window(params.window_days).label} correlation {num(event.detail.get('rho'))}. The next "
-                f"divergence alert needs |z| back below {num(th.z_rearm, 1)} first.")
-    previous = event.detail.get("previous")
-    return f"The previous {event.detail.get('side', 'low')} was {num(previous)}."
+    return WORDING[event.kind].headline(event, params, *_alert_labels(params))
 
 
 def alert_footer(event: AlertEvent, params: RuleParams) -> str:
@@ -67,17 +111,12 @@ def alert_footer(event: AlertEvent, params: RuleParams) -> str:
 
 def alert_text(event: AlertEvent, params: RuleParams) -> str:
     """The message a chat gets for one alert."""
-    return "\n".join([f"🔔 {_alert_headline(event, params)}", _alert_detail(event, params),
+    return "\n".join([f"🔔 {_alert_headline(event, params)}", WORDING[event.kind].detail(event, params),
                       alert_footer(event, params)])
 
 
 def alert_summary(event: AlertEvent) -> str:
-    """A few words: `regime decoupled → neutral (ρ 0.38)`, `divergence z +2.6`, `record low ρ 0.10`."""
-    if event.kind == "regime":
-        return f"regime {event.from_regime} → {event.to_regime} (ρ {num(event.value)})"
-    if event.kind == "divergence":
-        return f"divergence z {num(event.value, 1, signed=True)}"
-    return f"record {event.detail.get('side', 'low')} ρ {num(event.value)}"
+    return WORDING[event.kind].summary(event)
 
 
 def alert_line(event: AlertEvent, params: RuleParams) -> str:
@@ -86,21 +125,15 @@ def alert_line(event: AlertEvent, params: RuleParams) -> str:
 
 def alert_fields(event: AlertEvent, params: RuleParams) -> dict[str, Any]:
     """The machine-readable alert (replay --json, webhook body)."""
-    fields: dict[str, Any] = {
+    return {
         "kind": event.kind,
         "pair": params.pair,
         "window": Window(params.window_days).label,
         "as_of": day(event.as_of),
+        **WORDING[event.kind].fields(event),
+        "value": rounded(event.value),
+        "text": alert_text(event, params),
     }
-    if event.kind == "regime":
-        fields.update(from_regime=event.from_regime, to_regime=event.to_regime, since=day(event.since))
-    fields["value"] = rounded(event.value)
-    if event.kind == "record":
-        fields["side"] = event.detail.get("side")
-    if event.kind == "divergence":
-        fields["horizon"] = event.detail.get("horizon")
-    fields["text"] = alert_text(event, params)
-    return fields
 
 
 def digest_text(alerts: list[tuple[AlertEvent, RuleParams]]) -> str:
@@ -157,7 +190,7 @@ def preview_text(
             lines.append(f"• {label}: no alerts.")
             continue
         counts = ", ".join(f"{kind} {sum(1 for e in events if e.kind == kind)}"
-                           for kind in ALERT_KIND_WORDS if any(e.kind == kind for e in events))
+                           for kind in ALERT_KINDS if any(e.kind == kind for e in events))
         recent = "; ".join(f"{day(e.as_of)} {alert_summary(e)}" for e in reversed(events[-last:]))
         total = len(events)
         lines.append(f"• {label}: {total} alert{'s' if total > 1 else ''} ({counts}). Latest: {recent}.")

@@ -1,4 +1,4 @@
-"""Numbers and sentences for people (METHODS.md §3: correlations and betas with 2 decimals, z with 1)."""
+"""Numbers and sentences for people (docs/methods.md §3.10: correlations and betas with 2 decimals, z with 1)."""
 
 from __future__ import annotations
 

@@ -14,15 +14,13 @@ import logging
 from bot.store.database import Database
 from bot.store.errors import StoreUnavailable
 from bot.store.migrate import head_revision, upgrade
-from bot.store.models import ALL_ALERT_KINDS, AlertKind, ChatKind, DigestMode
+from bot.store.models import ChatKind, DigestMode
 from bot.store.preferences import QuietHours, SettingError
 from bot.store.records import Chat, ChatSubscription, Subscription
 from bot.store.repository import ChatNotFound, Store, SubscriptionNotFound
 from bot.store.urls import DatabaseUrlError, normalise_database_url, redact_url
 
 __all__ = [
-    "ALL_ALERT_KINDS",
-    "AlertKind",
     "Chat",
     "ChatKind",
     "ChatNotFound",

@@ -32,6 +32,7 @@ from bot.store.models import (
     EvaluationRow,
     RuleInstanceRow,
     SubscriptionRow,
+    load_kinds,
 )
 from bot.store.preferences import QuietHours
 
@@ -364,10 +365,6 @@ class AlertsRepo(Repository):
                 for d, a, i, c in rows
             ]
 
-    async def mark_sent(self, ids: Sequence[int], token: str, now: datetime, message_id: str | None) -> int:
-        (count,) = await self.mark_sent_many([(ids, token, message_id)], now)
-        return count
-
     async def mark_sent_many(
         self, items: Sequence[tuple[Sequence[int], str, str | None]], now: datetime
     ) -> list[int]:
@@ -584,7 +581,7 @@ async def _recipients(session: AsyncSession, key: InstanceKey) -> list[Recipient
             chat.id, chat.platform, chat.timezone,
             QuietHours(chat.quiet_start, chat.quiet_end) if chat.quiet_start and chat.quiet_end else None,
             sub.digest_mode == "daily",
-            frozenset(kind for kind in ("regime", "divergence", "record") if getattr(sub, f"alert_{kind}")),
+            load_kinds(sub.kinds),
         )
         for chat, sub in rows
     ]

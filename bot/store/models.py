@@ -5,25 +5,14 @@ Discord snowflakes 64). Timestamps are UTC. Threshold overrides are stored as ca
 keys, only values that differ from the defaults): equal parameters give equal text on every dialect, so a
 subscription can be matched to its rule instance with plain `=` (PostgreSQL's `json` has no equality).
 
-Tables planned for the alert engine and delivery (not created yet; sketched so these two need no rework):
-
-- `price_bars`: (asset, interval '1d'/'1h', ts) primary key, close, source, fetched_at, final bool.
-- `rule_instances`: id, asset, benchmark, window_days, thresholds (same canonical text as subscriptions),
-  unique (asset, benchmark, window_days, thresholds). Subscriptions are not linked by a foreign key: the
-  engine derives the instances from `active_subscriptions()` and joins on those four columns (see
-  `ix_subscriptions_rule_key`), so a `/set` never has to re-point rows.
-- `rule_state`: rule_instance_id (PK, FK), kind, last_evaluated session, state JSON (regime, dwell count,
-  armed flags, running extremes) — one row per (instance, kind).
-- `alerts`: id, rule_instance_id FK, kind, as_of date, payload JSON, created_at;
-  unique (rule_instance_id, kind, as_of) — never two alerts for the same evaluation.
-- `deliveries` (the outbox): id, alert_id FK, chat_pk FK -> chats.id, status pending/sent/failed/skipped,
-  attempts, next_attempt_at, claimed_by, claimed_at, platform message id, error; unique (alert_id, chat_pk).
-  Fan-out selects subscriptions whose pair/window/thresholds match the instance, whose `alert_<kind>` flag
-  is set and whose chat is active; quiet hours and digest mode decide *when* a pending row is sent.
+A subscription's alert kinds are one text column of comma-separated names (`dump_kinds`/`load_kinds`);
+which names exist is bot/alerts/kinds.py's business, so a new kind needs no schema change. A subscription
+with no pair (asset and benchmark NULL) is universe-wide.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
 
@@ -64,15 +53,6 @@ class ChatKind(StrEnum):
     PRIVATE = "private"
     GROUP = "group"
     CHANNEL = "channel"
-
-
-class AlertKind(StrEnum):
-    REGIME = "regime"
-    DIVERGENCE = "divergence"
-    RECORD = "record"
-
-
-ALL_ALERT_KINDS: frozenset[AlertKind] = frozenset(AlertKind)
 
 
 class DigestMode(StrEnum):
@@ -129,11 +109,9 @@ class SubscriptionRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     chat_pk: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
-    asset: Mapped[str] = mapped_column(String(16))
-    benchmark: Mapped[str] = mapped_column(String(16))
-    alert_regime: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    alert_divergence: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    alert_record: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    asset: Mapped[str | None] = mapped_column(String(16))  # both NULL: universe-wide
+    benchmark: Mapped[str | None] = mapped_column(String(16))
+    kinds: Mapped[str] = mapped_column(Text)  # names from bot/alerts/kinds.py, see dump_kinds
     window_days: Mapped[int] = mapped_column(Integer)
     thresholds: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
     digest_mode: Mapped[str] = mapped_column(
@@ -146,18 +124,20 @@ class SubscriptionRow(Base):
         UniqueConstraint("chat_pk", "asset", "benchmark"),
         Index("ix_subscriptions_rule_key", "asset", "benchmark", "window_days", "thresholds"),
         CheckConstraint("asset <> benchmark", name="two_assets"),
-        CheckConstraint("alert_regime OR alert_divergence OR alert_record", name="some_alert_kind"),
+        CheckConstraint("kinds <> ''", name="some_alert_kind"),
+        CheckConstraint("(asset IS NULL) = (benchmark IS NULL)", name="pair_or_universe"),
         CheckConstraint("window_days > 0", name="window_days_positive"),
         CheckConstraint("digest_mode IN ('off', 'daily')", name="digest_mode"),
     )
 
-    def wants(self, kind: AlertKind) -> bool:
-        return bool(getattr(self, f"alert_{kind.value}"))
+
+def dump_kinds(kinds: Iterable[str]) -> str:
+    """The `subscriptions.kinds` text for a set of alert kind names: sorted, comma-separated."""
+    return ",".join(sorted(set(kinds)))
 
 
-def alert_kind_columns(kinds: frozenset[AlertKind]) -> dict[str, bool]:
-    """Column values for a set of alert kinds, e.g. {"alert_regime": True, ...}."""
-    return {f"alert_{kind.value}": kind in kinds for kind in AlertKind}
+def load_kinds(text: str) -> frozenset[str]:
+    return frozenset(part for part in text.split(",") if part)
 
 
 # ---- market data (migration 0002) -------------------------------------------------------------------------
@@ -260,10 +240,7 @@ class AlertRow(Base):
     payload: Mapped[str] = mapped_column(Text)  # value, regimes, since, detail (JSON)
     created_at: Mapped[datetime] = _created_at()
 
-    __table_args__ = (
-        UniqueConstraint("rule_instance_id", "kind", "as_of"),
-        CheckConstraint("kind IN ('regime', 'divergence', 'record')", name="kind"),
-    )
+    __table_args__ = (UniqueConstraint("rule_instance_id", "kind", "as_of"),)
 
 
 class DeliveryRow(Base):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import NamedTuple
 
-from bot.store.models import AlertKind, ChatKind, ChatRow, DigestMode, SubscriptionRow
+from bot.store.models import ChatKind, ChatRow, DigestMode, SubscriptionRow, load_kinds
 from bot.store.preferences import QuietHours, load_thresholds
 
 
@@ -62,9 +62,9 @@ class Chat:
 class Subscription:
     id: int
     chat_pk: int
-    asset: str
-    benchmark: str
-    kinds: frozenset[AlertKind]
+    asset: str | None  # None (with benchmark): universe-wide
+    benchmark: str | None
+    kinds: frozenset[str]
     window_days: int
     thresholds: dict[str, float | int]  # overrides only; empty = the defaults
     digest: DigestMode
@@ -73,7 +73,11 @@ class Subscription:
 
     @property
     def pair(self) -> str:
-        return f"{self.asset}:{self.benchmark}"
+        return f"{self.asset}:{self.benchmark}" if self.asset else "universe"
+
+    @property
+    def universe_wide(self) -> bool:
+        return self.asset is None
 
     @classmethod
     def from_row(cls, row: SubscriptionRow) -> Subscription:
@@ -82,7 +86,7 @@ class Subscription:
             chat_pk=row.chat_pk,
             asset=row.asset,
             benchmark=row.benchmark,
-            kinds=frozenset(kind for kind in AlertKind if row.wants(kind)),
+            kinds=load_kinds(row.kinds),
             window_days=row.window_days,
             thresholds=load_thresholds(row.thresholds),
             digest=DigestMode(row.digest_mode),

@@ -17,13 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.store.database import Database, Repository
 from bot.store.migrate import stored_revision
 from bot.store.models import (
-    ALL_ALERT_KINDS,
-    AlertKind,
     ChatKind,
     ChatRow,
     DigestMode,
     SubscriptionRow,
-    alert_kind_columns,
+    dump_kinds,
     utcnow,
 )
 from bot.store.preferences import (
@@ -187,7 +185,7 @@ class Store(Repository):
         benchmark: str,
         *,
         window_days: int,
-        kinds: Iterable[AlertKind] = ALL_ALERT_KINDS,
+        kinds: Iterable[str],
         thresholds: Mapping[str, float | int] | None = None,
         digest: DigestMode | None = None,
     ) -> tuple[Subscription, bool]:
@@ -212,7 +210,7 @@ class Store(Repository):
                 digest_mode=(digest or DigestMode(chat_row.default_digest_mode)).value,
                 created_at=now,
                 updated_at=now,
-                **alert_kind_columns(kind_set),
+                kinds=dump_kinds(kind_set),
             )
             inserted = await session.execute(
                 insert.on_conflict_do_nothing(index_elements=["chat_pk", "asset", "benchmark"]).returning(
@@ -223,11 +221,6 @@ class Store(Repository):
             row = await _subscription_row(session, chat.id, (asset, benchmark))
             assert row is not None
             return Subscription.from_row(row), created
-
-    async def get_subscription(self, chat: Chat, asset: str, benchmark: str) -> Subscription | None:
-        async with self._read() as session:
-            row = await _subscription_row(session, chat.id, (asset, benchmark))
-            return Subscription.from_row(row) if row else None
 
     async def list_subscriptions(self, chat: Chat) -> list[Subscription]:
         async with self._read() as session:
@@ -252,12 +245,11 @@ class Store(Repository):
             await session.execute(delete(SubscriptionRow).where(SubscriptionRow.chat_pk == chat.id))
             return removed
 
-    async def set_kinds(self, chat: Chat, asset: str, benchmark: str, kinds: Iterable[AlertKind]) -> Subscription:
-        columns = alert_kind_columns(_kind_set(kinds))
+    async def set_kinds(self, chat: Chat, asset: str, benchmark: str, kinds: Iterable[str]) -> Subscription:
+        text = dump_kinds(_kind_set(kinds))
 
         def change(row: SubscriptionRow) -> None:
-            for name, value in columns.items():
-                setattr(row, name, value)
+            row.kinds = text
 
         (updated,) = await self._update_subscriptions(chat, (asset, benchmark), change)
         return updated
@@ -406,10 +398,10 @@ def _inherit_settings(old: ChatRow, new: ChatRow) -> None:
                 setattr(new, name, getattr(old, name))
 
 
-def _kind_set(kinds: Iterable[AlertKind]) -> frozenset[AlertKind]:
-    kind_set = frozenset(AlertKind(kind) for kind in kinds)
-    if not kind_set:
-        raise SettingError("Choose at least one alert kind: regime, divergence or record")
+def _kind_set(kinds: Iterable[str]) -> frozenset[str]:
+    kind_set = frozenset(str(kind) for kind in kinds)
+    if not kind_set or not all(kind.isidentifier() for kind in kind_set):
+        raise SettingError("Choose at least one alert kind")
     return kind_set
 
 

@@ -48,10 +48,6 @@ def normalise_database_url(url: str) -> tuple[str, str]:
     )
 
 
-def is_sqlite(url: str) -> bool:
-    return _parse(url).drivername.partition("+")[0] == "sqlite"
-
-
 def is_memory_sqlite(url: str) -> bool:
     parsed = _parse(url)
     return parsed.drivername.partition("+")[0] == "sqlite" and (parsed.database or "") in _MEMORY_ALIASES

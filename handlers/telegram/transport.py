@@ -32,7 +32,7 @@ from bot.ratelimit import TELEGRAM_LIMITS, PlatformLimiter
 from bot.reply import Reply
 from bot.services import Services
 from handlers.quotas import CommandQuotas
-from handlers.registry import ALIASES, COMMANDS, Command
+from handlers.registry import COMMANDS, Command
 from handlers.runner import CommandRunner, Incoming
 from handlers.telegram.chats import AdminCache, AdminChecker, chat_context, chat_kind, membership_changed
 from handlers.telegram.format import CAPTION_LIMIT, TEXT_LIMIT, decode_button, keyboard, split_html
@@ -124,7 +124,7 @@ class TelegramTransport:
 
     def _register(self) -> None:
         app = self.app
-        names = sorted({*COMMANDS, *ALIASES})
+        names = sorted(COMMANDS)
         app.add_handler(CommandHandler(names, self._on_command, filters=NEW_POSTS))
         app.add_handler(MessageHandler(filters.COMMAND & NEW_POSTS, self._on_other_command))
         app.add_handler(CallbackQueryHandler(self._on_button))

@@ -151,7 +151,8 @@ async def add_chats(store: Store, count: int, *, platform: str = "fake", pair: t
         )).all()
         pks = {chat_id: pk for pk, chat_id in rows}
         await connection.execute(insert(SubscriptionRow), [
-            {"chat_pk": pks[c], "asset": pair[0], "benchmark": pair[1], "window_days": window_days}
+            {"chat_pk": pks[c], "asset": pair[0], "benchmark": pair[1], "window_days": window_days,
+             "kinds": "divergence,record,regime"}
             for c in chat_ids
         ])
     return [chat for c in chat_ids if (chat := await store.get_chat(platform, c)) is not None]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bot.alerts.kinds import DEFAULT_KINDS
 from bot.alerts.replay import replay
 from bot.alerts.rules import RuleParams
 from bot.app import App
@@ -88,7 +89,7 @@ def test_webhook_add_registers_an_endpoint_and_run_once_delivers_what_it_can(tmp
         store = await open_store(url)
         for platform, chat_id in (("console", "console"), ("telegram", "42")):
             chat = await store.upsert_chat(platform, chat_id, "private")
-            await store.subscribe(chat, "ETH", "RUT", window_days=90)
+            await store.subscribe(chat, "ETH", "RUT", window_days=90, kinds=DEFAULT_KINDS)
         await store.close()
 
     asyncio.run(seed())

@@ -31,7 +31,7 @@ def test_the_hour_and_the_utc_day_in_progress_are_dropped():
 
 def test_a_session_counts_once_settled_after_its_close_early_closes_included():
     days = daily(["2026-02-23", "2026-02-24"], [1, 2])
-    # 2026-02-24 closes 21:00 UTC; final from 21:15 (METHODS §1)
+    # 2026-02-24 closes 21:00 UTC; final from 21:15 (docs/methods.md §1.6)
     assert len(complete_bars(days, RUT, "1d", pd.Timestamp("2026-02-24 21:14"))) == 1
     assert len(complete_bars(days, RUT, "1d", pd.Timestamp("2026-02-24 21:15"))) == 2
     # the day after Thanksgiving closes at 13:00 New York (18:00 UTC)

@@ -11,6 +11,7 @@ import math
 import pandas as pd
 import pytest
 
+from bot.alerts.kinds import DEFAULT_KINDS
 from bot.alerts.reports import AlertStatus, EvaluatedSession
 from bot.app import App
 from bot.assets import find_asset
@@ -55,7 +56,7 @@ class FakeAlerts:
 
 async def test_status_shows_source_last_bar_age_and_last_error_per_asset(fakes, live, store, clock):
     chat = await store.upsert_chat("telegram", "1001", "private")
-    await store.subscribe(chat, "ETH", "NDX", window_days=90)
+    await store.subscribe(chat, "ETH", "NDX", window_days=90, kinds=DEFAULT_KINDS)
     fakes.binance.failure = Failure(status=429, body='{"code":-1003,"msg":"Too many requests."}')
     await live.refresh([ETH, RUT])
     reply = await dispatch(services_for(live, store, FakeAlerts()), "/status")

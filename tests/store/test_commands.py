@@ -7,7 +7,8 @@ import string
 
 import pytest
 
-from bot.store import AlertKind, Database, DigestMode, Store
+from bot.alerts.kinds import DEFAULT_KINDS
+from bot.store import Database, DigestMode, Store
 from handlers.commands import dispatch
 from handlers.registry import COMMANDS
 from tests.store.support import group_chat, private_chat, run_command, services_for
@@ -37,7 +38,7 @@ async def test_subscribe_defaults_to_the_default_pair_and_all_kinds(store: Store
     chat = await store.get_chat("telegram", private_chat().chat_id)
     assert chat is not None
     (subscription,) = await store.list_subscriptions(chat)
-    assert subscription.kinds == set(AlertKind) and subscription.window_days == 90
+    assert subscription.kinds == DEFAULT_KINDS and subscription.window_days == 90
 
 
 async def test_subscribe_twice_says_already(store: Store) -> None:

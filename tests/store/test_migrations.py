@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 
 from bot.store import head_revision, open_store, upgrade
-from bot.store.migrate import alembic_config
+from bot.store.migrate import HEAD_REVISION, alembic_config
 from bot.store.models import Base
 from tests.store.support import Database
 
@@ -37,7 +37,7 @@ async def test_models_and_migrations_agree(fresh_database: Database) -> None:
 
 
 async def test_open_store_brings_the_schema_to_head(fresh_database: Database) -> None:
-    assert head_revision() == "0003"
+    assert head_revision() == HEAD_REVISION  # the constant that lets a current schema skip Alembic
     for _ in range(2):  # the second start-up finds nothing to do
         store = await fresh_database.open()
         assert await store.schema_revision() == head_revision()
@@ -122,3 +122,32 @@ async def test_logs_never_show_the_password(fresh_postgres: Database, caplog: py
         await store.close()
     assert "store: postgresql+asyncpg://postgres:***@" in caplog.text
     assert "hunter2" not in caplog.text
+
+
+async def test_subscription_kinds_move_from_flags_to_names(fresh_database: Database) -> None:
+    """0003 kept one boolean column per kind; 0004 keeps their names, whatever the mix."""
+    def to(revision: str):
+        def step(connection: Connection) -> None:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, revision) if revision < HEAD_REVISION else command.upgrade(config, revision)
+        return step
+
+    store = await fresh_database.open()
+    try:
+        async with store.engine.begin() as connection:
+            await connection.run_sync(to("0003"))
+            await connection.execute(
+                text("INSERT INTO chats (id, platform, chat_id, kind) VALUES (1, 't', '1', 'private')"))
+            flags = [(True, True, True), (True, False, True), (False, True, False)]
+            for number, (regime, divergence, record) in enumerate(flags):
+                await connection.execute(text(
+                    "INSERT INTO subscriptions (chat_pk, asset, benchmark, alert_regime, alert_divergence, "
+                    "alert_record, window_days) VALUES (1, 'ETH', :b, :r, :d, :c, 90)"),
+                    {"b": f"B{number}", "r": regime, "d": divergence, "c": record})
+            await connection.run_sync(to(HEAD_REVISION))
+            query = text("SELECT benchmark, kinds FROM subscriptions ORDER BY benchmark")
+            rows = (await connection.execute(query)).all()
+        assert rows == [("B0", "divergence,record,regime"), ("B1", "record,regime"), ("B2", "divergence")]
+    finally:
+        await store.close()

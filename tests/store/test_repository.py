@@ -8,9 +8,8 @@ from datetime import time
 import pytest
 from sqlalchemy import func, select
 
+from bot.alerts.kinds import DEFAULT_KINDS
 from bot.store import (
-    ALL_ALERT_KINDS,
-    AlertKind,
     Chat,
     ChatKind,
     DigestMode,
@@ -70,11 +69,11 @@ async def test_concurrent_first_contact_makes_one_chat(store: Store, database: D
 
 
 async def test_subscribe_twice_is_one_row(store: Store, chat: Chat) -> None:
-    first, created = await store.subscribe(chat, "ETH", "RUT", window_days=90)
-    again, created_again = await store.subscribe(chat, "ETH", "RUT", window_days=30, kinds=[AlertKind.RECORD])
+    first, created = await store.subscribe(chat, "ETH", "RUT", window_days=90, kinds=DEFAULT_KINDS)
+    again, created_again = await store.subscribe(chat, "ETH", "RUT", window_days=30, kinds=["record"])
     assert created and not created_again
     assert again == first, "subscribing again changes nothing"
-    assert first.kinds == ALL_ALERT_KINDS and first.window_days == 90 and first.thresholds == {}
+    assert first.kinds == DEFAULT_KINDS and first.window_days == 90 and first.thresholds == {}
     assert first.digest is DigestMode.OFF and first.pair == "ETH:RUT"
     assert await _subscription_rows(store) == 1
 
@@ -84,7 +83,7 @@ async def test_racing_subscribers_leave_exactly_one_row(store: Store, database: 
     try:
         stores = [store, *others]
         results = await asyncio.gather(
-            *(s.subscribe(chat, "BTC", "SPY", window_days=90) for s in stores for _ in range(2))
+            *(s.subscribe(chat, "BTC", "SPY", window_days=90, kinds=DEFAULT_KINDS) for s in stores for _ in range(2))
         )
     finally:
         for other in others:
@@ -96,19 +95,19 @@ async def test_racing_subscribers_leave_exactly_one_row(store: Store, database: 
 
 async def test_subscription_input_is_checked(store: Store, chat: Chat) -> None:
     with pytest.raises(SettingError, match="two different"):
-        await store.subscribe(chat, "ETH", "ETH", window_days=90)
+        await store.subscribe(chat, "ETH", "ETH", window_days=90, kinds=DEFAULT_KINDS)
     with pytest.raises(SettingError, match="at least one alert kind"):
         await store.subscribe(chat, "ETH", "RUT", window_days=90, kinds=[])
     with pytest.raises(SettingError, match="30 to 3650"):
-        await store.subscribe(chat, "ETH", "RUT", window_days=7)
+        await store.subscribe(chat, "ETH", "RUT", window_days=7, kinds=DEFAULT_KINDS)
     with pytest.raises(SettingError, match="coupled_exit"):
-        await store.subscribe(chat, "ETH", "RUT", window_days=90, thresholds={"coupled_exit": 0.9})
+        await store.subscribe(chat, "ETH", "RUT", window_days=90, thresholds={"coupled_exit": 0.9}, kinds=DEFAULT_KINDS)
     assert await store.list_subscriptions(chat) == []
 
 
 async def test_list_unsubscribe_and_unsubscribe_all(store: Store, chat: Chat) -> None:
     for asset, benchmark in [("ETH", "RUT"), ("BTC", "SPY"), ("ETH", "QQQ")]:
-        await store.subscribe(chat, asset, benchmark, window_days=90)
+        await store.subscribe(chat, asset, benchmark, window_days=90, kinds=DEFAULT_KINDS)
     assert [s.pair for s in await store.list_subscriptions(chat)] == ["ETH:RUT", "BTC:SPY", "ETH:QQQ"]
     assert await store.unsubscribe(chat, "BTC", "SPY")
     assert not await store.unsubscribe(chat, "BTC", "SPY")
@@ -118,32 +117,32 @@ async def test_list_unsubscribe_and_unsubscribe_all(store: Store, chat: Chat) ->
 
 
 async def test_set_kinds(store: Store, chat: Chat) -> None:
-    await store.subscribe(chat, "ETH", "RUT", window_days=90)
-    changed = await store.set_kinds(chat, "ETH", "RUT", [AlertKind.DIVERGENCE, AlertKind.RECORD])
-    assert changed.kinds == {AlertKind.DIVERGENCE, AlertKind.RECORD}
+    await store.subscribe(chat, "ETH", "RUT", window_days=90, kinds=DEFAULT_KINDS)
+    changed = await store.set_kinds(chat, "ETH", "RUT", ["divergence", "record"])
+    assert changed.kinds == {"divergence", "record"}
     with pytest.raises(SubscriptionNotFound):
-        await store.set_kinds(chat, "BTC", "SPY", [AlertKind.REGIME])
+        await store.set_kinds(chat, "BTC", "SPY", ["regime"])
 
 
 # ---------------------------------------------------------------- settings
 
 
 async def test_chat_wide_thresholds_reach_every_pair_and_later_ones(store: Store, chat: Chat) -> None:
-    await store.subscribe(chat, "ETH", "RUT", window_days=90)
-    await store.subscribe(chat, "BTC", "SPY", window_days=90)
+    await store.subscribe(chat, "ETH", "RUT", window_days=90, kinds=DEFAULT_KINDS)
+    await store.subscribe(chat, "BTC", "SPY", window_days=90, kinds=DEFAULT_KINDS)
     changed = await store.set_thresholds(chat, {"dwell": 3})
     assert [s.thresholds for s in changed] == [{"dwell": 3}, {"dwell": 3}]
     refreshed = await store.get_chat(chat.platform, chat.chat_id)
     assert refreshed is not None and refreshed.default_thresholds == {"dwell": 3}
-    later, _ = await store.subscribe(chat, "ETH", "QQQ", window_days=90)
+    later, _ = await store.subscribe(chat, "ETH", "QQQ", window_days=90, kinds=DEFAULT_KINDS)
     assert later.thresholds == {"dwell": 3}
     back = await store.reset_thresholds(chat)
     assert all(s.thresholds == {} for s in back)
 
 
 async def test_pair_thresholds_merge_and_are_validated_as_a_whole(store: Store, chat: Chat) -> None:
-    await store.subscribe(chat, "ETH", "RUT", window_days=90)
-    await store.subscribe(chat, "BTC", "SPY", window_days=90)
+    await store.subscribe(chat, "ETH", "RUT", window_days=90, kinds=DEFAULT_KINDS)
+    await store.subscribe(chat, "BTC", "SPY", window_days=90, kinds=DEFAULT_KINDS)
     (eth,) = await store.set_thresholds(chat, {"coupled_enter": 0.7}, pair=("ETH", "RUT"))
     (eth,) = await store.set_thresholds(chat, {"coupled_exit": 0.6}, pair=("ETH", "RUT"))
     assert eth.thresholds == {"coupled_enter": 0.7, "coupled_exit": 0.6}
@@ -161,20 +160,22 @@ async def test_pair_thresholds_merge_and_are_validated_as_a_whole(store: Store, 
 async def test_equal_parameters_store_equal_keys(store: Store, chat: Chat) -> None:
     """Rule instances are shared by equal (pair, window, thresholds): the stored text must compare equal."""
     other = await store.upsert_chat("discord", "99", "channel", None)
-    await store.subscribe(chat, "ETH", "RUT", window_days=90, thresholds={"z_enter": 3, "dwell": 3})
-    await store.subscribe(other, "ETH", "RUT", window_days=90, thresholds={"dwell": 3.0, "z_enter": 3.0, "horizon": 20})
+    await store.subscribe(chat, "ETH", "RUT", window_days=90, thresholds={"z_enter": 3, "dwell": 3},
+                          kinds=DEFAULT_KINDS)
+    await store.subscribe(other, "ETH", "RUT", window_days=90, thresholds={"dwell": 3.0, "z_enter": 3.0, "horizon": 20},
+                          kinds=DEFAULT_KINDS)
     async with store.engine.connect() as connection:
         keys = (await connection.execute(select(SubscriptionRow.thresholds).distinct())).scalars().all()
     assert keys == ['{"dwell":3,"z_enter":3.0}']
 
 
 async def test_window_and_digest(store: Store, chat: Chat) -> None:
-    await store.subscribe(chat, "ETH", "RUT", window_days=90)
+    await store.subscribe(chat, "ETH", "RUT", window_days=90, kinds=DEFAULT_KINDS)
     (eth,) = await store.set_window(chat, 365, pair=("ETH", "RUT"))
     assert eth.window_days == 365
     await store.set_window(chat, 30)
     await store.set_digest(chat, DigestMode.DAILY)
-    later, _ = await store.subscribe(chat, "BTC", "SPY", window_days=30)
+    later, _ = await store.subscribe(chat, "BTC", "SPY", window_days=30, kinds=DEFAULT_KINDS)
     refreshed = await store.get_chat(chat.platform, chat.chat_id)
     assert refreshed is not None and refreshed.default_window_days == 30
     assert refreshed.default_digest is DigestMode.DAILY and later.digest is DigestMode.DAILY
@@ -202,8 +203,8 @@ async def test_quiet_hours_and_time_zone(store: Store, chat: Chat) -> None:
 
 async def test_inactive_chats_keep_subscriptions_and_get_no_alerts(store: Store, chat: Chat) -> None:
     other = await store.upsert_chat("discord", "5", "channel", None)
-    await store.subscribe(chat, "ETH", "RUT", window_days=90)
-    await store.subscribe(other, "BTC", "SPY", window_days=90)
+    await store.subscribe(chat, "ETH", "RUT", window_days=90, kinds=DEFAULT_KINDS)
+    await store.subscribe(other, "BTC", "SPY", window_days=90, kinds=DEFAULT_KINDS)
     assert await store.mark_inactive("telegram", chat.chat_id, "bot was blocked")
     assert not await store.mark_inactive("telegram", "unknown", "gone")
     inactive = await store.get_chat("telegram", chat.chat_id)
@@ -220,7 +221,7 @@ async def test_inactive_chats_keep_subscriptions_and_get_no_alerts(store: Store,
 
 async def test_migrate_chat_moves_everything_to_the_new_id(store: Store) -> None:
     old = await store.upsert_chat("telegram", "-4242", "group", "Desk")
-    await store.subscribe(old, "ETH", "RUT", window_days=90)
+    await store.subscribe(old, "ETH", "RUT", window_days=90, kinds=DEFAULT_KINDS)
     await store.set_thresholds(old, {"dwell": 3})
     await store.set_timezone(old, "Europe/Berlin")
     moved = await store.migrate_chat("telegram", "-4242", "-1004242")
@@ -235,14 +236,14 @@ async def test_migrate_chat_moves_everything_to_the_new_id(store: Store) -> None
 
 async def test_migrate_chat_merges_into_an_existing_new_chat(store: Store) -> None:
     old = await store.upsert_chat("telegram", "-77", "group", "Desk")
-    await store.subscribe(old, "ETH", "RUT", window_days=90)
-    await store.subscribe(old, "BTC", "SPY", window_days=30)
+    await store.subscribe(old, "ETH", "RUT", window_days=90, kinds=DEFAULT_KINDS)
+    await store.subscribe(old, "BTC", "SPY", window_days=30, kinds=DEFAULT_KINDS)
     await store.set_timezone(old, "Asia/Tokyo")
     await store.set_quiet_hours(old, QuietHours(time(23), time(6)))
     # Someone used the bot in the supergroup before the move was noticed.
     new = await store.upsert_chat("telegram", "-10077", "supergroup", "Desk")
-    await store.subscribe(new, "ETH", "RUT", window_days=365)  # newer: wins over the old ETH:RUT
-    await store.subscribe(new, "ETH", "QQQ", window_days=90)
+    await store.subscribe(new, "ETH", "RUT", window_days=365, kinds=DEFAULT_KINDS)  # newer: wins over the old ETH:RUT
+    await store.subscribe(new, "ETH", "QQQ", window_days=90, kinds=DEFAULT_KINDS)
     await store.set_timezone(new, "Europe/London")  # set on purpose: kept
     merged = await store.migrate_chat("telegram", "-77", "-10077")
     assert merged is not None and merged.id == new.id and merged.active
@@ -258,9 +259,9 @@ async def test_migrate_chat_merges_into_an_existing_new_chat(store: Store) -> No
 
 async def test_migrate_chat_keeps_the_more_recently_changed_twin(store: Store) -> None:
     new = await store.upsert_chat("telegram", "-10088", "group", None)
-    await store.subscribe(new, "ETH", "RUT", window_days=90)
+    await store.subscribe(new, "ETH", "RUT", window_days=90, kinds=DEFAULT_KINDS)
     old = await store.upsert_chat("telegram", "-88", "group", None)
-    await store.subscribe(old, "ETH", "RUT", window_days=90)
+    await store.subscribe(old, "ETH", "RUT", window_days=90, kinds=DEFAULT_KINDS)
     await store.set_window(old, 180, pair=("ETH", "RUT"))  # changed last: the old chat's setting wins
     merged = await store.migrate_chat("telegram", "-88", "-10088")
     assert merged is not None
@@ -274,7 +275,8 @@ async def test_memory_database_survives_across_sessions() -> None:
     store = await open_store("sqlite://")
     try:
         chat = await store.upsert_chat("console", "console", "private", None)
-        await asyncio.gather(*(store.subscribe(chat, "ETH", b, window_days=90) for b in ("RUT", "SPY", "QQQ")))
+        await asyncio.gather(*(store.subscribe(chat, "ETH", b, window_days=90, kinds=DEFAULT_KINDS)
+                               for b in ("RUT", "SPY", "QQQ")))
         assert len(await store.list_subscriptions(chat)) == 3
     finally:
         await store.close()
@@ -290,7 +292,8 @@ async def test_a_second_process_can_write_while_the_first_is_busy(database: Data
         chat = chats[0]
         await asyncio.gather(
             *(s.set_window(chat, 30 + i) for i in range(4) for s in (bot, cli)),
-            *(s.subscribe(chat, "ETH", b, window_days=90) for b in ("RUT", "SPY", "QQQ", "IWM") for s in (bot, cli)),
+            *(s.subscribe(chat, "ETH", b, window_days=90, kinds=DEFAULT_KINDS)
+              for b in ("RUT", "SPY", "QQQ", "IWM") for s in (bot, cli)),
         )
         assert len(await cli.list_subscriptions(chat)) == 4
     finally:
@@ -312,7 +315,7 @@ async def test_sqlite_readers_do_not_wait_for_a_writer(tmp_path) -> None:
     writer, reader = await database.open(), await database.open(migrate=False)
     try:
         chat = await reader.upsert_chat("telegram", "1", "private", None)
-        await reader.subscribe(chat, "ETH", "RUT", window_days=90)
+        await reader.subscribe(chat, "ETH", "RUT", window_days=90, kinds=DEFAULT_KINDS)
         async with writer.engine.begin() as held:  # BEGIN IMMEDIATE: the write lock is taken and kept
             await held.execute(select(1))
             listed = await asyncio.wait_for(reader.list_subscriptions(chat), timeout=2)

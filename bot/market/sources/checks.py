@@ -34,7 +34,7 @@ def max_log_move(asset: Asset) -> float:
 def complete_bars(bars: pd.Series, asset: Asset, interval: str, now: pd.Timestamp) -> pd.Series:
     """Only bars that are final by `now` (naive UTC): the current unfinished hour or day is dropped.
 
-    A session's daily bar is final once its official close plus settling time has passed (METHODS.md §1).
+    A session's daily bar is final once its official close plus settling time has passed (docs/methods.md §1.6).
     """
     if bars.empty:
         return bars
