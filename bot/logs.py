@@ -8,7 +8,8 @@ import logging
 from bot.config import Settings
 
 QUIET_LOGGERS = ("httpx", "httpcore", "urllib3", "telegram.ext.Updater", "discord.gateway", "matplotlib",
-                 "alembic.runtime.plugins", "alembic.runtime.migration")
+                 "alembic.runtime.plugins", "alembic.runtime.migration", "apscheduler.scheduler",
+                 "apscheduler.executors.default")
 
 
 class SecretMaskFilter(logging.Filter):
