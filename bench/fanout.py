@@ -36,7 +36,7 @@ from bot.assets import Asset, AssetKind
 from bot.config import MarketDataMode
 from bot.market.align import LegPrices
 from bot.market.data import LegData
-from bot.notifier import PlatformLimits, RetryLater, SendResult
+from bot.notifier import CHAT_RETRY, PlatformLimits, RetryLater, SendResult
 from bot.ratelimit import PlatformLimiter
 from bot.render.alert_messages import AlertContent
 from bot.reply import Reply
@@ -55,6 +55,7 @@ class LimitedPlatform:
     platform = "bench"
 
     def __init__(self, per_second: int) -> None:
+        self.retry = CHAT_RETRY
         self.limiter = PlatformLimiter(PlatformLimits(per_second=per_second, per_chat_per_second=1))
         self.per_second = per_second
         self.window: deque[float] = deque()
@@ -129,7 +130,7 @@ async def fan_out(database_url: str, subscribers: int, limit: int) -> None:
         platform = LimitedPlatform(limit)
         worker = DeliveryWorker(store, {"bench": platform}, AlertContent(), repo=repo)
         started = time.monotonic()
-        await worker.drain_until_settled()
+        await worker.drain_due()
         elapsed = time.monotonic() - started
         sent = len(platform.times)
         rate = (sent - 1) / (platform.times[-1] - platform.times[0]) if sent > 1 else 0.0

@@ -6,13 +6,48 @@ the errors below so that the engine can react without knowing the platform's own
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
+
+from tenacity import wait_exponential_jitter
+from tenacity.wait import wait_base
 
 from bot.reply import Reply
 
 if TYPE_CHECKING:
     from bot.ratelimit import PlatformLimiter
+
+MIN_RETRY_AFTER, MAX_RETRY_AFTER = 1.0, 3600.0
+UNREADABLE_RETRY_AFTER = 60.0  # what a retry_after that is not a number (NaN, text) counts as
+
+
+def clamp_retry_after(seconds: float) -> float:
+    """A platform's retry_after, kept between 1 s and 1 h: a negative, NaN or huge value can't make us hammer
+    a receiver or wait for years."""
+    if not math.isfinite(seconds):
+        return UNREADABLE_RETRY_AFTER if math.isnan(seconds) else MAX_RETRY_AFTER
+    return min(max(seconds, MIN_RETRY_AFTER), MAX_RETRY_AFTER)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long a platform's failed deliveries keep trying. A delivery is given up when either bound is
+    reached (every try counts, a 429 too); `disable_on_give_up` marks the chat (a webhook) inactive then."""
+
+    backoff: wait_base  # tenacity wait strategy: seconds before the next try, from the attempt number
+    max_attempts: int | None = None
+    max_age: timedelta | None = None
+    disable_on_give_up: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_attempts is None and self.max_age is None:
+            raise ValueError("a retry policy needs a bound: max_attempts or max_age")
+
+
+# Chat platforms: ~30 s, 1 min, 2 min … up to 1 h between tries, 8 tries (about 1.5 hours).
+CHAT_RETRY = RetryPolicy(wait_exponential_jitter(multiplier=30, max=3600, jitter=30), max_attempts=8)
 
 
 @dataclass(frozen=True)
@@ -40,8 +75,8 @@ class RetryLater(DeliveryError):
     """The platform asked us to wait (HTTP 429 with retry_after)."""
 
     def __init__(self, retry_after: float, chat_only: bool = False):
-        super().__init__(f"retry after {retry_after:g} s")
-        self.retry_after = retry_after
+        self.retry_after = clamp_retry_after(retry_after)
+        super().__init__(f"retry after {self.retry_after:g} s")
         self.chat_only = chat_only
 
 
@@ -70,6 +105,7 @@ class Notifier(Protocol):
 
     platform: str
     limiter: PlatformLimiter
+    retry: RetryPolicy
 
     async def send(self, chat_id: str, reply: Reply, media: str | None = None, *, is_group: bool = False
                    ) -> SendResult: ...

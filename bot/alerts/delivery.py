@@ -5,10 +5,12 @@
   crash can cause are the messages that were out on the wire when it happened.
 - Every notifier paces its sends through its platform's `PlatformLimiter` (`notifier.limiter`; a chat
   transport's notifier shares it with the transport's replies).
-- RetryLater pauses the limiter (for the chat, or the whole platform) and reschedules the delivery after
-  retry_after without counting it as a failure; transient errors back off exponentially with jitter
-  (tenacity's wait strategy computes `not_before`); ChatGone marks the chat inactive (subscriptions kept)
-  and drops its pending deliveries; ChatMoved follows the chat to its new id and sends there.
+- Every try counts against the platform's `RetryPolicy` (`notifier.retry`: attempts and/or age). RetryLater
+  pauses the limiter (for the chat, or the whole platform) and reschedules after retry_after (clamped to
+  1 s–1 h); transient errors back off exponentially with jitter (tenacity's wait strategy computes
+  `not_before`); a delivery past its policy's bound fails, and a webhook whose deliveries all failed that long
+  is disabled. ChatGone marks the chat inactive (subscriptions kept) and drops its pending deliveries;
+  ChatMoved follows the chat to its new id. Anything else is a bug: recorded as failed and logged, not retried.
 - An alert's chart is rendered once and uploaded once per platform: the first send's media handle
   (Telegram's file_id) is stored and given to every later send of the same alert.
 - Held deliveries (quiet hours, digest) of a chat go out together, as one message, once due.
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from tenacity import RetryCallState, wait_exponential_jitter
+from tenacity import RetryCallState
 from tenacity.wait import wait_base
 
 from bot.alerts.payload import fired
@@ -47,14 +49,20 @@ from bot.store.alerts_repo import AlertsRepo, ClaimedDelivery
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE = timedelta(seconds=120)
-DEFAULT_BACKOFF = wait_exponential_jitter(multiplier=30, max=3600, jitter=30)  # ~30 s, 1 min, 2 min … 1 h
-MAX_ATTEMPTS = 8
+RUN_ONCE_WAIT = timedelta(seconds=60)  # `alerts --run-once` waits out a platform's retry_after this long at most
 GROUP_KINDS = frozenset({"group", "channel"})
 _NO_HANDLE = ""  # the platform gave no media handle for this alert: nobody needs to wait for one
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 60} min {seconds % 60} s"
 
 
 def backoff_seconds(wait: wait_base, attempt: int) -> float:
@@ -74,11 +82,13 @@ class DrainReport:
     moved: int = 0
     gone: int = 0
     lost_claims: int = 0  # sent, but our claim had been taken over (lease ran out): maybe sent twice
+    errors: int = 0  # failed on an error of ours (a bug), not the platform's
     by_platform: dict[str, int] = field(default_factory=dict)
+    gone_chats: set[int] = field(default_factory=set)  # found gone in this drain: skip their other jobs
 
     def add(self, other: DrainReport) -> None:
         for name in ("sent", "deliveries_sent", "failed", "rescheduled", "retry_later", "moved", "gone",
-                     "lost_claims"):
+                     "lost_claims", "errors"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for platform, count in other.by_platform.items():
             self.by_platform[platform] = self.by_platform.get(platform, 0) + count
@@ -120,8 +130,6 @@ class DeliveryWorker:
         lease: timedelta = DEFAULT_LEASE,
         batch: int = 50,
         concurrency: int = 16,
-        max_attempts: int = MAX_ATTEMPTS,
-        backoff: wait_base = DEFAULT_BACKOFF,
         poll_seconds: float = 5.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -132,13 +140,10 @@ class DeliveryWorker:
         self.lease = lease
         self.batch = batch
         self.concurrency = concurrency
-        self.max_attempts = max_attempts
-        self.backoff = backoff
         self.poll_seconds = poll_seconds
         self.clock = clock
         self._media: dict[tuple[int, str], str] = {}
         self._media_locks: dict[tuple[int, str], asyncio.Lock] = {}
-        self._gone: set[int] = set()  # chats found gone: their other claimed deliveries were skipped
         self._held: set[int] = set()  # deliveries this worker has claimed and not finished with
         self._recorder = _SentRecorder(self.repo, clock)
         self._wake = asyncio.Event()
@@ -174,15 +179,16 @@ class DeliveryWorker:
             report.add(part)
         return report
 
-    async def drain_until_settled(self, *, horizon: timedelta = timedelta(minutes=5)) -> DrainReport:
-        """Drain, and keep going while deliveries on these platforms are due within `horizon`: those
-        rescheduled after a 429 or a transient error, and those claimed by a process that died (taken over
-        when their lease runs out). Quiet hours and digests may hold others for longer; they stay pending."""
+    async def drain_due(self, *, wait: timedelta = RUN_ONCE_WAIT) -> DrainReport:
+        """Send what is due now and return (`alerts --run-once`). A platform that asks to wait (429) is
+        waited for when its retry_after ends within `wait`; other retries — transient errors, longer waits,
+        quiet hours and digests — stay pending for the next run or the server."""
         report = DrainReport()
         platforms = list(self.notifiers)
         while True:
-            report.add(await self.drain())
-            if not platforms or not await self.repo.pending_due(platforms, self.clock() + horizon):
+            part = await self.drain()
+            report.add(part)
+            if not platforms or not part.retry_later or not await self.repo.pending_due(platforms, self.clock() + wait):
                 return report
             await asyncio.sleep(min(self.poll_seconds, 0.5))
 
@@ -225,8 +231,10 @@ class DeliveryWorker:
                 leftover.append(job)
         for job in leftover:
             self._held.difference_update(job.ids)
-            with contextlib.suppress(Exception):
+            try:
                 await asyncio.shield(self.repo.release(job.ids, job.token, self.clock()))
+            except Exception:  # the lease still hands them to the next worker; say why they wait
+                log.exception("delivery: could not give back claims %s; they return when the lease ends", job.ids)
 
     async def _sender(self, platform: str, queue: asyncio.Queue[_Job | None], report: DrainReport) -> None:
         while (job := await queue.get()) is not None:
@@ -242,8 +250,8 @@ class DeliveryWorker:
     # ------------------------------------------------------------ one message
 
     async def _deliver(self, platform: str, job: _Job, report: DrainReport) -> None:
-        if job.first.chat_pk in self._gone:
-            return  # claimed in the same batch as the send that found the chat gone; already skipped
+        if job.first.chat_pk in report.gone_chats:
+            return  # claimed in the same drain as the send that found the chat gone; already skipped
         chat_id, ids = job.first.chat_id, job.ids
         reply = await self._reply(job)
         for _ in range(2):  # a second time only after following a moved chat
@@ -255,10 +263,7 @@ class DeliveryWorker:
                 return
             except RetryLater as wait:
                 self.notifiers[platform].limiter.pause(wait.retry_after, chat_id if wait.chat_only else None)
-                now = self.clock()
-                await self.repo.reschedule(ids, job.token, now, now + timedelta(seconds=wait.retry_after),
-                                           f"platform asked to wait {wait.retry_after:g} s", attempted=False)
-                report.retry_later += 1
+                await self._retry_later(platform, job, ids, wait, report, delay=wait.retry_after)
                 return
             except ChatMoved as moved:
                 new_chat = await self.store.migrate_chat(platform, chat_id, moved.new_chat_id)
@@ -270,7 +275,7 @@ class DeliveryWorker:
                 continue
             except ChatGone as gone:
                 reason = f"chat gone: {gone}" if str(gone) else "chat gone"
-                self._gone.add(job.first.chat_pk)
+                report.gone_chats.add(job.first.chat_pk)
                 await self.store.mark_inactive(platform, chat_id, reason)
                 await self.repo.mark_failed(ids, job.token, self.clock(), reason, attempted=True)
                 await self.repo.skip_chat(job.first.chat_pk, reason, self.clock())
@@ -280,8 +285,15 @@ class DeliveryWorker:
                 await self.repo.mark_failed(ids, job.token, self.clock(), f"refused: {refused}", attempted=True)
                 report.failed += 1
                 return
-            except (TransientError, Exception) as trouble:
+            except TransientError as trouble:
                 await self._retry_later(platform, job, ids, trouble, report)
+                return
+            except Exception as bug:  # ours, not the platform's: retrying would only repeat it
+                log.exception("delivery %s on %s failed with an error of ours", ids, platform)
+                await self.repo.mark_failed(ids, job.token, self.clock(), f"internal error: {type(bug).__name__}",
+                                            attempted=True)
+                report.failed += 1
+                report.errors += 1
                 return
             updated = await self._recorder.sent(ids, job.token, result.message_id)
             report.sent += 1
@@ -293,21 +305,31 @@ class DeliveryWorker:
             return
 
     async def _retry_later(
-        self, platform: str, job: _Job, ids: list[int], trouble: Exception, report: DrainReport
+        self, platform: str, job: _Job, ids: list[int], trouble: Exception, report: DrainReport,
+        delay: float | None = None,
     ) -> None:
+        """Count the try; reschedule it after `delay` (a 429's) or the policy's backoff, or give it up."""
+        policy = self.notifiers[platform].retry
         attempts = max(d.attempts for d in job.deliveries) + 1
         error = f"{type(trouble).__name__}: {trouble}"
-        if not isinstance(trouble, TransientError):
-            log.error("delivery %s on %s: unexpected %s", ids, platform, error, exc_info=trouble)
         now = self.clock()
-        if attempts >= self.max_attempts:
-            await self.repo.mark_failed(ids, job.token, now, f"gave up after {attempts} attempts: {error}",
-                                        attempted=True)
+        age = now - min(d.created_at for d in job.deliveries)
+        if (policy.max_attempts is not None and attempts >= policy.max_attempts) or (
+            policy.max_age is not None and age >= policy.max_age
+        ):
+            reason = f"gave up after {attempts} attempts in {_duration(age)}: {error}"
+            await self.repo.mark_failed(ids, job.token, now, reason, attempted=True)
             report.failed += 1
+            if policy.disable_on_give_up and not await self.repo.sent_since(job.first.chat_pk, job.first.created_at):
+                await self.store.mark_inactive(platform, job.first.chat_id, f"disabled: {reason}")
+                log.warning("%s %s disabled: %s", platform, job.first.chat_id, reason)
             return
-        delay = timedelta(seconds=backoff_seconds(self.backoff, attempts))
-        await self.repo.reschedule(ids, job.token, now, now + delay, error, attempted=True)
-        report.rescheduled += 1
+        wait = delay if delay is not None else backoff_seconds(policy.backoff, attempts)
+        await self.repo.reschedule(ids, job.token, now, now + timedelta(seconds=wait), error, attempted=True)
+        if isinstance(trouble, RetryLater):
+            report.retry_later += 1
+        else:
+            report.rescheduled += 1
 
     async def _reply(self, job: _Job) -> Reply:
         if len(job.deliveries) == 1:

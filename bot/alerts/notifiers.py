@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from bot.notifier import PlatformLimits, SendResult
+from bot.notifier import CHAT_RETRY, PlatformLimits, SendResult
 from bot.ratelimit import PlatformLimiter
 from bot.reply import Reply
 
@@ -15,6 +15,7 @@ CONSOLE_LIMITS = PlatformLimits(per_second=50, per_chat_per_second=50)
 
 class ConsoleNotifier:
     platform = "console"
+    retry = CHAT_RETRY
 
     def __init__(self, out: TextIO | None = None, chart_dir: Path | None = None) -> None:
         self.out = out or sys.stdout

@@ -17,7 +17,15 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.notifier import ChatGone, PermanentError, PlatformLimits, RetryLater, SendResult, TransientError
+from bot.notifier import (
+    CHAT_RETRY,
+    ChatGone,
+    PermanentError,
+    PlatformLimits,
+    RetryLater,
+    SendResult,
+    TransientError,
+)
 from bot.ratelimit import PlatformLimiter
 from bot.reply import Reply
 
@@ -72,6 +80,7 @@ async def encode(reply: Reply) -> tuple[bytes, str]:
 
 class WebhookNotifier:
     platform = "webhook"
+    retry = CHAT_RETRY
 
     def __init__(
         self,

@@ -142,7 +142,7 @@ async def _run_once(app: App, as_of: dt.date | None) -> int:
     await app.start()
     report = await app.alerts.evaluate(until=as_of)
     async with app.notifiers(None, console=True) as (notifiers, missing):
-        drained = await app.alerts.worker_for(notifiers).drain_until_settled()
+        drained = await app.alerts.worker_for(notifiers).drain_due()
     sessions = ", ".join(f"{cal} {day:%Y-%m-%d}" for cal, day in sorted(report.sessions.items())) or "none"
     print(f"alerts: {report.evaluated} rule instances evaluated (sessions: {sessions}), "
           f"{report.up_to_date} already up to date, {len(report.refused)} waiting for data; "

@@ -155,6 +155,7 @@ class ClaimedDelivery:
     chat_kind: str
     bundle: bool
     attempts: int
+    created_at: datetime  # when the outbox row was written: how long this delivery has been trying
 
 
 @dataclass(frozen=True)
@@ -361,7 +362,7 @@ class AlertsRepo(Repository):
             )
             return [
                 ClaimedDelivery(d.id, _stored_alert(a, i), d.chat_pk, d.platform, c.chat_id, c.kind, d.bundle,
-                                d.attempts)
+                                d.attempts, _aware(d.created_at))
                 for d, a, i, c in rows
             ]
 
@@ -471,6 +472,14 @@ class AlertsRepo(Repository):
         return moved
 
     # ------------------------------------------------------------ media handles
+
+    async def sent_since(self, chat_pk: int, since: datetime) -> bool:
+        """Has anything reached this chat since `since`?"""
+        async with self._read() as session:
+            found = await session.execute(
+                select(DeliveryRow.id).where(DeliveryRow.chat_pk == chat_pk, DeliveryRow.status == SENT,
+                                             DeliveryRow.sent_at >= since).limit(1))
+            return found.first() is not None
 
     async def media_handle(self, alert_id: int, platform: str) -> str | None:
         async with self._read() as session:

@@ -22,6 +22,7 @@ from telegram.error import (
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.notifier import (
+    CHAT_RETRY,
     ChatGone,
     ChatMoved,
     DeliveryError,
@@ -179,6 +180,7 @@ class TelegramNotifier:
     `media_handle` (the photo's file_id) lets later sends of the same alert skip the upload."""
 
     platform = "telegram"
+    retry = CHAT_RETRY
 
     def __init__(self, sender: TelegramSender, on_moved: MovedCallback | None = None):
         self.sender = sender

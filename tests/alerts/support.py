@@ -14,7 +14,7 @@ from bot.config import MarketDataMode
 from bot.market import snapshot
 from bot.market.align import LegPrices
 from bot.market.data import LegData
-from bot.notifier import DeliveryError, PlatformLimits, RetryLater, SendResult
+from bot.notifier import CHAT_RETRY, DeliveryError, PlatformLimits, RetryLater, SendResult
 from bot.ratelimit import PlatformLimiter
 from bot.reply import Reply
 from bot.store import Chat, Store
@@ -66,6 +66,7 @@ class RecordingNotifier:
         self, platform: str = "fake", *, handle: str | None = None, limits: PlatformLimits = UNLIMITED
     ) -> None:
         self.platform = platform
+        self.retry = CHAT_RETRY
         self.limiter = PlatformLimiter(limits)
         self.handle = handle
         self.failures: dict[str, list[DeliveryError]] = {}
@@ -121,6 +122,7 @@ class RateLimitedServer:
 class RateLimitedNotifier:
     def __init__(self, server: RateLimitedServer, limits: PlatformLimits) -> None:
         self.platform = "telegram"
+        self.retry = CHAT_RETRY
         self.limiter = PlatformLimiter(limits)
         self.server = server
 

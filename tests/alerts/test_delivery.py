@@ -8,7 +8,17 @@ from datetime import date, datetime, timedelta
 
 from bot.alerts.delivery import DeliveryWorker
 from bot.alerts.holding import release_for
-from bot.notifier import ChatGone, ChatMoved, PermanentError, PlatformLimits, RetryLater, TransientError
+from bot.notifier import (
+    CHAT_RETRY,
+    ChatGone,
+    ChatMoved,
+    PermanentError,
+    PlatformLimits,
+    RetryLater,
+    RetryPolicy,
+    TransientError,
+    clamp_retry_after,
+)
 from bot.render.alert_messages import AlertContent
 from bot.store import Store
 from bot.store.alerts_repo import AlertsRepo
@@ -70,7 +80,7 @@ async def test_two_workers_on_two_connections_never_send_the_same_delivery(datab
     assert statuses == {"sent": 120}
 
 
-async def test_retry_later_pauses_and_reschedules_without_counting_a_failure(store: Store):
+async def test_retry_later_pauses_the_chat_and_reschedules_counting_the_try(store: Store):
     (chat,) = await add_chats(store, 1)
     repo = AlertsRepo.for_store(store)
     await fire(repo, [("regime", date(2026, 1, 16))], now=NOW)
@@ -81,7 +91,7 @@ async def test_retry_later_pauses_and_reschedules_without_counting_a_failure(sto
     report = await worker.drain()
     assert report.retry_later == 1 and notifier.sent == []
     (row,) = await repo.deliveries()
-    assert (row["status"], row["attempts"], row["not_before"]) == ("pending", 0, NOW + timedelta(seconds=30))
+    assert (row["status"], row["attempts"], row["not_before"]) == ("pending", 1, NOW + timedelta(seconds=30))
     assert notifier.limiter._chat_paused_until.get(chat.chat_id, 0) > time.monotonic() + 25
     assert (await worker.drain()).sent == 0  # not due yet
     clock.now = NOW + timedelta(seconds=31)
@@ -97,7 +107,8 @@ async def test_transient_errors_back_off_then_give_up(store: Store):
     notifier.failures[chats[0].chat_id] = [TransientError("502")] * 2
     notifier.failures[chats[1].chat_id] = [TransientError("timeout")] * 3
     clock = Clock(NOW)
-    worker = _worker(store, notifier, clock, max_attempts=3)
+    notifier.retry = RetryPolicy(CHAT_RETRY.backoff, max_attempts=3)
+    worker = _worker(store, notifier, clock)
     waits = []
     for _ in range(4):
         await worker.drain()
@@ -108,7 +119,7 @@ async def test_transient_errors_back_off_then_give_up(store: Store):
     assert notifier.chats() == {chats[0].chat_id: 1}
     assert (rows[chats[0].id]["status"], rows[chats[0].id]["attempts"]) == ("sent", 2)
     assert (rows[chats[1].id]["status"], rows[chats[1].id]["attempts"]) == ("failed", 3)
-    assert "gave up after 3 attempts" in rows[chats[1].id]["error"]
+    assert "gave up after 3 attempts in 4 h 0 min" in rows[chats[1].id]["error"]
     assert all(10 <= w <= 3600 for w in waits) and len(set(waits)) > 1  # exponential, jittered
 
 
@@ -216,7 +227,7 @@ async def _fan_out_under_limits(database) -> tuple[str, RateLimitedServer, dict[
         server = RateLimitedServer(per_second=30, retry_after=1)
         worker = DeliveryWorker(store, {"telegram": RateLimitedNotifier(server, limits)}, AlertContent(), repo=repo)
         started = time.monotonic()
-        await worker.drain_until_settled()
+        await worker.drain_due()
         return database.backend, server, await _statuses(repo), time.monotonic() - started
     finally:
         await store.close()
@@ -231,3 +242,61 @@ async def test_a_300_chat_fan_out_under_telegram_like_limits_loses_and_repeats_n
               f"{server.too_many} answers 429, {elapsed:.1f} s")
         assert len(server.delivered) == 300 and set(server.delivered.values()) == {1}
         assert statuses == {"sent": 300}
+
+
+async def test_an_error_of_ours_is_recorded_once_not_retried(store: Store):
+    (chat,) = await add_chats(store, 1)
+    repo = AlertsRepo.for_store(store)
+    await fire(repo, [("regime", date(2026, 1, 16))], now=NOW)
+    notifier = RecordingNotifier()
+    notifier.failures[chat.chat_id] = [KeyError("a bug")]  # type: ignore[list-item]
+    report = await _worker(store, notifier).drain()
+    (row,) = await repo.deliveries()
+    assert (report.failed, report.errors, report.rescheduled) == (1, 1, 0)
+    assert (row["status"], row["attempts"], row["error"]) == ("failed", 1, "internal error: KeyError")
+
+
+async def test_a_chat_that_comes_back_gets_the_next_alert_from_the_same_worker(store: Store):
+    (chat,) = await add_chats(store, 1)
+    repo = AlertsRepo.for_store(store)
+    notifier = RecordingNotifier()
+    worker = _worker(store, notifier)
+    await fire(repo, [("regime", date(2026, 1, 15))], now=NOW)
+    notifier.failures[chat.chat_id] = [ChatGone("bot was blocked by the user")]
+    assert (await worker.drain()).gone == 1
+    assert not (await store.get_chat(chat.platform, chat.chat_id)).active
+    await store.reactivate(chat.platform, chat.chat_id)  # the user unblocks the bot and writes again
+    await fire(repo, [("regime", date(2026, 1, 16))], now=NOW)
+    report = await worker.drain()
+    assert report.sent == 1 and notifier.chats() == {chat.chat_id: 1}
+
+
+async def test_a_policy_bounded_by_age_gives_up_and_can_disable_the_chat(store: Store):
+    chats = await add_chats(store, 2, platform="hook")
+    repo = AlertsRepo.for_store(store)
+    await fire(repo, [("regime", date(2026, 1, 16))], now=NOW)
+    notifier = RecordingNotifier("hook")
+    notifier.retry = RetryPolicy(CHAT_RETRY.backoff, max_age=timedelta(hours=24), disable_on_give_up=True)
+    notifier.failures[chats[0].chat_id] = [TransientError("HTTP 404")] * 100
+    clock = Clock(NOW)
+    worker = _worker(store, notifier, clock)
+    tries = 0
+    while any(r["status"] == "pending" for r in await repo.deliveries()):
+        await worker.drain()
+        tries += 1
+        clock.now += timedelta(hours=1, minutes=1)  # past every backoff (at most an hour)
+    rows = {r["chat_pk"]: r for r in await repo.deliveries()}
+    assert rows[chats[1].id]["status"] == "sent"
+    assert rows[chats[0].id]["status"] == "failed" and rows[chats[0].id]["attempts"] == tries
+    assert tries >= 24 and "gave up after" in rows[chats[0].id]["error"]
+    gone = await store.get_chat("hook", chats[0].chat_id)
+    assert not gone.active and gone.inactive_reason.startswith("disabled: gave up after")
+    assert (await store.get_chat("hook", chats[1].chat_id)).active
+
+
+def test_retry_after_is_kept_between_a_second_and_an_hour():
+    import math
+
+    assert [clamp_retry_after(v) for v in (-5, 0, 0.2, 30, 1e9, math.inf)] == [1, 1, 1, 30, 3600, 3600]
+    assert clamp_retry_after(math.nan) == 60
+    assert RetryLater(float("1e400")).retry_after == 3600 and RetryLater(-5).retry_after == 1
