@@ -16,15 +16,16 @@ from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from bot.analysis import PairAnalyzer
-from bot.config import MarketDataMode, Settings
+from bot.config import ConfigError, MarketDataMode, Settings
 from bot.market.data import MarketData, SnapshotMarketData
 from bot.notifier import Notifier
 from bot.reply import Reply
 from bot.services import Services
 from bot.store import Database, Store
+from bot.transport import Transport, TransportStartError
 
 if TYPE_CHECKING:
     from bot.alerts.service import AlertService
@@ -37,18 +38,6 @@ log = logging.getLogger(__name__)
 
 # chats of the terminal transport and of `python -m bot ask`: alerts for them are printed
 CONSOLE_PLATFORMS = ("console", "cli")
-
-
-class Transport(Protocol):
-    """A chat platform's server side (handlers/<platform>): receives commands, answers through the shared
-    runner, and delivers alerts through `notifier`, which shares the transport's rate limiter."""
-
-    name: str
-    notifier: Notifier
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
 
 
 class App:
@@ -153,7 +142,11 @@ class App:
 
     def build_transports(self) -> list[Transport]:
         transports: list[Transport] = []
-        for name in self.platforms():
+        platforms = self.platforms()
+        if platforms == ["discord"]:
+            raise ConfigError("Invalid setting DISCORD_BOT_TOKEN: this version has no Discord transport yet; unset it "
+                              "(or set TELEGRAM_BOT_TOKEN too)")
+        for name in platforms:
             if name == "telegram":
                 from handlers import telegram
 
@@ -219,7 +212,9 @@ class App:
 
     async def run(self, *, with_console: bool = False) -> int:
         """With chat tokens: the transports until SIGTERM/SIGINT (and the console too, if asked). Without:
-        the console alone, until its input ends. Alerts are evaluated on schedule and delivered either way."""
+        the console alone, until its input ends. Alerts are evaluated on schedule and delivered either way.
+        A database that can't be opened, or a transport that can't start, ends it with one line (status 2)."""
+        await self.store.open()  # now, not at the first command: a broken DATABASE_URL is a start-up error
         await self.start()
         transports = self.build_transports()
         console_only = not transports
@@ -244,11 +239,14 @@ class App:
         for transport in transports:
             try:
                 await transport.start()
-            except Exception as exc:  # one clear line; the transports keep secrets out of their messages
-                log.error("%s transport could not start: %s", transport.name, exc)
+            except Exception as exc:
+                if isinstance(exc, TransportStartError):  # one clear line; it never holds a secret
+                    log.error("%s transport could not start: %s", transport.name, exc)
+                else:  # not a failure we know: the traceback is what finds the cause
+                    log.exception("%s transport could not start: %s", transport.name, type(exc).__name__)
                 for running in reversed(started):
                     await running.stop()
-                return 1
+                return 2
             started.append(transport)
             log.info("%s transport started", transport.name)
         log.info("Decoupler running (%s); SIGTERM or Ctrl-C stops it", ", ".join(t.name for t in transports))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.assets import find_asset, known_symbols
+from bot.assets import all_assets, find_asset, known_symbols
 from bot.windows import parse_window
 
 
@@ -21,12 +23,15 @@ class MarketDataMode(StrEnum):
 
 
 _PAIR = re.compile(r"^[A-Za-z0-9^._-]{1,15}:[A-Za-z0-9^._-]{1,15}$")
+_TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts as a webhook secret_token
+MIN_WEBHOOK_SECRET = 16
 # Crypto exchanges with an explicit quote-currency mapping in bot/market/sources/crypto.py.
 SUPPORTED_EXCHANGES = ("binance", "coinbase", "kraken")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # allow_inf_nan=False: "inf" or "nan" in a number setting is refused like any other bad number
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", allow_inf_nan=False)
 
     market_data: MarketDataMode = MarketDataMode.AUTO
     # Live market data: crypto exchanges in fallback order, per-request timeout, the time a command waits
@@ -42,7 +47,7 @@ class Settings(BaseSettings):
     telegram_webhook_listen: str = "0.0.0.0"
     telegram_webhook_port: int = Field(default=8443, ge=1, le=65535)
     telegram_webhook_secret: SecretStr | None = None  # checked on every webhook request; random if unset
-    telegram_admin_cache_seconds: float = Field(default=60.0, ge=0)
+    telegram_admin_cache_seconds: float = Field(default=60.0, ge=0, le=86400)
     discord_bot_token: SecretStr | None = None
     log_level: str = "INFO"
     default_pair: str = "ETH:RUT"
@@ -90,10 +95,66 @@ class Settings(BaseSettings):
         if not _PAIR.match(value):
             raise ValueError("must look like ASSET:BENCHMARK, e.g. ETH:RUT")
         value = value.upper()
-        unknown = [s for s in value.split(":") if find_asset(s) is None]
+        assets = [find_asset(s) for s in value.split(":")]
+        unknown = [s for s, a in zip(value.split(":"), assets, strict=True) if a is None]
         if unknown:
             raise ValueError(f"unknown ticker {unknown[0]}; known: {', '.join(known_symbols())}")
+        if assets[0] is assets[1]:
+            raise ValueError("name two different tickers, e.g. ETH:RUT (a ticker against itself is always 1)")
+        return ":".join(a.symbol for a in assets if a is not None)
+
+    @field_validator("telegram_api_base_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must be an http(s) URL such as https://api.telegram.org/bot")
+        return value.strip()
+
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must be the public https URL Telegram posts updates to")
+        return value.strip()
+
+    @field_validator("telegram_webhook_listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        value = value.strip()
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", value):
+                raise ValueError("must be an address to listen on, such as 0.0.0.0, 127.0.0.1 or ::") from None
         return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _TELEGRAM_SECRET.match(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters from A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_WEBHOOK_SECRET:
+            raise ValueError(f"must be at least {MIN_WEBHOOK_SECRET} characters (receivers check signatures with it)")
+        return value
+
+    @model_validator(mode="after")
+    def _default_pair_has_data(self) -> Settings:
+        if self.market_data is MarketDataMode.SNAPSHOT:
+            missing = [s for s in self.default_pair.split(":") if not (asset := find_asset(s)) or not asset.bundled]
+            if missing:
+                bundled = ", ".join(a.symbol for a in all_assets() if a.bundled)
+                raise ValueError(f"DEFAULT_PAIR: {missing[0]} has no bundled history, and MARKET_DATA=snapshot uses "
+                                 f"nothing else; pick from {bundled}")
+        return self
 
     @field_validator("default_window")
     @classmethod
@@ -129,8 +190,12 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         err = exc.errors()[0]
-        name = str(err["loc"][0]).upper() if err["loc"] else "settings"
-        raise ConfigError(f"Invalid setting {name}: {err['msg']}") from None
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if err["loc"]:
+            name = str(err["loc"][0]).upper()
+        else:  # a check across settings names its variable first: "DEFAULT_PAIR: …"
+            name, _, message = message.partition(": ")
+        raise ConfigError(f"Invalid setting {name}: {message}") from None
 
 
 @lru_cache(maxsize=1)

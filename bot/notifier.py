@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from tenacity import wait_exponential_jitter
+from tenacity import RetryCallState, wait_exponential_jitter
 from tenacity.wait import wait_base
 
 from bot.reply import Reply
@@ -44,6 +44,13 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts is None and self.max_age is None:
             raise ValueError("a retry policy needs a bound: max_attempts or max_age")
+
+
+def backoff_seconds(wait: wait_base, attempt: int) -> float:
+    """Seconds to wait before attempt `attempt + 1`, from a tenacity wait strategy."""
+    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+    state.attempt_number = attempt
+    return float(wait(state))
 
 
 # Chat platforms: ~30 s, 1 min, 2 min … up to 1 h between tries, 8 tries (about 1.5 hours).

@@ -28,9 +28,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from tenacity import RetryCallState
-from tenacity.wait import wait_base
-
 from bot.alerts.payload import fired
 from bot.alerts.rules import FiredAlert
 from bot.notifier import (
@@ -41,6 +38,7 @@ from bot.notifier import (
     RetryLater,
     SendResult,
     TransientError,
+    backoff_seconds,
 )
 from bot.reply import Reply
 from bot.store import Store
@@ -63,13 +61,6 @@ def _duration(delta: timedelta) -> str:
     if seconds >= 3600:
         return f"{seconds // 3600} h {seconds % 3600 // 60} min"
     return f"{seconds // 60} min {seconds % 60} s"
-
-
-def backoff_seconds(wait: wait_base, attempt: int) -> float:
-    """Seconds to wait before attempt `attempt + 1`, from a tenacity wait strategy."""
-    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
-    state.attempt_number = attempt
-    return float(wait(state))
 
 
 @dataclass

@@ -6,10 +6,14 @@ Times are the chat's local time (its IANA zone), so a 07:00 quiet-hours end foll
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.store.alerts_repo import Recipient, Release
+
+log = logging.getLogger(__name__)
 
 DIGEST_TIME = time(8, 0)  # a chat's daily digest goes out at this local time, or when its quiet hours end
 
@@ -33,8 +37,13 @@ def _next_local(local: datetime, at: time, zone: ZoneInfo) -> datetime:
     return candidate.astimezone(UTC)
 
 
+@cache
 def _zone(name: str) -> ZoneInfo:
+    """The chat's zone. Zones are checked when a chat sets them; one this machine's time zone database no
+    longer knows (an old tzdata, a hand-edited row) falls back to UTC — and says so, once per zone."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
+        log.warning("time zone %r is unknown to this machine's tz database; quiet hours and digests of chats "
+                    "using it follow UTC until it is set again with /tz", name[:64])
         return ZoneInfo("UTC")

@@ -4,7 +4,9 @@
 - `delay` after each NYSE close, from the exchange calendar (early closes, holidays): a DateTrigger for the
   next close, set again after every run — not a fixed cron;
 - `delay` after 00:00 UTC every day, for crypto–crypto pairs;
-- when a run had to refuse stale data, once more `retry` later (the data may have arrived by then).
+- when a run had to refuse stale data, once more `retry` later (the data may have arrived by then);
+- when a run failed (the database or a source down), again after 1, 2, 4 … minutes up to an hour, until
+  one succeeds (the next regular run resets it).
 
 Every run evaluates whatever is due on every calendar, so a run that was missed or came early does no
 harm; coalesce=True and max_instances=1 keep runs from piling up. What has been evaluated lives in the
@@ -13,6 +15,7 @@ store, so no persistent job store is needed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -20,14 +23,17 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
+from tenacity import wait_exponential
 
 from bot.alerts.engine import RunReport
 from bot.alerts.market_sessions import next_run
+from bot.notifier import backoff_seconds
 
 log = logging.getLogger(__name__)
 
 EXCHANGE_CALENDAR = "XNYS"
 DEFAULT_RETRY = timedelta(minutes=30)
+FAILED_RUN_BACKOFF = wait_exponential(multiplier=60, max=3600)  # seconds before retrying a failed run
 MISFIRE_GRACE_SECONDS = 6 * 3600
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS}
 CATCH_UP, AFTER_CLOSE, AFTER_MIDNIGHT, RETRY = "alerts-catch-up", "alerts-after-close", "alerts-utc-day", "alerts-retry"
@@ -55,6 +61,8 @@ class AlertScheduler:
         self.calendar = calendar
         self._clock = clock
         self.scheduler = AsyncIOScheduler(timezone=UTC, job_defaults=JOB_DEFAULTS)
+        self.failed_runs = 0  # in a row; reset by a run that succeeds
+        self._running: set[asyncio.Task[None]] = set()
 
     def start(self, *, catch_up: bool = True, paused: bool = False) -> None:
         """Start on the running event loop (call from async code); `paused`: plan the jobs, run none."""
@@ -67,9 +75,13 @@ class AlertScheduler:
         self.scheduler.add_job(self._run, CronTrigger(hour=0, minute=minutes, timezone=UTC), args=[AFTER_MIDNIGHT],
                                id=AFTER_MIDNIGHT, replace_existing=True)
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """Plan nothing more, and end a run under way (its work is transactional: it is redone next time)."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
 
     def next_runs(self) -> dict[str, datetime]:
         return {job.id: job.next_run_time for job in self.scheduler.get_jobs() if job.next_run_time is not None}
@@ -81,17 +93,41 @@ class AlertScheduler:
         log.info("alerts: next run after the %s close at %s", self.calendar, f"{when:%Y-%m-%d %H:%M} UTC")
 
     async def _run(self, reason: str) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        try:
+            await self._run_once(reason)
+        except asyncio.CancelledError:
+            if self.scheduler.running:
+                raise
+            log.debug("alerts: the %s run was stopped with the bot", reason)  # stop(): not a failure
+        finally:
+            self._running.discard(task)
+
+    async def _run_once(self, reason: str) -> None:
         try:
             report = await self._run_alerts()
         except Exception:
-            log.exception("alerts: the %s run failed", reason)
+            self.failed_runs += 1
+            wait = timedelta(seconds=backoff_seconds(FAILED_RUN_BACKOFF, self.failed_runs))
+            log.exception("alerts: the %s run failed (%d in a row); trying again in %s", reason, self.failed_runs,
+                          wait)
+            self._plan_retry(self._clock() + wait)
             report = None
+        else:
+            self.failed_runs = 0
         finally:
             if reason == AFTER_CLOSE:
                 self._schedule_after_close()
         if report is not None and report.refused:
             when = self._clock() + self.retry
-            self.scheduler.add_job(self._run, DateTrigger(run_date=when, timezone=UTC), args=[RETRY], id=RETRY,
-                                   replace_existing=True)
+            self._plan_retry(when)
             log.info("alerts: %d rule instances wait for data; trying again at %s", len(report.refused),
                      f"{when:%H:%M} UTC")
+
+    def _plan_retry(self, when: datetime) -> None:
+        if self.scheduler.running:
+            self.scheduler.add_job(self._run, DateTrigger(run_date=when, timezone=UTC), args=[RETRY], id=RETRY,
+                                   replace_existing=True)
+

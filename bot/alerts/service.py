@@ -72,7 +72,7 @@ class AlertService:
 
     async def stop(self) -> None:
         if self.scheduler is not None:
-            self.scheduler.stop()
+            await self.scheduler.stop()
             self.scheduler = None
         if self._worker_task is not None:
             self._worker_task.cancel()

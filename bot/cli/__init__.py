@@ -78,6 +78,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         return await args.handler(app, args)
     except ArgumentProblem as problem:
         return fail(str(problem))
+    except ConfigError as problem:
+        return fail(str(problem))
     except (DatabaseUrlError, StoreUnavailable) as exc:  # the messages never contain the URL
         return fail(str(exc))
     finally:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.store.engine import READ_ONLY, create_store_engine
+from bot.store.engine import READ_ONLY, create_store_engine, sqlite_folder
 from bot.store.errors import StoreUnavailable, describe_database_error
 from bot.store.urls import redact_url
 
@@ -52,6 +52,14 @@ class Database:
             from bot.store.migrate import ensure_schema
 
             try:
+                folder = sqlite_folder(self.engine)
+                if folder is not None:
+                    try:
+                        folder.mkdir(parents=True, exist_ok=True)
+                    except OSError as exc:
+                        raise StoreUnavailable(f"database unavailable: cannot create the folder {folder} for the "
+                                               f"SQLite file ({(exc.strerror or type(exc).__name__).lower()})"
+                                               ) from None
                 await ensure_schema(self.engine, migrate=self._migrate)
             except StoreUnavailable:
                 raise

@@ -22,6 +22,7 @@ from bot.store.urls import is_memory_sqlite, normalise_database_url, redact_url
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_SECONDS = 15.0
+CONNECT_TIMEOUT_SECONDS = 5.0
 READ_ONLY = "decoupler_read_only"  # execution option: this connection only reads
 
 
@@ -34,12 +35,23 @@ def create_store_engine(database_url: str, *, schema: str | None = None) -> Asyn
             raise ValueError("a schema applies to PostgreSQL only")
         engine = _sqlite_engine(async_url)
     else:
-        connect_args: dict[str, Any] = {}
+        # asyncpg's `timeout` bounds the whole connect: a server that accepts and never answers fails in seconds
+        connect_args: dict[str, Any] = {"timeout": CONNECT_TIMEOUT_SECONDS}
         if schema is not None:
             connect_args["server_settings"] = {"search_path": schema}
         engine = create_async_engine(async_url, pool_pre_ping=True, connect_args=connect_args)
     log.debug("database engine for %s", redact_url(url))
     return engine
+
+
+def sqlite_folder(engine: AsyncEngine) -> Path | None:
+    """The folder a SQLite file will live in (created before the first connection), or None."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().parent
 
 
 def _sqlite_engine(async_url: str) -> AsyncEngine:
@@ -48,9 +60,6 @@ def _sqlite_engine(async_url: str) -> AsyncEngine:
             async_url, poolclass=StaticPool, connect_args={"check_same_thread": False}
         )
     else:
-        database = make_url(async_url).database or ""
-        if not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(async_url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
     event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
     event.listen(engine.sync_engine, "begin", _on_sqlite_begin)

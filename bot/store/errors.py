@@ -26,12 +26,26 @@ _POSTGRES_PROBLEMS = {
 }
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it wraps: SQLAlchemy keeps the driver's error in `.orig`, adapters in `__cause__`."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return seen
+
+
 def describe_database_error(exc: BaseException) -> str:
     """A short reason for `exc` (a driver, SQLAlchemy or Alembic error)."""
-    inner = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
+    chain = _chain(exc)
+    for link in chain:
+        if type(link).__name__ in _POSTGRES_PROBLEMS:
+            return f"database unavailable: {_POSTGRES_PROBLEMS[type(link).__name__]}"
+        if isinstance(link, TimeoutError):
+            return "database unavailable: it did not answer in time"
+    inner = chain[1] if len(chain) > 1 else exc
     name = type(inner).__name__
-    if name in _POSTGRES_PROBLEMS:
-        return f"database unavailable: {_POSTGRES_PROBLEMS[name]}"
     if isinstance(inner, TimeoutError):
         return "database unavailable: it did not answer in time"
     if isinstance(inner, ConnectionRefusedError) or "connection refused" in str(inner).lower():

@@ -18,6 +18,7 @@ from telegram.error import (
     NetworkError,
     RetryAfter,
     TelegramError,
+    TimedOut,
 )
 from telegram.warnings import PTBDeprecationWarning
 
@@ -63,6 +64,10 @@ def is_not_modified(exc: BadRequest) -> bool:
     return "message is not modified" in exc.message.lower()
 
 
+def is_chat_not_found(exc: BadRequest) -> bool:
+    return "chat not found" in exc.message.lower()
+
+
 class TelegramSender:
     """Every outgoing Bot API call goes through `call`, inside a slot of the one limiter.
 
@@ -84,8 +89,10 @@ class TelegramSender:
         method: str | None = None,
         retry: bool = False,
     ) -> T:
-        """Run one API call in a limiter slot. On 429 the whole limiter pauses for retry_after; with `retry`
-        the call is made once more after the pause (if it is not absurdly long), else RetryAfter is raised."""
+        """Run one API call in a limiter slot. A 429 pauses the chat it answered (and everything, when several
+        chats got one at once: `PlatformLimiter.throttled`). With `retry`, the call is made once more after a
+        429 (if the wait is not absurdly long) or after a failure on the way (5xx, connection) — never after a
+        timeout, whose answer may still arrive; otherwise the error is raised."""
         key = str(chat_id) if method is None else f"~{method}:{chat_id}"
         group = looks_like_group(chat_id) if is_group is None else is_group
         attempts = 2 if retry else 1
@@ -95,10 +102,16 @@ class TelegramSender:
                     return await make()
                 except RetryAfter as exc:
                     seconds = retry_seconds(exc)
-                    self.limiter.pause(seconds)
+                    self.limiter.throttled(str(chat_id), seconds)
                     if attempt == attempts or seconds > REPLY_MAX_WAIT:
                         raise
                     log.warning("telegram asked to wait %g s (chat %s); retrying once", seconds, chat_id)
+                except TimedOut:
+                    raise
+                except NetworkError as exc:
+                    if attempt == attempts or isinstance(exc, BadRequest):
+                        raise
+                    log.warning("telegram %s failed on the way (%s); retrying once", method or "send", exc.message)
         raise AssertionError("unreachable")
 
     async def send_reply(
@@ -157,14 +170,14 @@ class TelegramSender:
 
 def delivery_error(exc: TelegramError) -> DeliveryError:
     """PTB's error as the Notifier port's: what the delivery engine should do about it."""
-    if isinstance(exc, RetryAfter):
-        return RetryLater(retry_seconds(exc))
+    if isinstance(exc, RetryAfter):  # the sender has paused the chat (or everything) already
+        return RetryLater(retry_seconds(exc), chat_only=True)
     if isinstance(exc, ChatMigrated):
         return ChatMoved(str(exc.new_chat_id))
     if isinstance(exc, Forbidden):
         return ChatGone(exc.message)
     if isinstance(exc, BadRequest):  # before NetworkError: BadRequest is a subclass of it
-        if "chat not found" in exc.message.lower():
+        if is_chat_not_found(exc):
             return ChatGone(exc.message)
         return PermanentError(exc.message)
     if isinstance(exc, NetworkError):  # TimedOut too

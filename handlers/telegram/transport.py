@@ -15,7 +15,15 @@ from urllib.parse import urlsplit
 
 from telegram import BotCommand, CallbackQuery, InputMediaPhoto, Message, Update
 from telegram.constants import ChatAction, ChatType, ParseMode, UpdateType
-from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -31,12 +39,13 @@ from bot.logs import SecretMaskFilter
 from bot.ratelimit import TELEGRAM_LIMITS, PlatformLimiter
 from bot.reply import Reply
 from bot.services import Services
+from bot.transport import TransportStartError
 from handlers.quotas import CommandQuotas
 from handlers.registry import COMMANDS, Command
 from handlers.runner import CommandRunner, Incoming
 from handlers.telegram.chats import AdminCache, AdminChecker, chat_context, chat_kind, membership_changed
 from handlers.telegram.format import CAPTION_LIMIT, TEXT_LIMIT, decode_button, keyboard, split_html
-from handlers.telegram.send import NO_PREVIEW, TelegramNotifier, TelegramSender, is_not_modified
+from handlers.telegram.send import NO_PREVIEW, TelegramNotifier, TelegramSender, is_chat_not_found, is_not_modified
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +58,6 @@ POLL_TIMEOUT = 25  # seconds a getUpdates long poll may stay open
 # an action for it would cost a slot of the global rate for nothing.
 CHAT_ACTION_DELAY = 0.25  # seconds
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
-_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 # PTB logs its base URL (which embeds the token) at DEBUG and httpx logs request URLs: mask them at the source.
 _TOKEN_MASK = SecretMaskFilter([])
 _LIBRARY_LOGGERS = ("telegram.ext.ExtBot", "telegram.Bot", "telegram.ext.Updater", "telegram.ext.Application",
@@ -79,7 +87,7 @@ def mask_token_in_library_logs(token: str) -> None:
             logger.addFilter(_TOKEN_MASK)
 
 
-class TelegramStartError(RuntimeError):
+class TelegramStartError(TransportStartError):
     """The bot could not start; the message never contains the token."""
 
 
@@ -93,25 +101,25 @@ class TelegramTransport:
         limiter: PlatformLimiter | None = None,
         quotas: CommandQuotas | None = None,
         chat_action_delay: float = CHAT_ACTION_DELAY,
+        read_timeout: float | None = None,
     ):
         settings = services.settings
         if settings.telegram_bot_token is None:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
-        secret = settings.telegram_webhook_secret
-        if secret is not None and not _WEBHOOK_SECRET.match(secret.get_secret_value()):
-            raise ValueError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters from A-Z, a-z, 0-9, _ and -")
         token = self._token = settings.telegram_bot_token.get_secret_value()
         mask_token_in_library_logs(token)
         self.settings = settings
-        self.app: Application = (
+        builder = (
             ApplicationBuilder()
             .token(token)
             .base_url(settings.telegram_api_base_url)
             .base_file_url(file_base_url(settings.telegram_api_base_url))
             .concurrent_updates(True)
             .job_queue(None)
-            .build()
         )
+        if read_timeout is not None:
+            builder = builder.read_timeout(read_timeout)
+        self.app: Application = builder.build()
         # The ONE limiter for every outgoing call: replies, edits, chat actions and the notifier's sends.
         self.limiter = limiter or PlatformLimiter(TELEGRAM_LIMITS)
         self.sender = TelegramSender(self.app.bot, self.limiter)
@@ -230,7 +238,10 @@ class TelegramTransport:
     # ------------------------------------------------------------ replies
 
     async def send(self, message: Message, reply: Reply) -> None:
-        """Reply in the chat of `message` (a 429 is waited out once; a migrated group is followed)."""
+        """Reply in the chat of `message`: a 429 is waited out once, a failure on the way (5xx, connection) is
+        tried once more, a migrated group is followed; a chat that refuses us or no longer exists is marked
+        gone (and gets nothing more, not even an apology); a timeout is left alone — the answer may still
+        arrive, and a second copy or an apology on top would only confuse."""
         chat = message.chat
         in_group = chat_kind(chat) == "group"
         try:
@@ -244,6 +255,13 @@ class TelegramTransport:
         except Forbidden as exc:
             log.info("telegram chat %s refuses messages: %s", chat.id, exc.message)
             await self.chats.gone(str(chat.id), "blocked the bot" if chat.type == ChatType.PRIVATE else exc.message)
+        except BadRequest as exc:
+            if not is_chat_not_found(exc):
+                raise
+            log.info("telegram chat %s no longer exists: %s", chat.id, exc.message)
+            await self.chats.gone(str(chat.id), "chat not found")
+        except TimedOut:
+            log.warning("telegram reply to chat %s timed out; it may still arrive, so it is not sent again", chat.id)
 
     async def edit(self, message: Message, reply: Reply) -> None:
         """Show `reply` in place of `message`: new chart and caption for a photo, new text for a text."""
@@ -313,7 +331,9 @@ class TelegramTransport:
         error = context.error
         update_id = update.update_id if isinstance(update, Update) else None
         log.error("telegram update %s failed: %s", update_id, type(error).__name__, exc_info=error)
-        if not isinstance(update, Update) or isinstance(error, RetryAfter | Forbidden | ChatMigrated):
+        if not isinstance(update, Update) or isinstance(error, RetryAfter | Forbidden | ChatMigrated | TimedOut):
+            return
+        if isinstance(error, BadRequest) and is_chat_not_found(error):
             return
         try:
             if update.callback_query is not None:

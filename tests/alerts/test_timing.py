@@ -85,7 +85,7 @@ async def test_the_scheduler_plans_the_close_the_utc_day_and_a_retry_after_stale
         assert jobs[AFTER_CLOSE].trigger.run_date == at("2025-07-07 20:20")  # rescheduled from the calendar
         assert jobs[RETRY].trigger.run_date == at("2025-07-03 17:50")  # stale data: again 30 minutes later
     finally:
-        scheduler.stop()
+        await scheduler.stop()
 
 
 async def test_the_catch_up_run_happens_at_start():
@@ -96,4 +96,57 @@ async def test_the_catch_up_run_happens_at_start():
         await asyncio.wait_for(engine.ran.wait(), 10)
         assert CATCH_UP not in scheduler.next_runs()
     finally:
-        scheduler.stop()
+        await scheduler.stop()
+
+
+class FailingEngine:
+    """Fails `times` runs (the database is down), then succeeds."""
+
+    def __init__(self, times: int) -> None:
+        self.left = times
+        self.runs = 0
+
+    async def __call__(self) -> RunReport:
+        self.runs += 1
+        if self.left:
+            self.left -= 1
+            raise ConnectionRefusedError("database down")
+        return RunReport()
+
+
+async def test_a_failed_run_is_tried_again_with_backoff_not_the_next_day():
+    engine = FailingEngine(times=3)
+    clock = at("2025-07-03 17:20")
+    scheduler = AlertScheduler(engine, delay=DELAY, clock=lambda: clock)
+    scheduler.start(catch_up=False, paused=True)
+    try:
+        waits = []
+        job = scheduler.scheduler.get_job(AFTER_CLOSE)
+        await job.func(*job.args)
+        for _ in range(3):
+            retry = scheduler.scheduler.get_job(RETRY)
+            waits.append((retry.trigger.run_date - clock).total_seconds())
+            clock = retry.trigger.run_date
+            await retry.func(*retry.args)
+        assert engine.runs == 4 and scheduler.failed_runs == 0
+        assert waits == [60, 120, 240]  # 1, 2, 4 minutes (at most an hour)
+        assert scheduler.scheduler.get_job(RETRY).trigger.run_date == clock  # the last one; no new retry planned
+    finally:
+        await scheduler.stop()
+
+
+async def test_stopping_ends_a_run_under_way_quietly(caplog):
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_engine() -> RunReport:
+        started.set()
+        await release.wait()
+        return RunReport()
+
+    scheduler = AlertScheduler(slow_engine, delay=DELAY, clock=lambda: datetime.now(UTC))
+    scheduler.start()
+    await asyncio.wait_for(started.wait(), 10)
+    await scheduler.stop()
+    await asyncio.sleep(0)
+    assert not scheduler._running
+    assert "CancelledError" not in caplog.text and "raised an exception" not in caplog.text

@@ -114,12 +114,14 @@ class Harness:
 
 
 def make_transport(services: Services, *, limiter: PlatformLimiter | None = None,
-                   quotas: CommandQuotas | None = None, chat_action_delay: float = 0.0) -> TelegramTransport:
+                   quotas: CommandQuotas | None = None, chat_action_delay: float = 0.0,
+                   read_timeout: float | None = None) -> TelegramTransport:
     return TelegramTransport(
         services,
         limiter=limiter or PlatformLimiter(FAST_LIMITS),
         quotas=quotas or CommandQuotas(QuotaLimits(commands=10_000, charts=10_000)),
         chat_action_delay=chat_action_delay,
+        read_timeout=read_timeout,
     )
 
 

@@ -3,7 +3,11 @@
 The real python-telegram-bot client talks to it over HTTP: `POST /bot<token>/<method>`, form-encoded or
 multipart. It serves queued updates through getUpdates (long poll, capped short), answers the methods the bot
 uses with plausible objects, records every call (method, params, files, time) and can be told to fail a method
-(optionally for one chat) with a 429, 403, 400 (e.g. migrated) or 5xx.
+(optionally for one chat) with a 429, 403, 400 (e.g. migrated) or 5xx, or to answer it late.
+
+With `enforce_limits`, it answers 429 as Telegram does to a bot that sends more than 30 messages in any second,
+or more than one a second to one chat (`too_many` counts them). Telegram's own limits are not exact; the
+fake allows 20 ms of slack, about the jitter of a request on loopback.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ _ADMIN_FIELDS = (
     "can_restrict_members", "can_promote_members", "can_change_info", "can_invite_users", "can_post_stories",
     "can_edit_stories", "can_delete_stories",
 )
+MESSAGE_METHODS = frozenset({"sendMessage", "sendPhoto", "editMessageText", "editMessageMedia"})
+LIMIT_SLACK = 0.02  # seconds
 _RESTRICTED_FIELDS = (
     "can_change_info", "can_invite_users", "can_pin_messages", "can_send_messages", "can_send_polls",
     "can_send_other_messages", "can_add_web_page_previews", "can_manage_topics", "can_send_audios",
@@ -97,6 +103,8 @@ class FakeBotAPI:
     chats: dict[str, dict[str, Any]] = field(default_factory=dict)
     messages: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    enforce_limits: bool = False
+    too_many: int = 0  # 429s answered for going over the limits
 
     def __post_init__(self) -> None:
         self._updates: list[dict[str, Any]] = []
@@ -104,6 +112,9 @@ class FakeBotAPI:
         self._message_ids = itertools.count(1000)
         self._file_ids = itertools.count(1)
         self._failures: list[Failure] = []
+        self._delays: dict[str, list[float]] = {}
+        self._accepted: list[float] = []
+        self._last_by_chat: dict[str, float] = {}
         self._changed = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
@@ -172,6 +183,10 @@ class FakeBotAPI:
     def fail_server(self, method: str, status: int = 500, **kw: Any) -> None:
         self.fail(method, status, "Internal Server Error", **kw)
 
+    def slow(self, method: str, seconds: float, times: int = 1) -> None:
+        """Answer the next `times` calls of `method` only after `seconds`."""
+        self._delays.setdefault(method, []).extend([seconds] * times)
+
     def set_member(self, chat_id: str | int, user_id: str | int, status: str) -> None:
         self.members[(str(chat_id), str(user_id))] = status
 
@@ -199,6 +214,13 @@ class FakeBotAPI:
         call = Call(method, params, files, time.monotonic())
         self.calls.append(call)
         await self._notify()
+        if self.enforce_limits and method in MESSAGE_METHODS and self._over_limit(call):
+            self.too_many += 1
+            call.status = 429
+            return _error(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+        delays = self._delays.get(method)
+        if delays:
+            await asyncio.sleep(delays.pop(0))
         for failure in self._failures:
             if failure.matches(method, call.chat_id):
                 if failure.times is not None:
@@ -214,6 +236,16 @@ class FakeBotAPI:
             return result
         call.result = result
         return web.json_response({"ok": True, "result": result})
+
+    def _over_limit(self, call: Call) -> bool:
+        now, chat = call.at, call.chat_id or ""
+        recent = [t for t in self._accepted if t > now - (1.0 - LIMIT_SLACK)]
+        self._accepted = recent
+        if len(recent) >= 30 or now - self._last_by_chat.get(chat, -10.0) < 1.0 - LIMIT_SLACK:
+            return True
+        self._accepted.append(now)
+        self._last_by_chat[chat] = now
+        return False
 
     async def _notify(self) -> None:
         async with self._changed:

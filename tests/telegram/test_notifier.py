@@ -11,6 +11,7 @@ from bot.ratelimit import TELEGRAM_LIMITS, PlatformLimiter
 from bot.reply import Button, Reply
 from bot.services import Services
 from handlers.telegram import build_transport
+from tests.telegram import updates
 from tests.telegram.conftest import Harness, make_transport
 from tests.telegram.fake_bot_api import FakeBotAPI
 
@@ -64,24 +65,23 @@ async def test_platform_errors_become_delivery_errors(
     await harness.transport.notifier.send("2002", Reply(text="alert"))  # other chats unaffected
 
 
-async def test_a_429_storm_raises_retry_later_and_pauses_the_shared_limiter(harness: Harness, chart: bytes) -> None:
-    harness.fake.fail_flood("sendPhoto", retry_after=30, times=None)
+async def test_a_429_raises_retry_later_and_pauses_that_chat_in_the_shared_limiter(
+    harness: Harness, chart: bytes
+) -> None:
+    harness.fake.fail_flood("sendPhoto", retry_after=30, chat_id="2001")
     notifier = harness.transport.notifier
     with pytest.raises(RetryLater) as raised:
         await notifier.send("2001", Reply(text="alert", chart=chart))
-    assert raised.value.retry_after == 30
-    calls_before = len(harness.fake.calls)
-    # Everything that shares the limiter now waits: the next send, to another chat, and a reply alike.
-    waiting = [
-        asyncio.create_task(notifier.send("2002", Reply(text="alert", chart=chart))),
-        asyncio.create_task(harness.command("/assets")),
-    ]
-    await asyncio.sleep(0.2)
-    assert not any(task.done() for task in waiting)
-    assert len(harness.fake.calls) == calls_before  # nothing went out during the pause
-    for task in waiting:
-        task.cancel()
-    await asyncio.gather(*waiting, return_exceptions=True)
+    assert raised.value.retry_after == 30 and raised.value.chat_only
+    # That chat waits — alerts and replies alike, since they share the limiter …
+    waiting = asyncio.create_task(notifier.send("2001", Reply(text="alert again")))
+    # … while other chats go on.
+    await notifier.send("2002", Reply(text="alert", chart=chart))
+    calls = await harness.command("/assets", updates.private_chat(updates.user(2003)), updates.user(2003))
+    assert [(c.method, c.status) for c in calls] == [("sendMessage", 200)]
+    assert not waiting.done() and harness.transport.limiter.paused_for == 0
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
 
 
 async def test_a_reply_waits_out_a_429_and_is_sent_once_more(harness: Harness) -> None:
