@@ -29,6 +29,7 @@ from bot.transport import Transport, TransportStartError
 
 if TYPE_CHECKING:
     from bot.alerts.service import AlertService
+    from bot.alerts.webhook import WebhookNotifier
     from bot.market.cache import PriceCache
     from bot.market.sources import SourceSet
     from bot.render.alert_messages import AlertContent
@@ -141,19 +142,26 @@ class App:
                                          ("discord", self.settings.discord_bot_token)) if token]
 
     def build_transports(self) -> list[Transport]:
+        """One transport per chat platform whose token is set."""
         transports: list[Transport] = []
-        platforms = self.platforms()
-        if platforms == ["discord"]:
-            raise ConfigError("Invalid setting DISCORD_BOT_TOKEN: this version has no Discord transport yet; unset it "
-                              "(or set TELEGRAM_BOT_TOKEN too)")
-        for name in platforms:
+        for name in self.platforms():
             if name == "telegram":
                 from handlers import telegram
 
                 transports.append(telegram.build_transport(self.services))
             else:
-                log.warning("%s token is set, but this version has no %s transport yet", name, name)
+                from handlers import discord
+
+                transports.append(discord.build_transport(self.services))
         return transports
+
+    async def sync_discord_commands(self) -> int:
+        """`python -m bot discord sync`: publish the slash commands now; how many."""
+        if self.settings.discord_bot_token is None:
+            raise ConfigError("Invalid setting DISCORD_BOT_TOKEN: it is not set, so there is nothing to sync")
+        from handlers import discord
+
+        return await discord.sync_commands(self.services)
 
     @contextlib.asynccontextmanager
     async def notifiers(self, transports: list[Transport] | None, *, console: bool
@@ -171,11 +179,10 @@ class App:
                 printer = ConsoleNotifier(chart_dir=Path(self.settings.chart_dir))
                 notifiers.update(dict.fromkeys(CONSOLE_PLATFORMS, printer))
             webhook = self._webhook_notifier()
-            if webhook is None:
-                missing.append("webhook (no WEBHOOK_SECRET)")
-            else:
-                notifiers["webhook"] = webhook
-                stack.push_async_callback(webhook.close)
+            notifiers["webhook"] = webhook
+            stack.push_async_callback(webhook.close)
+            if self.settings.webhook_secret is None:
+                missing.append("generic webhooks (no WEBHOOK_SECRET)")
             if transports is not None:
                 notifiers.update({t.name: t.notifier for t in transports})
                 if "console" in notifiers:  # the terminal also prints what `python -m bot ask` subscribed to
@@ -196,17 +203,19 @@ class App:
 
                 notifiers[name] = await stack.enter_async_context(telegram.open_notifier(self.services))
             else:
-                missing.append(f"{name} (not available in this version)")
+                from handlers import discord
 
-    def _webhook_notifier(self) -> Notifier | None:
-        settings = self.settings
-        if settings.webhook_secret is None:
-            return None
+                notifiers[name] = await stack.enter_async_context(discord.open_notifier(self.services))
+
+    def _webhook_notifier(self) -> WebhookNotifier:
+        """Slack and Discord hooks carry their own secret; generic ones wait for WEBHOOK_SECRET to be signed."""
         from bot.alerts.webhook import WEBHOOK_LIMITS, WebhookNotifier
         from bot.notifier import PlatformLimits
 
+        settings = self.settings
         limits = PlatformLimits(settings.webhook_max_per_second, WEBHOOK_LIMITS.per_chat_per_second)
-        return WebhookNotifier(settings.webhook_secret.get_secret_value(), limits=limits)
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        return WebhookNotifier(secret, limits=limits)
 
     # ------------------------------------------------------------ running
 

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None  # checked on every webhook request; random if unset
     telegram_admin_cache_seconds: float = Field(default=60.0, ge=0, le=86400)
     discord_bot_token: SecretStr | None = None
+    # Discord's REST API and gateway (change for a proxy, or a local fake in tests); one guild to sync slash
+    # commands to (instant, for development), else they are synced globally.
+    discord_api_base_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    discord_guild_id: int | None = Field(default=None, gt=0)
     log_level: str = "INFO"
     default_pair: str = "ETH:RUT"
     default_window: str = "90d"
@@ -110,6 +115,27 @@ class Settings(BaseSettings):
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ValueError("must be an http(s) URL such as https://api.telegram.org/bot")
         return value.strip()
+
+    @field_validator("discord_api_base_url")
+    @classmethod
+    def _discord_api(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must be an http(s) URL such as https://discord.com/api/v10")
+        return value.strip().rstrip("/")
+
+    @field_validator("discord_gateway_url")
+    @classmethod
+    def _discord_gateway(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in {"ws", "wss"} or not parts.hostname:
+            raise ValueError("must be a ws(s) URL such as wss://gateway.discord.gg/")
+        return value.strip()
+
+    @field_validator("discord_guild_id", mode="before")
+    @classmethod
+    def _blank_guild(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("telegram_webhook_url")
     @classmethod

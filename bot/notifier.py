@@ -103,6 +103,11 @@ class ChatMoved(DeliveryError):
         self.new_chat_id = new_chat_id
 
 
+class NotConfigured(DeliveryError):
+    """This platform can't send this message until the operator sets something up (a missing secret): the
+    delivery waits, untried and uncounted, and the reason shows in /history and the run-once summary."""
+
+
 class PermanentError(DeliveryError):
     """The message itself is refused (bad request): do not retry it."""
 

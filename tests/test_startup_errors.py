@@ -120,10 +120,3 @@ def test_settings_that_cannot_work_are_refused_naming_the_variable(capsys, monke
     assert err.startswith(f"decoupler: Invalid setting {variable}: ") and says in err, err
     if "SECRET" in variable:
         assert value not in err
-
-
-def test_a_discord_token_alone_is_refused_until_discord_lands(capsys, monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'd.sqlite3'}")
-    monkeypatch.setenv("DISCORD_BOT_TOKEN", "discord-token-for-a-test")
-    err = one_line_failure(capsys, ["run"])
-    assert "DISCORD_BOT_TOKEN" in err and "discord-token-for-a-test" not in err

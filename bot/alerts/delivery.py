@@ -33,6 +33,7 @@ from bot.alerts.rules import FiredAlert
 from bot.notifier import (
     ChatGone,
     ChatMoved,
+    NotConfigured,
     Notifier,
     PermanentError,
     RetryLater,
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LEASE = timedelta(seconds=120)
 RUN_ONCE_WAIT = timedelta(seconds=60)  # `alerts --run-once` waits out a platform's retry_after this long at most
+NOT_CONFIGURED_WAIT = timedelta(minutes=10)  # a platform that needs the operator: look again this much later
 GROUP_KINDS = frozenset({"group", "channel"})
 _NO_HANDLE = ""  # the platform gave no media handle for this alert: nobody needs to wait for one
 
@@ -74,12 +76,13 @@ class DrainReport:
     gone: int = 0
     lost_claims: int = 0  # sent, but our claim had been taken over (lease ran out): maybe sent twice
     errors: int = 0  # failed on an error of ours (a bug), not the platform's
+    not_configured: int = 0  # waiting for the operator (e.g. WEBHOOK_SECRET), not tried
     by_platform: dict[str, int] = field(default_factory=dict)
     gone_chats: set[int] = field(default_factory=set)  # found gone in this drain: skip their other jobs
 
     def add(self, other: DrainReport) -> None:
         for name in ("sent", "deliveries_sent", "failed", "rescheduled", "retry_later", "moved", "gone",
-                     "lost_claims", "errors"):
+                     "lost_claims", "errors", "not_configured"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for platform, count in other.by_platform.items():
             self.by_platform[platform] = self.by_platform.get(platform, 0) + count
@@ -271,6 +274,12 @@ class DeliveryWorker:
                 await self.repo.mark_failed(ids, job.token, self.clock(), reason, attempted=True)
                 await self.repo.skip_chat(job.first.chat_pk, reason, self.clock())
                 report.gone += 1
+                return
+            except NotConfigured as missing:
+                now = self.clock()
+                await self.repo.reschedule(ids, job.token, now, now + NOT_CONFIGURED_WAIT, str(missing),
+                                           attempted=False)
+                report.not_configured += 1
                 return
             except PermanentError as refused:
                 await self.repo.mark_failed(ids, job.token, self.clock(), f"refused: {refused}", attempted=True)

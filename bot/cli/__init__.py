@@ -36,11 +36,11 @@ def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bot.cli import alerts, chat, db, market, webhook
+    from bot.cli import alerts, chat, db, discord, market, webhook
 
     parser = argparse.ArgumentParser(prog="python -m bot", description="Decoupler: crypto/equity correlation bot")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    for module in (chat, db, alerts, webhook, market):
+    for module in (chat, db, alerts, webhook, market, discord):
         module.add_commands(sub)
     return parser
 
@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import App
     from bot.store import DatabaseUrlError, StoreUnavailable
+    from bot.transport import TransportStartError
 
     app = App(settings)
     try:
@@ -81,6 +82,8 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     except ConfigError as problem:
         return fail(str(problem))
     except (DatabaseUrlError, StoreUnavailable) as exc:  # the messages never contain the URL
+        return fail(str(exc))
+    except TransportStartError as exc:  # a platform refused the token or can't be reached (no secret in it)
         return fail(str(exc))
     finally:
         await app.close()

@@ -1,4 +1,8 @@
-"""`python -m bot webhook add URL [ASSET:BENCHMARK] [kinds]  |  webhook list  |  webhook remove URL`."""
+"""`python -m bot webhook add URL [ASSET:BENCHMARK] [kinds]  |  list  |  remove URL  |  enable URL`.
+
+`list` shows every hook with subscriptions, disabled ones too (with the reason), and never a secret: passwords
+in URLs, Slack's and Discord's secret path parts and secret-looking query values are shown as `***`.
+"""
 
 from __future__ import annotations
 
@@ -14,20 +18,22 @@ from bot.windows import parse_window
 
 if TYPE_CHECKING:
     from bot.app import App
+    from bot.store import Chat
 
+PLATFORM = "webhook"
 
 
 def add_commands(subparsers: Any) -> None:
     webhook = one_line_errors(subparsers.add_parser("webhook", help="alert webhooks: add URL [pair] [kinds] | list "
-                                                                    "| remove URL"))
-    webhook.add_argument("action", choices=["add", "list", "remove"])
-    webhook.add_argument("words", nargs="*", help="add: URL [ASSET:BENCHMARK] [kinds]; remove: URL")
+                                                                    "| remove URL | enable URL"))
+    webhook.add_argument("action", choices=["add", "list", "remove", "enable"])
+    webhook.add_argument("words", nargs="*", help="add: URL [ASSET:BENCHMARK] [kinds]; remove, enable: URL")
     webhook.set_defaults(handler=webhook_command)
 
 
 async def webhook_command(app: App, args: argparse.Namespace) -> int:
     actions: dict[str, Callable[[App, list[str]], Awaitable[int]]] = {
-        "add": _webhook_add, "list": _webhook_list, "remove": _webhook_remove,
+        "add": _webhook_add, "list": _webhook_list, "remove": _webhook_remove, "enable": _webhook_enable,
     }
     return await actions[args.action](app, args.words)
 
@@ -56,42 +62,80 @@ def _webhook_words(settings: Settings, words: list[str]) -> tuple[str, tuple[str
 
 
 async def _webhook_add(app: App, words: list[str]) -> int:
+    from bot.alerts.webhook import HOOK_LABELS, HookKind, address_note, mask_url, recognise
+
     settings, store = app.settings, app.store
     url, (asset, benchmark), kinds = _webhook_words(settings, words)
-    chat = await store.upsert_chat("webhook", url, "channel", url)
+    shown_url, kind = mask_url(url), recognise(url)
+    chat = await store.upsert_chat(PLATFORM, url, "channel", shown_url)
     if not chat.active:
-        await store.reactivate("webhook", url)
+        await store.reactivate(PLATFORM, url)
     window = chat.default_window_days or parse_window(settings.default_window).days
     subscription, created = await store.subscribe(
         chat, asset, benchmark, window_days=window, kinds=kinds)
     if not created and subscription.kinds != kinds:
         subscription = await store.set_kinds(chat, asset, benchmark, kinds)
     shown = ", ".join(in_order(subscription.kinds))
-    print(f"webhook {url}: {asset}:{benchmark} alerts ({shown}), {parse_window(f'{window}d').label} window"
-          + ("" if created else " (it was already subscribed)"))
-    if settings.webhook_secret is None:
-        print("note: WEBHOOK_SECRET is not set; webhook deliveries stay pending until it is")
+    print(f"webhook {shown_url} ({HOOK_LABELS[kind]}): {asset}:{benchmark} alerts ({shown}), "
+          f"{parse_window(f'{window}d').label} window" + ("" if created else " (it was already subscribed)"))
+    note = address_note(url)
+    if note:
+        print(note)
+    if kind is HookKind.GENERIC and settings.webhook_secret is None:
+        print("note: WEBHOOK_SECRET is not set; this hook gets nothing until it is (its requests are signed with it)")
     return 0
 
 
 async def _webhook_list(app: App, words: list[str]) -> int:
-    rows = [row for row in await app.store.active_subscriptions() if row.chat.platform == "webhook"]
+    from bot.alerts.webhook import HOOK_LABELS, mask_url, recognise
+
+    rows = await app.store.platform_subscriptions(PLATFORM)
     if not rows:
         print("no webhooks; add one with: python -m bot webhook add URL [ASSET:BENCHMARK] [kinds]")
     for chat, subscription in rows:
         kinds = ",".join(in_order(subscription.kinds))
-        print(f"{chat.chat_id}  {subscription.pair}  {subscription.window_days}d  {kinds}")
+        state = "" if chat.active else f"  OFF: {chat.inactive_reason or 'inactive'}"
+        print(f"{mask_url(chat.chat_id)}  {HOOK_LABELS[recognise(chat.chat_id)]}  {subscription.pair}  "
+              f"{subscription.window_days}d  {kinds}{state}")
+    if any(not chat.active for chat, _ in rows):
+        print("turn one back on with: python -m bot webhook enable URL")
     return 0
 
 
 async def _webhook_remove(app: App, words: list[str]) -> int:
-    if len(words) != 1:
-        raise ArgumentProblem("webhook remove takes one URL")
+    chat = await _known_hook(app, words, "remove")
     store = app.store
-    chat = await store.get_chat("webhook", words[0].strip())
-    if chat is None:
-        raise ArgumentProblem(f"no webhook {words[0][:64]}")
     removed = await store.unsubscribe_all(chat)
-    await store.mark_inactive("webhook", chat.chat_id, "removed by the operator")
-    print(f"webhook {chat.chat_id} removed ({len(removed)} subscriptions)")
+    await store.mark_inactive(PLATFORM, chat.chat_id, "removed by the operator")
+    print(f"webhook {_shown(chat.chat_id)} removed ({len(removed)} subscriptions)")
     return 0
+
+
+async def _webhook_enable(app: App, words: list[str]) -> int:
+    chat = await _known_hook(app, words, "enable")
+    store = app.store
+    subscriptions = await store.list_subscriptions(chat)
+    if not subscriptions:
+        raise ArgumentProblem(f"webhook {_shown(chat.chat_id)} has no subscriptions; add one with: "
+                              "python -m bot webhook add URL [ASSET:BENCHMARK] [kinds]")
+    if not await store.reactivate(PLATFORM, chat.chat_id):
+        print(f"webhook {_shown(chat.chat_id)} is already on")
+        return 0
+    print(f"webhook {_shown(chat.chat_id)} is on again ({len(subscriptions)} subscriptions); "
+          f"it was off: {chat.inactive_reason or 'inactive'}")
+    return 0
+
+
+async def _known_hook(app: App, words: list[str], action: str) -> Chat:
+    if len(words) != 1:
+        raise ArgumentProblem(f"webhook {action} takes one URL")
+    chat = await app.store.get_chat(PLATFORM, words[0].strip())
+    if chat is None:
+        raise ArgumentProblem(f"no webhook {_shown(words[0])[:120]}")
+    return chat
+
+
+def _shown(url: str) -> str:
+    from bot.alerts.webhook import mask_url
+
+    return mask_url(url)

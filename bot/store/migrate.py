@@ -17,13 +17,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.store.engine import create_store_engine
-
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-HEAD_REVISION = "0004"  # the newest file in migrations/versions
+HEAD_REVISION = "0005"  # the newest file in migrations/versions
 _PG_MIGRATION_LOCK = 0x0DEC_0091E5  # any constant bigint, the same in every process
 
 
@@ -77,7 +75,7 @@ def _upgrade_to_head(connection: Connection) -> None:
 
 
 def upgrade(database_url: str) -> None:
-    """Blocking upgrade for the CLI (`python -m bot db upgrade`). In async code use `open_store`."""
+    """Blocking upgrade (scripts, tests). In async code use `open_store` (`python -m bot db upgrade` does)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -87,8 +85,10 @@ def upgrade(database_url: str) -> None:
 
 
 async def _upgrade(database_url: str) -> None:
-    engine = create_store_engine(database_url)
+    from bot.store.database import Database
+
+    db = Database(database_url)
     try:
-        await migrate_engine(engine)
+        await db.open()
     finally:
-        await engine.dispose()
+        await db.close()

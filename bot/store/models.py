@@ -77,7 +77,7 @@ class ChatRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
-    chat_id: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[str] = mapped_column(String(2048))  # webhook URLs (migration 0005)
     kind: Mapped[str] = mapped_column(String(16), default=ChatKind.PRIVATE.value)
     title: Mapped[str | None] = mapped_column(String(255))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")

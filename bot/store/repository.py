@@ -321,6 +321,17 @@ class Store(Repository):
             )
             return [ChatSubscription(Chat.from_row(chat), Subscription.from_row(sub)) for chat, sub in rows]
 
+    async def platform_subscriptions(self, platform: str) -> list[ChatSubscription]:
+        """Every subscription of the platform's chats, active or not (`webhook list` shows disabled hooks)."""
+        async with self._read() as session:
+            rows = await session.execute(
+                select(ChatRow, SubscriptionRow)
+                .join(SubscriptionRow, SubscriptionRow.chat_pk == ChatRow.id)
+                .where(ChatRow.platform == platform)
+                .order_by(ChatRow.id, SubscriptionRow.id)
+            )
+            return [ChatSubscription(Chat.from_row(chat), Subscription.from_row(sub)) for chat, sub in rows]
+
     async def _update_subscriptions(
         self,
         chat: Chat,

@@ -96,7 +96,7 @@ def test_webhook_add_registers_an_endpoint_and_run_once_delivers_what_it_can(tmp
     assert main(["alerts", "--run-once", "--as-of", "2024-04-26"]) == 0
     out = capsys.readouterr().out
     assert "ETH and small caps are loosely linked" in out  # the console chat got it
-    assert "1 delivered" in out and "pending for webhook (no WEBHOOK_SECRET), telegram (no token)" in out
+    assert "1 delivered" in out and "pending for generic webhooks (no WEBHOOK_SECRET), telegram (no token)" in out
 
     async def statuses() -> dict[str, str]:
         store = await open_store(url)
@@ -106,6 +106,87 @@ def test_webhook_add_registers_an_endpoint_and_run_once_delivers_what_it_can(tmp
         return {chats[r["chat_pk"]]: r["status"] for r in rows}
 
     assert asyncio.run(statuses()) == {"console": "sent", "telegram": "pending", "webhook": "pending"}
+
+
+SLACK_HOOK = "https://hooks.slack.com/services/T0123ABCD/B0456EFGH/slackSecret123"
+DISCORD_HOOK = "https://discord.com/api/webhooks/112233445566778899/discord-Token_secret"
+PASSWORD_HOOK = "https://ops:hunter2@example.com/hooks/decoupler"
+LONG_HOOK = "https://relay.example.com/hooks/" + "x" * 1500
+
+
+def test_webhook_add_takes_long_slack_discord_and_local_urls_and_list_masks_their_secrets(
+        tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'hooks.sqlite3'}")
+    monkeypatch.delenv("WEBHOOK_SECRET", raising=False)
+    assert main(["webhook", "add", LONG_HOOK]) == 0  # today: "at most 64 characters"
+    assert main(["webhook", "add", SLACK_HOOK, "ETH:RUT"]) == 0
+    slack = capsys.readouterr().out
+    assert "slackSecret123" not in slack and "hooks.slack.com/services/T0123ABCD/*** (Slack)" in slack
+    assert "WEBHOOK_SECRET" in slack.split(SLACK_HOOK[:20])[0]  # the generic hook's note, not Slack's
+    assert slack.count("WEBHOOK_SECRET") == 1  # Slack needs no WEBHOOK_SECRET: nothing is signed for it
+    assert main(["webhook", "add", DISCORD_HOOK, "BTC:SPY", "regime"]) == 0
+    assert main(["webhook", "add", PASSWORD_HOOK]) == 0
+    assert main(["webhook", "add", "http://169.254.169.254/latest/meta-data"]) == 0
+    out = capsys.readouterr().out
+    assert ("note: 169.254.169.254 is a link-local address (cloud metadata services live there); make sure that "
+            "is what you mean\n") in out
+    assert main(["webhook", "add", "http://10.0.0.7:8080/hook"]) == 0
+    assert "note: 10.0.0.7 is a private address" in capsys.readouterr().out
+    assert main(["webhook", "add", "https://hooks.slack.com/triggers/T1/1/x"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "hooks.slack.com/services/T…/B…/…" in err
+
+    assert main(["webhook", "list"]) == 0
+    listed = capsys.readouterr().out
+    for secret in ("slackSecret123", "discord-Token_secret", "hunter2"):
+        assert secret not in listed
+    assert "https://hooks.slack.com/services/T0123ABCD/***  Slack  ETH:RUT" in listed
+    assert "https://discord.com/api/webhooks/112233445566778899/***  Discord  BTC:SPY  90d  regime" in listed
+    assert "https://ops:***@example.com/hooks/decoupler  signed JSON" in listed
+    assert LONG_HOOK in listed and "OFF" not in listed
+
+
+def test_webhook_list_shows_disabled_hooks_and_why_and_enable_turns_one_back_on(tmp_path: Path, monkeypatch, capsys):
+    import asyncio
+
+    url = f"sqlite:///{tmp_path / 'hooks.sqlite3'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("WEBHOOK_SECRET", "cli-test-secret-0123456789")
+    assert main(["webhook", "add", DISCORD_HOOK, "ETH:RUT"]) == 0
+    assert main(["webhook", "add", "https://example.com/hooks/decoupler", "BTC:SPY"]) == 0
+    capsys.readouterr()
+    reason = "disabled: gave up after 26 attempts in 25 h 25 min: TransientError: HTTP 404"
+
+    async def disable() -> None:  # what the delivery worker does when a webhook's retries run out
+        store = await open_store(url)
+        await store.mark_inactive("webhook", DISCORD_HOOK, reason)
+        await store.close()
+
+    asyncio.run(disable())
+    assert main(["webhook", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    (off,) = [line for line in listed if "OFF" in line]  # today: disabled hooks were not listed at all
+    assert off.startswith("https://discord.com/api/webhooks/112233445566778899/***") and off.endswith(f"OFF: {reason}")
+    assert listed[-1] == "turn one back on with: python -m bot webhook enable URL"
+
+    assert main(["webhook", "enable", DISCORD_HOOK]) == 0
+    enabled = capsys.readouterr().out
+    assert "is on again (1 subscriptions)" in enabled and reason in enabled and "discord-Token_secret" not in enabled
+    assert main(["webhook", "list"]) == 0
+    assert "OFF" not in capsys.readouterr().out
+    assert main(["webhook", "enable", DISCORD_HOOK]) == 0
+    assert "already on" in capsys.readouterr().out
+    assert main(["webhook", "enable", "https://discord.com/api/webhooks/1/other-secret"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("decoupler: no webhook https://discord.com/api/webhooks/1/***") and "other-secret" not in err
+
+    async def chat_active() -> bool:
+        store = await open_store(url)
+        chat = await store.get_chat("webhook", DISCORD_HOOK)
+        await store.close()
+        return chat is not None and chat.active
+
+    assert asyncio.run(chat_active())
 
 
 async def test_history_preview_and_status_in_a_chat(tmp_path: Path):
@@ -141,7 +222,7 @@ async def test_history_preview_and_status_in_a_chat(tmp_path: Path):
 
 async def test_the_app_runs_the_scheduler_and_the_delivery_worker_while_it_runs(tmp_path: Path):
     settings = load_settings(database_url=f"sqlite:///{tmp_path / 'app.sqlite3'}", market_data="snapshot",
-                             webhook_secret="app-test-secret")
+                             webhook_secret="app-test-secret-16+")
     app = App(settings)
     alerts = app.alerts
     try:

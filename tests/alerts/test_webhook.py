@@ -1,4 +1,7 @@
-"""The webhook notifier against a local receiver: signed multipart JSON + chart, errors mapped for retries."""
+"""The webhook notifier against a local receiver: signed multipart JSON + chart, errors mapped for retries.
+
+Slack and Discord formats: test_webhook_formats.py; retries through the delivery worker: test_webhook_retry.py;
+long URLs in the store: test_webhook_store.py."""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ import pytest_asyncio
 from aiohttp import web
 
 from bot.alerts.webhook import (
+    DELIVERY_HEADER,
+    MAX_URL_LENGTH,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     WebhookNotifier,
@@ -39,12 +44,16 @@ class Endpoint:
             name = head.split(b'name="')[1].split(b'"')[0].decode()
             parts[name] = content[:-2]
         self.received.append({"signed": signed, "alert": json.loads(parts["alert"]), "chart": parts.get("chart"),
-                              "type": request.content_type})
+                              "type": request.content_type, "delivery": request.headers.get(DELIVERY_HEADER)})
         return web.Response(status=self.status, headers=self.headers)
 
 
 async def moved(request: web.Request) -> web.Response:
     return web.Response(status=302, headers={"Location": "/hook"})
+
+
+async def moved_for_good(request: web.Request) -> web.Response:
+    return web.Response(status=308, headers={"Location": "/hook"})
 
 
 @pytest_asyncio.fixture
@@ -53,6 +62,7 @@ async def endpoint() -> AsyncIterator[tuple[Endpoint, str]]:
     app = web.Application()
     app.router.add_post("/hook", hook.handle)
     app.router.add_post("/moved", moved)
+    app.router.add_post("/moved-for-good", moved_for_good)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -66,6 +76,8 @@ async def endpoint() -> AsyncIterator[tuple[Endpoint, str]]:
 
 REPLY = Reply(text="🔔 ETH and small caps are moving apart", chart=b"\x89PNG...", chart_name="eth-rut.png",
               data={"kind": "regime", "pair": "ETH:RUT", "as_of": "2024-04-26", "alert_id": 7, "delivery_ids": [3]})
+BUNDLE = Reply(text="🔔 2 alerts while this chat was quiet:\n• one\n• two",
+               data={"alerts": [{"alert_id": 7}, {"alert_id": 8}], "delivery_ids": [18, 17]})
 
 
 async def test_an_alert_arrives_signed_as_json_with_its_chart(endpoint):
@@ -74,13 +86,17 @@ async def test_an_alert_arrives_signed_as_json_with_its_chart(endpoint):
     try:
         await notifier.send(f"{base}/hook", REPLY)
         await notifier.send(f"{base}/hook", Reply(text="no chart", data={"kind": "record"}))
+        await notifier.send(f"{base}/hook", BUNDLE)
     finally:
         await notifier.close()
-    first, second = hook.received
+    first, second, bundle = hook.received
     assert first["signed"] and first["type"] == "multipart/form-data"
     assert first["alert"] == {**REPLY.data, "text": REPLY.text}
     assert first["chart"] == REPLY.chart
     assert second["chart"] is None and second["alert"]["text"] == "no chart"
+    # the delivery id header: receivers drop repeats by it; a bundle's ids ascending, comma-joined
+    assert (first["delivery"], second["delivery"], bundle["delivery"]) == ("3", None, "17,18")
+    assert bundle["signed"] and bundle["alert"]["delivery_ids"] == [18, 17]
 
 
 def test_a_wrong_secret_or_a_changed_body_fails_verification():
@@ -95,8 +111,9 @@ def test_a_wrong_secret_or_a_changed_body_fails_verification():
 
 @pytest.mark.parametrize(
     ("status", "headers", "error"),
-    [(429, {"Retry-After": "7"}, RetryLater), (503, {}, TransientError), (410, {}, ChatGone),
-     (400, {}, PermanentError)],
+    [(429, {"Retry-After": "7"}, RetryLater), (503, {"Retry-After": "7"}, RetryLater), (503, {}, TransientError),
+     (410, {}, ChatGone), (400, {}, TransientError), (401, {}, TransientError), (404, {}, TransientError),
+     (408, {}, TransientError), (500, {}, TransientError)],
 )
 async def test_http_answers_become_the_delivery_errors(endpoint, status, headers, error):
     hook, base = endpoint
@@ -111,12 +128,14 @@ async def test_http_answers_become_the_delivery_errors(endpoint, status, headers
         assert raised.value.retry_after == 7 and raised.value.chat_only
 
 
-async def test_redirects_are_not_followed_and_dead_endpoints_are_transient(endpoint):
-    _, base = endpoint
+async def test_redirects_are_not_followed_but_retried_and_dead_endpoints_are_transient(endpoint):
+    hook, base = endpoint
     notifier = WebhookNotifier(SECRET, timeout=1)
     try:
-        with pytest.raises(PermanentError):
-            await notifier.send(f"{base}/moved", REPLY)
+        for path in ("/moved", "/moved-for-good"):  # a 3xx is retried (the operator may fix the URL or server)
+            with pytest.raises(TransientError, match="redirects are not followed"):
+                await notifier.send(f"{base}{path}", REPLY)
+        assert hook.received == []  # not followed to /hook
         with pytest.raises(TransientError):
             await notifier.send("http://127.0.0.1:9/hook", REPLY)  # nothing listens on the discard port
         with pytest.raises(PermanentError):
@@ -126,8 +145,12 @@ async def test_redirects_are_not_followed_and_dead_endpoints_are_transient(endpo
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com/x", "example.com/hook", "https://", "javascript:alert(1)",
-                                 "https://example.com/" + "x" * 60])
-def test_only_short_http_urls_are_webhooks(url):
-    with pytest.raises(WebhookUrlError):
+                                 "https://example.com/" + "x" * MAX_URL_LENGTH, "https://example.com:port/x",
+                                 "https://example.com/a b", "https://example.com/\x00"])
+def test_only_http_urls_up_to_2048_characters_are_webhooks(url):
+    with pytest.raises(WebhookUrlError) as refused:
         check_webhook_url(url)
+    assert "\n" not in str(refused.value)
     assert check_webhook_url(" https://example.com/hooks/decoupler ") == "https://example.com/hooks/decoupler"
+    long = "https://example.com/hooks/" + "x" * 1500  # was refused over 64 characters
+    assert check_webhook_url(long) == long

@@ -124,8 +124,9 @@ async def test_logs_never_show_the_password(fresh_postgres: Database, caplog: py
     assert "hunter2" not in caplog.text
 
 
-async def test_subscription_kinds_move_from_flags_to_names(fresh_database: Database) -> None:
-    """0003 kept one boolean column per kind; 0004 keeps their names, whatever the mix."""
+async def test_subscription_kinds_move_from_flags_to_names_and_nothing_is_lost(fresh_database: Database) -> None:
+    """0003 kept one boolean column per kind; 0004 keeps their names, whatever the mix — and SQLite's rebuild of
+    `alerts` must not cascade to its deliveries."""
     def to(revision: str):
         def step(connection: Connection) -> None:
             config = alembic_config()
@@ -145,9 +146,23 @@ async def test_subscription_kinds_move_from_flags_to_names(fresh_database: Datab
                     "INSERT INTO subscriptions (chat_pk, asset, benchmark, alert_regime, alert_divergence, "
                     "alert_record, window_days) VALUES (1, 'ETH', :b, :r, :d, :c, 90)"),
                     {"b": f"B{number}", "r": regime, "d": divergence, "c": record})
+            for statement in (  # an alert with a delivery and a media handle: rebuilding `alerts` must keep them
+                "INSERT INTO rule_instances (id, asset, benchmark, window_days, calendar) "
+                "VALUES (1, 'ETH', 'RUT', 90, 'XNYS')",
+                "INSERT INTO alerts (id, rule_instance_id, kind, as_of, payload) VALUES (1, 1, 'regime', '2026-01-16', "
+                "'{}')",
+                "INSERT INTO deliveries (id, alert_id, chat_pk, platform, status, not_before, attempts) "
+                "VALUES (7, 1, 1, 't', 'pending', '2026-01-16 21:20:00', 0)",
+                "INSERT INTO alert_media (alert_id, platform, handle) VALUES (1, 't', 'file-1')",
+            ):
+                await connection.execute(text(statement))
             await connection.run_sync(to(HEAD_REVISION))
             query = text("SELECT benchmark, kinds FROM subscriptions ORDER BY benchmark")
             rows = (await connection.execute(query)).all()
+            kept = (await connection.execute(text(
+                "SELECT d.id, d.alert_id, m.handle FROM deliveries d JOIN alert_media m ON m.alert_id = d.alert_id"
+            ))).all()
         assert rows == [("B0", "divergence,record,regime"), ("B1", "record,regime"), ("B2", "divergence")]
+        assert kept == [(7, 1, "file-1")]
     finally:
         await store.close()
