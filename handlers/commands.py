@@ -78,7 +78,7 @@ async def dispatch(
     if cmd is None:
         return unknown_command_reply(name)
     if cmd.admin_only and chat.chat_kind != "private" and not await is_admin(chat):
-        return error_reply(f"Only chat admins can change settings here (/{cmd.name}).")
+        return error_reply(f"Only {chat.admins} can change settings here (/{cmd.name}).")
     request = Request(services, args, chat, as_of, want_chart, theme)
     try:
         reply = await cmd.handler(request)

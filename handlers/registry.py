@@ -41,6 +41,7 @@ class ChatContext:
     # "Is this user an admin here?", answered by the transport. Denies by default: a transport that forgets
     # to say must not make everyone an admin of a group.
     is_admin: AdminCheck = not_an_admin
+    admins: str = "chat admins"  # who may change settings here, in the platform's words
 
     @property
     def key(self) -> str:

@@ -299,3 +299,16 @@ class EvaluationRow(Base):
     updated_at: Mapped[datetime] = _updated_at()
 
     __table_args__ = (CheckConstraint("status IN ('evaluated', 'stale')", name="status"),)
+
+
+# ---- named values kept between runs (migration 0006) ------------------------------------------------------
+
+
+class BotStateRow(Base):
+    """A small named value the bot keeps between runs, e.g. the hash of the slash commands last synced."""
+
+    __tablename__ = "bot_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _updated_at()

@@ -124,6 +124,21 @@ class Store(Repository):
         """Deliver to the chat again, with the subscriptions it had; False if it was not inactive."""
         return await self._set_active(platform, chat_id, active=True, reason=None)
 
+    async def reactivate_many(self, platform: str, chat_ids: Iterable[str]) -> int:
+        """Those of these chats that are inactive get deliveries again (the bot is back in their server);
+        how many. Ids the store doesn't know are ignored."""
+        wanted = [str(c) for c in chat_ids]
+        if not wanted:
+            return 0
+        async with self._write() as session:
+            result = await session.execute(
+                update(ChatRow)
+                .where(ChatRow.platform == platform, ChatRow.chat_id.in_(wanted), ChatRow.active.is_(False))
+                .values(active=True, inactive_reason=None, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     async def _set_active(self, platform: str, chat_id: str, *, active: bool, reason: str | None) -> bool:
         async with self._write() as session:
             result = await session.execute(

@@ -1,0 +1,96 @@
+"""A Reply as Discord message parts — an embed (bot/render/embeds.py laid out by discord.py), the chart as an
+attachment shown in it, buttons that run commands — trimmed to what the bot may do in the channel."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import discord
+
+from bot.render.embeds import EmbedSpec, embed_of
+from bot.reply import Reply
+from handlers.discord.slash import button_id
+
+CONTENT_LIMIT = 2000
+
+
+@dataclass
+class MessageParts:
+    content: str | None = None
+    embed: discord.Embed | None = None
+    file: discord.File | None = None
+    view: discord.ui.View | None = None
+
+    def send_kwargs(self) -> dict[str, object]:
+        """For send_message / followup.send / channel.send: only what is set."""
+        parts: dict[str, object] = {}
+        if self.content is not None:
+            parts["content"] = self.content
+        if self.embed is not None:
+            parts["embed"] = self.embed
+        if self.file is not None:
+            parts["file"] = self.file
+        if self.view is not None:
+            parts["view"] = self.view
+        return parts
+
+    def edit_kwargs(self) -> dict[str, object]:
+        """For edit_message / edit_original_response: the whole message is replaced, old chart included."""
+        return {"content": self.content, "embed": self.embed, "attachments": [self.file] if self.file else [],
+                "view": self.view}
+
+    def done(self) -> None:
+        """The message is out: its buttons need no object in memory (presses arrive as interactions)."""
+        if self.view is not None:
+            self.view.stop()
+
+
+def discord_embed(spec: EmbedSpec) -> discord.Embed:
+    embed = discord.Embed(title=spec.title, description=spec.description or None, colour=spec.colour)
+    for field in spec.fields:
+        embed.add_field(name=field.name, value=field.value, inline=field.inline)
+    if spec.footer:
+        embed.set_footer(text=spec.footer)
+    if spec.image:
+        embed.set_image(url=f"attachment://{spec.image}")
+    return embed
+
+
+def buttons(reply: Reply) -> discord.ui.View | None:
+    view = discord.ui.View(timeout=None)
+    for number, row in enumerate(reply.buttons[:5]):
+        for button in row[:5]:
+            custom_id = button_id(button.command)
+            if custom_id is not None:
+                view.add_item(discord.ui.Button(label=button.label[:80], custom_id=custom_id, row=number,
+                                                style=discord.ButtonStyle.secondary))
+    return view if view.children else None
+
+
+def message_parts(reply: Reply, permissions: discord.Permissions | None = None, *, with_buttons: bool = True
+                  ) -> MessageParts:
+    """`permissions`: the bot's in the channel (None: all of them). Without Embed Links the answer is plain
+    text; without Attach Files it has no chart; either way it says which permission is missing."""
+    can_embed = permissions is None or permissions.embed_links
+    can_attach = permissions is None or permissions.attach_files
+    view = buttons(reply) if with_buttons else None
+    missing = [name for name, ok in (("Embed Links", can_embed), ("Attach Files", can_attach))
+               if not ok and (name == "Embed Links" or reply.chart is not None)]
+    note = (f"\n(I'm missing the {' and '.join(missing)} permission{'s' if len(missing) > 1 else ''} in this "
+            "channel, so there is no card" + (" or chart" if reply.chart is not None else "") + ".)") if missing else ""
+    if not can_embed:
+        return MessageParts(content=_cut(reply.text + note, CONTENT_LIMIT), view=view)
+    spec = embed_of(reply)
+    attach = reply.chart is not None and can_attach
+    embed = discord_embed(spec if attach else _without_image(spec))
+    file = discord.File(io.BytesIO(reply.chart), filename=reply.chart_name) if attach and reply.chart else None
+    return MessageParts(content=note.strip() or None, embed=embed, file=file, view=view)
+
+
+def _without_image(spec: EmbedSpec) -> EmbedSpec:
+    return EmbedSpec(spec.title, spec.description, spec.colour, spec.fields, spec.footer, None)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

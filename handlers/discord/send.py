@@ -1,0 +1,89 @@
+"""Alerts to Discord channels and DMs: `channel.send(embed, file)` over REST only (no gateway needed), paced by
+the transport's limiter, discord.py's errors mapped to the Notifier port's. discord.py waits out a 429 itself;
+those waits are counted from its log."""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+import discord
+
+from bot.notifier import (
+    CHAT_RETRY,
+    ChatGone,
+    PermanentError,
+    PlatformLimits,
+    SendResult,
+    TransientError,
+)
+from bot.ratelimit import PlatformLimiter
+from bot.reply import Reply
+from handlers.discord.messages import message_parts
+
+log = logging.getLogger(__name__)
+# Discord: 5 messages per 5 s in a channel (one a second, evenly), 50 requests a second per bot.
+DISCORD_LIMITS = PlatformLimits(per_second=50, per_chat_per_second=1)
+GONE_CODES = {10003: "unknown channel", 50001: "missing access", 50007: "cannot send messages to this user",
+              50013: "missing permissions"}
+
+
+class RateLimitCounter(logging.Filter):
+    """Counts the 429s discord.py waits out by itself (it logs each one); lets every record through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "rate limited" in str(record.msg).lower():
+            self.count += 1
+        return True
+
+
+RATE_LIMITS = RateLimitCounter()
+
+
+def count_rate_limits() -> RateLimitCounter:
+    logger = logging.getLogger("discord.http")
+    if RATE_LIMITS not in logger.filters:
+        logger.addFilter(RATE_LIMITS)
+    return RATE_LIMITS
+
+
+class DiscordNotifier:
+    """`bot.notifier.Notifier` for Discord. A chat is a channel id (guild channel or DM channel)."""
+
+    platform = "discord"
+    retry = CHAT_RETRY
+
+    def __init__(self, client: discord.Client, limiter: PlatformLimiter):
+        self.client = client
+        self.limiter = limiter
+        self.rate_limits = count_rate_limits()
+
+    async def send(self, chat_id: str, reply: Reply, media: str | None = None, *, is_group: bool = False
+                   ) -> SendResult:
+        try:
+            channel = self.client.get_partial_messageable(int(chat_id))
+        except ValueError:
+            raise PermanentError(f"not a Discord channel id: {chat_id[:32]}") from None
+        parts = message_parts(reply, with_buttons=True)
+        async with self.limiter.slot(chat_id, is_group):
+            try:
+                message = await channel.send(**parts.send_kwargs())  # type: ignore[arg-type]
+            except discord.HTTPException as exc:
+                raise delivery_error(exc) from exc
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise TransientError(f"{type(exc).__name__} reaching Discord") from exc
+            finally:
+                parts.done()
+        return SendResult(str(message.id))
+
+
+def delivery_error(exc: discord.HTTPException) -> Exception:
+    if exc.code in GONE_CODES or isinstance(exc, discord.Forbidden | discord.NotFound):
+        return ChatGone(GONE_CODES.get(exc.code, exc.text or str(exc.status)))
+    if exc.status >= 500 or exc.status == 429:
+        return TransientError(f"HTTP {exc.status}")
+    return PermanentError(f"HTTP {exc.status}: {exc.text[:100]}")
