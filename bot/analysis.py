@@ -19,9 +19,10 @@ from bot.analytics import correlation as corr
 from bot.analytics.divergence import divergence_z_series
 from bot.analytics.regimes import DEFAULT_THRESHOLDS, RegimeHistory, Thresholds, regime_history
 from bot.assets import Asset
+from bot.config import MarketDataMode
 from bot.market import calendars
 from bot.market.align import align, aligned_returns, alignment_label
-from bot.market.data import LegData, MarketData, leg_freshness
+from bot.market.data import LegData, MarketData, pair_freshness, sync_calendar
 from bot.windows import Window
 
 CHART_MIN_DAYS = 365
@@ -61,6 +62,24 @@ class PairData:
         return {self.asset.symbol: self.legs[0].source, self.benchmark.symbol: self.legs[1].source}
 
 
+# Why an answer is not as of today (or not as of the date asked): `AsOf.stale_kind`
+BEHIND = "behind"  # a leg's data is behind its market's last completed session (by the clock)
+PENDING = "pending"  # sync-close: the crypto hourly candles have not reached the newest session's close yet
+AFTER_DATA = "after-data"  # a date was asked after the pair's last observation
+BUNDLED_END = "bundled-end"  # the same in snapshot mode: the bundled data simply ends there
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """The observation an answer is for, and whether (and why) it is not the one asked for."""
+
+    when: pd.Timestamp
+    stale: bool = False
+    reason: str | None = None
+    stale_kind: str | None = None
+    requested: pd.Timestamp | None = None  # the date asked (--as-of), if any
+
+
 @dataclass(frozen=True)
 class WindowHistory:
     """Rolling measures of one window over a pair's whole history (every observation date)."""
@@ -96,6 +115,20 @@ class CorrResult:
     stale: bool
     stale_reason: str | None
     data_end: pd.Timestamp  # the pair's last aligned observation
+    data_start: pd.Timestamp | None = None  # the pair's first aligned observation
+    stale_kind: str | None = None  # BEHIND, PENDING, AFTER_DATA, BUNDLED_END (see AsOf)
+    requested: pd.Timestamp | None = None  # the date asked, if any
+
+    @property
+    def window_truncated(self) -> bool:
+        """Does the window reach back before the pair's first observation (less history than its length)?"""
+        return self.data_start is not None and self.as_of - pd.Timedelta(days=self.window.days) < self.data_start
+
+    @property
+    def years_of_data(self) -> float:
+        """Calendar years from the pair's first observation to as_of (365-day years, as windows count)."""
+        start = self.data_start if self.data_start is not None else self.window_start
+        return (self.as_of - start).days / 365
 
 
 @dataclass(frozen=True)
@@ -150,8 +183,8 @@ class PairAnalyzer:
             cached = self._pairs.get(pair_key)
             if cached is not None and cached[0] == version:
                 return cached[1]
-        cal = next((x.calendar for x in (asset, benchmark) if x.calendar), None)
-        closes = calendars.session_closes(cal) if cal and asset.is_crypto != benchmark.is_crypto else None
+        cal = sync_calendar(asset, benchmark)
+        closes = calendars.session_closes(cal) if cal else None
         aligned = align(leg_a.prices, leg_b.prices, closes)
         data = PairData(asset, benchmark, aligned, aligned_returns(aligned), (leg_a, leg_b))
         with self._lock:
@@ -198,24 +231,14 @@ class PairAnalyzer:
         )
 
     # ---- questions --------------------------------------------------------------------------------
-    def resolve_as_of(self, data: PairData, requested: date | None) -> tuple[pd.Timestamp, bool, str | None]:
+    def resolve_as_of(self, data: PairData, requested: date | None) -> AsOf:
         """Last aligned observation on or before the requested date, and whether the answer is stale."""
         dates = data.returns.index
         if len(dates) == 0:
             raise AnalysisError(f"{data.asset.symbol} and {data.benchmark.symbol} share no observations")
         last = dates[-1]
-        now = self.market.now()
-        freshness = (leg_freshness(data.asset, data.legs[0], now), leg_freshness(data.benchmark, data.legs[1], now))
-        stale_legs = [f for f in freshness if f.stale]
         if requested is None:
-            if stale_legs:
-                worst = min(stale_legs, key=lambda f: f.last_bar)
-                reason = (
-                    f"{worst.symbol} data ends {worst.last_bar:%Y-%m-%d} ({worst.source}); "
-                    f"its market's last completed session is {worst.expected:%Y-%m-%d}"
-                )
-                return last, True, reason
-            return last, False, None
+            return self._freshness(data, last)
         want = pd.Timestamp(requested)
         if want < dates[0]:
             raise AnalysisError(
@@ -224,14 +247,34 @@ class PairAnalyzer:
         pos = dates.searchsorted(want, side="right") - 1
         as_of = dates[pos]
         if want > last:
-            return as_of, True, f"data ends {last:%Y-%m-%d}, before the requested {want:%Y-%m-%d}"
-        return as_of, False, None
+            kind = BUNDLED_END if self.market.mode is MarketDataMode.SNAPSHOT else AFTER_DATA
+            reason = f"data ends {last:%Y-%m-%d}, before the requested {want:%Y-%m-%d}"
+            return AsOf(as_of, True, reason, kind, want)
+        return AsOf(as_of, False, None, None, want)
+
+    def _freshness(self, data: PairData, last: pd.Timestamp) -> AsOf:
+        """No date asked: stale when a leg is behind its market by the clock (docs/methods.md §1.7)."""
+        now = self.market.now()
+        freshness = pair_freshness(data.asset, data.legs[0], data.benchmark, data.legs[1], now)
+        stale_legs = [f for f in freshness if f.stale]
+        if not stale_legs:
+            return AsOf(last)
+        worst = min(stale_legs, key=lambda f: f.last_bar)
+        assert worst.expected is not None
+        if worst.waits_for_candles(worst.expected):
+            return AsOf(last, True, worst.candles_reason(worst.expected), PENDING)
+        reason = (
+            f"{worst.symbol} data ends {worst.data_end:%Y-%m-%d} ({worst.source}); "
+            f"its market's last completed session is {worst.expected:%Y-%m-%d}"
+        )
+        return AsOf(last, True, reason, BEHIND)
 
     def correlation(
         self, asset: Asset, benchmark: Asset, window: Window, as_of: date | None = None
     ) -> CorrResult:
         data = self.pair(asset, benchmark)
-        when, stale, reason = self.resolve_as_of(data, as_of)
+        resolved = self.resolve_as_of(data, as_of)
+        when = resolved.when
         rets = data.returns
         in_window = rets[corr.window_mask(rets.index, when, window.days)]
         n = len(in_window)
@@ -266,16 +309,20 @@ class PairAnalyzer:
             alignment=alignment_label(in_window),
             source=data.source,
             sources=data.sources,
-            stale=stale,
-            stale_reason=reason,
+            stale=resolved.stale,
+            stale_reason=resolved.reason,
             data_end=rets.index[-1],
+            data_start=data.aligned.index[0],
+            stale_kind=resolved.stale_kind,
+            requested=resolved.requested,
         )
 
     def regimes(
         self, asset: Asset, benchmark: Asset, windows: list[Window], as_of: date | None = None
-    ) -> tuple[PairData, pd.Timestamp, bool, str | None, list[RegimeNow]]:
+    ) -> tuple[PairData, AsOf, list[RegimeNow]]:
         data = self.pair(asset, benchmark)
-        when, stale, reason = self.resolve_as_of(data, as_of)
+        resolved = self.resolve_as_of(data, as_of)
+        when = resolved.when
         out = []
         for window in windows:
             history = self.window_history(data, window)
@@ -289,7 +336,7 @@ class PairAnalyzer:
                     int(history.n_obs.get(when, 0)),
                 )
             )
-        return data, when, stale, reason, out
+        return data, resolved, out
 
     def chart_data(self, result: CorrResult) -> ChartData:
         data = self.pair(result.asset, result.benchmark)
@@ -317,5 +364,5 @@ class PairAnalyzer:
             current=result.correlation,
             n_obs=result.n_obs,
             source=result.source,
-            stale=result.stale,
+            stale=result.stale and result.stale_kind != BUNDLED_END,  # the snapshot just ends: no badge
         )

@@ -39,7 +39,8 @@ async def _assets_to_show(req: Request) -> list[Asset]:
 
 @command("status", summary="Data sources: freshness and last errors",
          help="Per asset: where its prices come from (live, cache or bundled snapshot), its last bar and how "
-         "old it is, and the last error of its sources; then the alert engine's status.")
+         "old it is, and the last error of its sources; then the alert engine's status: the last session "
+         "evaluated, sessions waiting for data and rule instances that could not be evaluated.")
 async def status_command(req: Request) -> Reply:
     services = req.services
     market = services.market
@@ -56,7 +57,14 @@ async def status_command(req: Request) -> Reply:
         for r in rows
     ]
     try:
-        alert_lines = evaluation_status_lines(await services.alerts.status())
+        alert_status = await services.alerts.status()
+        alert_lines = evaluation_status_lines(alert_status)
+        data["alerts"] = {
+            "waiting": [{"calendar": w.calendar, "session": f"{w.session:%Y-%m-%d}", "detail": w.detail}
+                        for w in alert_status.waiting],
+            "failed": [{"calendar": f.calendar, "session": f"{f.session:%Y-%m-%d}", "pair": f.pair,
+                        "error": f.error} for f in alert_status.failed],
+        }
     except StoreUnavailable as down:
         alert_lines = [f"Alerts: status unavailable ({down})."]
     except Exception:  # the data half of /status is still worth sending

@@ -137,7 +137,7 @@ async def regime_command(req: Request) -> Reply:
     windows = [parse_window(w) for w in settings.regime_windows]
     await req.services.market.refresh([query.asset, query.benchmark])
     try:
-        data, as_of, stale, reason, rows = await asyncio.to_thread(
+        data, as_of, rows = await asyncio.to_thread(
             req.services.analysis.regimes, query.asset, query.benchmark, windows, req.as_of
         )
     except (AnalysisError, NoData) as exc:
@@ -145,8 +145,8 @@ async def regime_command(req: Request) -> Reply:
     fields = {
         "asset": query.asset.symbol,
         "benchmark": query.benchmark.symbol,
-        "as_of": text.day(as_of),
-        "stale": stale,
+        "as_of": text.day(as_of.when),
+        "stale": as_of.stale,
         "source": data.source,
         "regimes": [
             {"window": r.window.label, "regime": r.regime,
@@ -156,7 +156,7 @@ async def regime_command(req: Request) -> Reply:
             for r in rows
         ],
     }
-    return Reply(text=text.regime_text(data, as_of, stale, reason, rows), data=fields)
+    return Reply(text=text.regime_text(data, as_of, rows), data=fields)
 
 
 @command("assets", summary="The tickers Decoupler knows; add one",

@@ -57,7 +57,10 @@ async def test_as_of_before_data_and_after_data(services):
     early = await ask(services, "/corr 90d", as_of=dt.date(2010, 1, 4))
     assert not early.ok and "before" in early.text
     late = await ask(services, "/corr 90d", as_of=dt.date(2026, 6, 1))
-    assert late.ok and late.data["stale"] is True and late.text.startswith("⚠️ Stale data")
+    # snapshot mode: the bundled data just ends there (docs/methods.md §1.7); the answer is still not for that date
+    assert late.ok and late.data["stale"] is True
+    assert late.text.startswith("The bundled data ends on 2026-01-16: numbers below are as of that day, "
+                                "not 2026-06-01.")
 
 
 async def test_too_few_observations(services):

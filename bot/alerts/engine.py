@@ -11,12 +11,17 @@ One run:
 4. writes states, alerts and deliveries in one transaction. Only alerts dated on the session being
    evaluated are delivered: older ones (sessions missed while the bot was down) are recorded with skipped
    deliveries, and a new instance's history is recorded without any.
+
+An instance whose evaluation raises is not lost in the log: the run reports it (`RunReport.failed`) and
+its note says "ETH:RUT could not be evaluated: ValueError", which /status shows until a later run
+evaluates that instance (`failures_in`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -60,11 +65,42 @@ class Refusal:
 
 
 @dataclass(frozen=True)
+class Failure:
+    """A rule instance whose evaluation raised: shown in /status until a later run evaluates it."""
+
+    calendar: str
+    session: pd.Timestamp
+    pair: str
+    error: str  # the exception's class name
+
+    @property
+    def text(self) -> str:
+        return f"{self.pair} {_FAILED} {self.error}"
+
+
+_FAILED = "could not be evaluated:"
+_FAILURE_TEXT = re.compile(rf"^(?P<pair>\S+) {_FAILED} (?P<error>\S+)$")
+
+
+def failures_in(calendar: str, session: pd.Timestamp, detail: str | None) -> tuple[list[Failure], str | None]:
+    """Split an evaluation note's detail into the failures it records and the rest (the stale-data reasons)."""
+    failures, rest = [], []
+    for part in (detail or "").split("; "):
+        match = _FAILURE_TEXT.match(part)
+        if match:
+            failures.append(Failure(calendar, session, match["pair"], match["error"]))
+        elif part:
+            rest.append(part)
+    return failures, "; ".join(rest) or None
+
+
+@dataclass(frozen=True)
 class _Outcome:
     instance: RuleInstance
     target: pd.Timestamp
     update: InstanceUpdate | None = None
     refusal: Refusal | None = None
+    failure: Failure | None = None
 
 
 @dataclass
@@ -76,6 +112,7 @@ class RunReport:
     pending: int = 0
     skipped: int = 0
     refused: list[Refusal] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)  # instances whose evaluation raised
 
 
 def utcnow() -> datetime:
@@ -128,6 +165,9 @@ class AlertEngine:
         report.alerts, report.pending, report.skipped = totals.alerts, totals.pending, totals.skipped
         for refusal in report.refused:
             log.warning("alerts: %s %s not evaluated: %s", refusal.pair, f"{refusal.session:%Y-%m-%d}", refusal.reason)
+        for failure in report.failed:
+            log.warning("alerts: %s %s not evaluated: %s (see the traceback above)", failure.pair,
+                        f"{failure.session:%Y-%m-%d}", failure.error)
         return report
 
     async def _instances(self) -> list[tuple[RuleInstance, tuple[Asset, Asset]]]:
@@ -154,12 +194,29 @@ class AlertEngine:
         for instance, pair in instances:
             try:
                 outcome = self._evaluate(instance, params_of(instance.key), pair, now, until)
-            except Exception:
+            except Exception as exc:
                 log.exception("alerts: evaluating %s:%s failed", instance.key.asset, instance.key.benchmark)
-                continue
+                outcome = self._failed(instance, pair, now, until, exc)
             if outcome is not None:
                 outcomes.append(outcome)
         return outcomes
+
+    def _failed(
+        self, instance: RuleInstance, pair: tuple[Asset, Asset], now: pd.Timestamp | None,
+        until: pd.Timestamp | None, exc: Exception,
+    ) -> _Outcome | None:
+        """The session a failed instance was due for, to show the failure; None if that cannot be told."""
+        target = _clock_target(instance.calendar, now, until)
+        if target is None:  # snapshot mode: the data's last session, if the data itself is not what failed
+            try:
+                target = _data_target(self.analyzer.pair(*pair), until)
+            except Exception:
+                target = None
+        done = instance.evaluated_through
+        if target is None or (done is not None and target <= pd.Timestamp(done)):
+            return None
+        pair_name = f"{instance.key.asset}:{instance.key.benchmark}"
+        return _Outcome(instance, target, failure=Failure(instance.calendar, target, pair_name, type(exc).__name__))
 
     def _evaluate(
         self, instance: RuleInstance, params: RuleParams, pair: tuple[Asset, Asset], now: pd.Timestamp | None,
@@ -214,7 +271,9 @@ def _data_target(data: object, until: pd.Timestamp | None) -> pd.Timestamp | Non
 def _report(outcomes: list[_Outcome]) -> RunReport:
     report = RunReport()
     for outcome in outcomes:
-        if outcome.refusal is not None:
+        if outcome.failure is not None:
+            report.failed.append(outcome.failure)
+        elif outcome.refusal is not None:
             report.refused.append(outcome.refusal)
         elif outcome.update is not None:
             report.evaluated += 1
@@ -226,19 +285,23 @@ def _report(outcomes: list[_Outcome]) -> RunReport:
 
 
 def _notes(outcomes: list[_Outcome]) -> list[EvaluationNote]:
-    """One note per calendar and session this run evaluated or had to refuse."""
+    """One note per calendar and session this run evaluated, had to refuse, or failed at.
+
+    A session with a refusal or a failure and nothing evaluated is noted `stale` (not evaluated); failures
+    come first in the detail ("ETH:RUT could not be evaluated: ValueError"), so a long list of stale-data
+    reasons never cuts them off."""
     grouped: dict[tuple[str, pd.Timestamp], list[_Outcome]] = {}
     for outcome in outcomes:
-        if outcome.update is not None or outcome.refusal is not None:
+        if outcome.update is not None or outcome.refusal is not None or outcome.failure is not None:
             grouped.setdefault((outcome.instance.calendar, outcome.target), []).append(outcome)
     notes = []
     for (calendar, session), group in sorted(grouped.items()):
         refusals = [o.refusal for o in group if o.refusal is not None]
+        failures = [o.failure for o in group if o.failure is not None]
         updates = [o.update for o in group if o.update is not None]
         alerts = sum(1 for u in updates for a in u.alerts if a.delivery == SEND)
-        if refusals:
-            detail = "; ".join(f"{r.pair}: {r.reason}" for r in refusals)[:DETAIL_LIMIT]
-            notes.append(EvaluationNote(calendar, session.date(), "stale", detail, len(updates), alerts))
-        else:
-            notes.append(EvaluationNote(calendar, session.date(), "evaluated", None, len(updates), alerts))
+        parts = [f.text for f in failures] + [f"{r.pair}: {r.reason}" for r in refusals]
+        detail = "; ".join(parts)[:DETAIL_LIMIT] if parts else None
+        status = "stale" if refusals or not updates else "evaluated"
+        notes.append(EvaluationNote(calendar, session.date(), status, detail, len(updates), alerts))
     return notes

@@ -14,7 +14,7 @@ import pandas as pd
 from bot.analysis import PairData
 from bot.assets import Asset
 from bot.market import calendars
-from bot.market.data import leg_freshness
+from bot.market.data import LegFreshness, pair_freshness
 
 UTC_DAYS = "UTC"  # the calendar of crypto–crypto pairs: every UTC day is a session
 
@@ -56,24 +56,30 @@ class Staleness:
     last_bar: pd.Timestamp
     needed: pd.Timestamp
     source: str
+    freshness: LegFreshness | None = None
 
     @property
     def reason(self) -> str:
-        return f"{self.symbol} data ends {self.last_bar:%Y-%m-%d} ({self.source}), {self.needed:%Y-%m-%d} is needed"
+        if self.freshness is not None and self.freshness.waits_for_candles(self.needed):
+            # sync-close: the session is pending until the crypto candles reach its close (docs/methods.md §1.7)
+            return self.freshness.candles_reason(self.needed)
+        end = self.freshness.data_end if self.freshness is not None else self.last_bar
+        return f"{self.symbol} data ends {end:%Y-%m-%d} ({self.source}), {self.needed:%Y-%m-%d} is needed"
 
 
 def stale_legs(data: PairData, now: pd.Timestamp | None, target: pd.Timestamp) -> list[Staleness]:
     """Legs whose last complete bar is behind what the session needs: their market's last completed session
-    by the clock (`leg_freshness`), or the target session when an earlier one is asked for. No clock
-    (snapshot mode): never stale."""
+    by the clock (`leg_freshness`), or the target session when an earlier one is asked for. A crypto leg
+    priced at the equity close (sync-close) is behind a session until its hourly candles reach that
+    session's close. No clock (snapshot mode): never stale."""
     if now is None:
         return []
     stale = []
-    for asset, leg in zip((data.asset, data.benchmark), data.legs, strict=True):
-        freshness = leg_freshness(asset, leg, now)
+    legs = pair_freshness(data.asset, data.legs[0], data.benchmark, data.legs[1], now)
+    for freshness in legs:
         if freshness.expected is None:
             continue
         needed = min(freshness.expected, target)
         if freshness.last_bar < needed:
-            stale.append(Staleness(asset.symbol, freshness.last_bar, needed, freshness.source))
+            stale.append(Staleness(freshness.symbol, freshness.last_bar, needed, freshness.source, freshness))
     return stale

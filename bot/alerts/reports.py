@@ -27,13 +27,25 @@ class WaitingSession:
 
 
 @dataclass(frozen=True)
+class FailedEvaluation:
+    """A rule instance whose evaluation raised, not evaluated through that session since."""
+
+    calendar: str
+    session: pd.Timestamp
+    pair: str
+    error: str  # the exception's class name
+
+
+@dataclass(frozen=True)
 class AlertStatus:
-    """The last evaluated session per calendar, sessions refused for stale data, the outbox."""
+    """The last evaluated session per calendar, sessions refused for stale data, the outbox, and rule
+    instances whose evaluation failed."""
 
     evaluated: list[EvaluatedSession] = field(default_factory=list)
     waiting: list[WaitingSession] = field(default_factory=list)
     due: dict[str, int] = field(default_factory=dict)
     held: dict[str, int] = field(default_factory=dict)
+    failed: list[FailedEvaluation] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@
 - `delay` after each NYSE close, from the exchange calendar (early closes, holidays): a DateTrigger for the
   next close, set again after every run — not a fixed cron;
 - `delay` after 00:00 UTC every day, for crypto–crypto pairs;
-- when a run had to refuse stale data, once more `retry` later (the data may have arrived by then);
+- when a run had to refuse stale data, or a rule instance failed, once more `retry` later (the data may have
+  arrived, the fault passed);
 - when a run failed (the database or a source down), again after 1, 2, 4 … minutes up to an hour, until
   one succeeds (the next regular run resets it).
 
@@ -120,11 +121,11 @@ class AlertScheduler:
         finally:
             if reason == AFTER_CLOSE:
                 self._schedule_after_close()
-        if report is not None and report.refused:
+        if report is not None and (report.refused or report.failed):
             when = self._clock() + self.retry
             self._plan_retry(when)
-            log.info("alerts: %d rule instances wait for data; trying again at %s", len(report.refused),
-                     f"{when:%H:%M} UTC")
+            log.info("alerts: %d rule instances wait for data and %d failed; trying again at %s",
+                     len(report.refused), len(report.failed), f"{when:%H:%M} UTC")
 
     def _plan_retry(self, when: datetime) -> None:
         if self.scheduler.running:

@@ -12,10 +12,10 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 
 from bot.alerts.delivery import AlertMessages, DeliveryWorker
-from bot.alerts.engine import AlertEngine, RunReport
+from bot.alerts.engine import AlertEngine, Failure, RunReport, failures_in
 from bot.alerts.payload import fired
 from bot.alerts.preview import Preview, preview
-from bot.alerts.reports import AlertStatus, EvaluatedSession, HistoryItem, WaitingSession
+from bot.alerts.reports import AlertStatus, EvaluatedSession, FailedEvaluation, HistoryItem, WaitingSession
 from bot.alerts.scheduler import AlertScheduler
 from bot.analysis import PairAnalyzer
 from bot.assets import Asset, find_asset
@@ -90,10 +90,31 @@ class AlertService:
                 last[row.calendar] = row
         evaluated = [EvaluatedSession(r.calendar, pd.Timestamp(r.session), r.instances, r.alerts, r.updated_at)
                      for r in sorted(last.values(), key=lambda r: r.calendar, reverse=True)]
-        waiting = [WaitingSession(r.calendar, pd.Timestamp(r.session), r.detail) for r in evaluations
-                   if r.status == "stale" and (r.calendar not in last or r.session > last[r.calendar].session)]
+        waiting = []
+        failures: list[Failure] = []
+        for row in evaluations:
+            failed, reasons = failures_in(row.calendar, pd.Timestamp(row.session), row.detail)
+            failures += failed
+            newer = row.calendar not in last or row.session > last[row.calendar].session
+            if row.status == "stale" and newer and (reasons is not None or not failed):
+                waiting.append(WaitingSession(row.calendar, pd.Timestamp(row.session), reasons))
         counts = await self.repo.delivery_counts(utcnow())
-        return AlertStatus(evaluated, waiting, counts.due, counts.held)
+        return AlertStatus(evaluated, waiting, counts.due, counts.held, await self._unresolved(failures))
+
+    async def _unresolved(self, failures: list[Failure]) -> list[FailedEvaluation]:
+        """The newest failure per pair and calendar, while an instance of that pair is not yet evaluated
+        through its session (a later run that evaluates it clears it)."""
+        if not failures:
+            return []
+        behind: dict[tuple[str, str], list[date | None]] = {}
+        for instance in await self.repo.instances():
+            pair = f"{instance.key.asset}:{instance.key.benchmark}"
+            behind.setdefault((instance.calendar, pair), []).append(instance.evaluated_through)
+        newest: dict[tuple[str, str], Failure] = {}
+        for failure in failures:  # newest session first
+            newest.setdefault((failure.calendar, failure.pair), failure)
+        return [FailedEvaluation(f.calendar, f.session, f.pair, f.error) for key, f in newest.items()
+                if any(done is None or pd.Timestamp(done) < f.session for done in behind.get(key, []))]
 
     async def history(self, chat: Chat, limit: int = 10) -> list[HistoryItem]:
         entries = await self.repo.history(chat.id, limit)

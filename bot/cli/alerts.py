@@ -150,6 +150,9 @@ async def _run_once(app: App, as_of: dt.date | None) -> int:
           f"{report.skipped} skipped as catch-up")
     for refusal in report.refused:
         print(f"alerts: {refusal.pair} {refusal.session:%Y-%m-%d} not evaluated: {refusal.reason}")
+    for failure in report.failed:
+        print(f"alerts: {failure.pair} {failure.session:%Y-%m-%d} could not be evaluated: {failure.error} "
+              "(the log has the details; the next run tries again)")
     print(f"delivery: {drained.deliveries_sent} delivered in {drained.sent} messages, {drained.failed} failed, "
           f"{drained.rescheduled} to retry, {drained.retry_later} rate-limited"
           + (f"; pending for {', '.join(missing)}" if missing else ""))

@@ -5,7 +5,9 @@
 - crypto vs equity/index: sessions of the equity's exchange calendar; the crypto price is the close of
   the hourly candle ending at the session's official close (early closes included), else the last hourly
   close in the 3 hours before, else the date is dropped ("sync-close"). Sessions that close before the
-  hourly history begins use the crypto UTC daily candle of that date ("daily-close").
+  hourly history begins use the crypto UTC daily candle of that date ("daily-close"). A session whose close
+  the hourly candles have not reached yet is pending, not aligned (docs/methods.md §1.7, `sync_ready`): its
+  price would otherwise be an earlier hour's, or the date would be silently dropped.
 """
 
 from __future__ import annotations
@@ -26,6 +28,20 @@ class LegPrices:
     is_crypto: bool
     daily: pd.Series  # date (naive) -> close
     hourly: pd.Series | None = None  # candle end time (UTC) -> close; crypto only
+
+
+def sync_ready(close_times: pd.Series, hourly: pd.Series) -> np.ndarray:
+    """Per session close: have the hourly candles reached it (docs/methods.md §1.7)?
+
+    A close is ready once a candle ending at or after it has arrived — the candle of the close hour
+    (19:00–20:00 UTC for a 20:00 close) or a later one; for a close off the hour, a candle ending at or
+    after the hour it falls in. Candles arrive in order, so from then on the price the 3-hour rule picks
+    can no longer change, and a candle missing before it is a real gap, not one still to come.
+    """
+    if not len(hourly):
+        return np.zeros(len(close_times), dtype=bool)
+    last_end = pd.DatetimeIndex(hourly.index).max()
+    return (close_times.dt.floor("h") <= last_end).to_numpy(bool)
 
 
 def crypto_at_closes(hourly: pd.Series, closes: pd.Series) -> pd.Series:
@@ -56,7 +72,8 @@ def align(asset: LegPrices, bench: LegPrices, session_closes: pd.Series | None =
     first_end = hourly.index[0] if len(hourly) else None
     if first_end is not None:
         use_sync = (closes >= first_end).to_numpy()
-        sync_px = crypto_at_closes(hourly, closes).to_numpy()
+        # pending sessions (candles not up to their close yet) get no price: never an earlier hour's
+        sync_px = np.where(sync_ready(closes, hourly), crypto_at_closes(hourly, closes).to_numpy(), np.nan)
     else:
         use_sync = np.zeros(len(closes), dtype=bool)
         sync_px = np.full(len(closes), np.nan)

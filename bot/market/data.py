@@ -16,7 +16,7 @@ import pandas as pd
 from bot.assets import Asset
 from bot.config import MarketDataMode
 from bot.market import calendars, snapshot
-from bot.market.align import LegPrices
+from bot.market.align import LegPrices, sync_ready
 
 
 class NoData(LookupError):
@@ -38,9 +38,41 @@ class LegData:
 class LegFreshness:
     symbol: str
     source: str
-    last_bar: pd.Timestamp  # last complete daily bar (date)
+    last_bar: pd.Timestamp  # last complete daily bar (date); sync-close crypto: last session it can price
     expected: pd.Timestamp | None  # last completed session of its market by the clock; None = no clock
     stale: bool
+    # sync-close crypto leg (docs/methods.md §1.7): the calendar it is judged by, its newest hourly candle end,
+    # and its last complete UTC day (how far its data reaches, in the words of a leg that is far behind)
+    sync_calendar: str | None = None
+    last_candle_end: pd.Timestamp | None = None
+    last_day: pd.Timestamp | None = None
+
+    @property
+    def data_end(self) -> pd.Timestamp:
+        """The date a reply gives as the end of this leg's data."""
+        return self.last_day if self.last_day is not None else self.last_bar
+
+    def waits_for_candles(self, session: pd.Timestamp) -> bool:
+        """Is `session` pending: the one session this sync-close leg lacks, because its hourly candles have not
+        reached that session's close yet? (A leg further behind is simply stale: its data ends earlier.)"""
+        if self.sync_calendar is None or self.last_candle_end is None or self.last_bar >= session:
+            return False
+        sessions = calendars.session_closes(self.sync_calendar).index
+        before = sessions[sessions < session]
+        return bool(len(before)) and self.last_bar >= before[-1]
+
+    def close_of(self, session: pd.Timestamp) -> pd.Timestamp:
+        """The official close (UTC) of `session` in the calendar this leg is judged by."""
+        assert self.sync_calendar is not None
+        return calendars.session_closes(self.sync_calendar)[session]
+
+    def candles_reason(self, session: pd.Timestamp) -> str:
+        """'ETH hourly candles up to the 2025-07-25 20:00 UTC close have not arrived yet (live; the last ends …)'."""
+        close = self.close_of(session).tz_convert("UTC")
+        last = self.last_candle_end.tz_convert("UTC") if self.last_candle_end is not None else None
+        after = f"; the last ends {last:%Y-%m-%d %H:%M} UTC" if last is not None else ""
+        return (f"{self.symbol} hourly candles up to the {session:%Y-%m-%d} {close:%H:%M} UTC close have not "
+                f"arrived yet ({self.source}{after})")
 
 
 @dataclass(frozen=True)
@@ -133,16 +165,68 @@ class SnapshotMarketData:
         return rows
 
 
-def leg_freshness(asset: Asset, leg: LegData, now: pd.Timestamp | None) -> LegFreshness:
-    last = leg.prices.daily.index[-1]
-    if leg.prices.hourly is not None and len(leg.prices.hourly):
-        # the last UTC day the hourly candles cover in full counts as a daily bar
-        last_end = leg.prices.hourly.index[-1].tz_convert("UTC").tz_localize(None)
-        last = max(last, last_end.normalize() - pd.Timedelta(days=1))
+def sync_calendar(asset: Asset, benchmark: Asset) -> str | None:
+    """The calendar of a crypto–equity/index pair, whose crypto leg is priced at that calendar's closes
+    (sync-close, docs/methods.md §1.3); None for other pairs."""
+    if asset.is_crypto == benchmark.is_crypto:
+        return None
+    return next((x.calendar for x in (asset, benchmark) if x.calendar), None)
+
+
+def pair_freshness(
+    asset: Asset, leg_a: LegData, benchmark: Asset, leg_b: LegData, now: pd.Timestamp | None
+) -> tuple[LegFreshness, LegFreshness]:
+    """Both legs of a pair judged as in docs/methods.md §1.7, a sync-close crypto leg by its pair's closes."""
+    calendar = sync_calendar(asset, benchmark)
+    return leg_freshness(asset, leg_a, now, calendar), leg_freshness(benchmark, leg_b, now, calendar)
+
+
+def leg_freshness(
+    asset: Asset, leg: LegData, now: pd.Timestamp | None, sync_calendar: str | None = None
+) -> LegFreshness:
+    """Is the leg's last bar behind its market's last completed session (docs/methods.md §1.7)?
+
+    With `sync_calendar` (a crypto leg paired with an equity or index), the crypto leg is judged by the
+    sessions of that calendar its hourly candles can price: a session is ready once a candle ending at or
+    after its close has arrived (`align.sync_ready`); until then it is pending and the leg is stale.
+    """
+    hourly = leg.prices.hourly
+    if sync_calendar is not None and asset.is_crypto and hourly is not None and len(hourly):
+        return _sync_freshness(asset, leg, hourly, now, sync_calendar)
+    last = _last_day(leg)
     if now is None:
         return LegFreshness(asset.symbol, leg.source, last, None, False)
-    if asset.calendar:
+    if sync_calendar is not None and asset.is_crypto:
+        # no hourly candles: every session takes the UTC daily candle of its date (daily-close, §1.4), so
+        # the pair's newest session waits for that day's candle
+        expected = calendars.last_completed_session(now, sync_calendar)
+    elif asset.calendar:
         expected = calendars.last_completed_session(now, asset.calendar)
     else:
         expected = calendars.last_completed_utc_day(now)
     return LegFreshness(asset.symbol, leg.source, last, expected, bool(last < expected))
+
+
+def _last_day(leg: LegData) -> pd.Timestamp:
+    """The leg's last complete daily bar; for crypto also the last UTC day its hourly candles cover in full."""
+    last = leg.prices.daily.index[-1]
+    hourly = leg.prices.hourly
+    if hourly is not None and len(hourly):
+        last_end = hourly.index[-1].tz_convert("UTC").tz_localize(None)
+        last = max(last, last_end.normalize() - pd.Timedelta(days=1))
+    return last
+
+
+def _sync_freshness(
+    asset: Asset, leg: LegData, hourly: pd.Series, now: pd.Timestamp | None, calendar: str
+) -> LegFreshness:
+    closes = calendars.session_closes(calendar)
+    ready = closes.index[sync_ready(closes, hourly)]
+    last_end = pd.DatetimeIndex(hourly.index).max()
+    # no session ready at all (hourly history newer than every close): judged by its daily bars
+    last = ready[-1] if len(ready) else leg.prices.daily.index[-1]
+    expected = None if now is None else calendars.last_completed_session(now, calendar)
+    stale = expected is not None and bool(last < expected)
+    # how far its prices reach, in whole UTC days of hourly candles: the daily bars do not price these sessions
+    last_day = last_end.tz_convert("UTC").tz_localize(None).normalize() - pd.Timedelta(days=1)
+    return LegFreshness(asset.symbol, leg.source, last, expected, stale, calendar, last_end, last_day)

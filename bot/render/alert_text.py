@@ -198,7 +198,8 @@ def preview_text(
 
 
 def evaluation_status_lines(status: AlertStatus) -> list[str]:
-    """/status lines: the last evaluated session per calendar, sessions refused for stale data, the outbox."""
+    """/status lines: the last evaluated session per calendar, sessions refused for stale data, rule instances
+    whose evaluation failed, the outbox."""
     lines = []
     for calendar, session, instances, alerts, when in (astuple(e) for e in status.evaluated):
         lines.append(
@@ -211,6 +212,8 @@ def evaluation_status_lines(status: AlertStatus) -> list[str]:
     for calendar, session, detail in (astuple(w) for w in status.waiting):
         lines.append(f"Alerts waiting for data: {CALENDAR_WORDS.get(calendar, calendar)} {day(session)} — "
                      f"{detail or 'stale data'}.")
+    for failed in status.failed:
+        lines.append(f"Alerts: {failed.pair} could not be evaluated for {day(failed.session)}: {failed.error}.")
     pending = sum(status.due.values())
     by_platform = ", ".join(f"{p} {n}" for p, n in sorted(status.due.items()))
     line = f"Deliveries pending: {pending}" + (f" ({by_platform})" if pending else "")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from bot.analysis import CorrResult, PairData, RegimeNow
+from bot.analysis import BUNDLED_END, AsOf, CorrResult, PairData, RegimeNow
 from bot.analytics.regimes import DEFAULT_THRESHOLDS, classify
 from bot.assets import Asset
 
@@ -49,6 +49,33 @@ def stale_line(reason: str | None) -> str:
     return f"⚠️ Stale data: {reason}. Numbers below are as of the last data, not today."
 
 
+def as_of_line(as_of: AsOf) -> str:
+    """The first line of an answer that is not as of today, or not as of the date asked (docs/methods.md §1.7).
+    Snapshot mode has no 'today': a date after the bundled data just gets the data's last day."""
+    if as_of.stale_kind == BUNDLED_END and as_of.requested is not None:
+        return (f"The bundled data ends on {day(as_of.when)}: numbers below are as of that day, "
+                f"not {day(as_of.requested)}.")
+    return stale_line(as_of.reason)
+
+
+def _as_of_of(result: CorrResult) -> AsOf:
+    return AsOf(result.as_of, result.stale, result.stale_reason, result.stale_kind, result.requested)
+
+
+def years_of_data(result: CorrResult) -> str:
+    """'1.9 years of data', never rounded up to the window's own length."""
+    years = result.years_of_data
+    shown = round(years, 1)
+    if shown >= result.window.days / 365:
+        shown = math.floor(years * 10) / 10
+    return f"{shown:.1f} years of data"
+
+
+def window_words(result: CorrResult) -> str:
+    """'10-year window, 1.9 years of data, 468 returns' for a window longer than the pair's history."""
+    return f"{result.window.long_label} window, {years_of_data(result)}, {result.n_obs} returns"
+
+
 def record_phrase(result: CorrResult) -> str:
     rec = result.record
     if rec is None:
@@ -70,8 +97,9 @@ def regime_word(result: CorrResult) -> str:
 
 
 def footer(result: CorrResult) -> str:
+    short = f", {years_of_data(result)}" if result.window_truncated else ""
     return (
-        f"Window {result.window.label}: {day(result.window_start)} → {day(result.as_of)}, "
+        f"Window {result.window.label}{short}: {day(result.window_start)} → {day(result.as_of)}, "
         f"{result.n_obs} daily returns · as of {day(result.as_of)} · "
         f"{ALIGNMENT_WORDS[result.alignment]} · data: {source_words(result.sources, result.source)}"
     )
@@ -87,15 +115,16 @@ def _headline(result: CorrResult) -> str:
     phrase = REGIME_PHRASES[regime_word(result)]
     record = record_phrase(result)
     record = f", {record}" if record else ""
-    return (
-        f"{capitalise(pair_words(result.asset, result.benchmark))} {phrase}: "
-        f"{result.window.long_label} correlation {num(result.correlation)}{record}."
-    )
+    if result.window_truncated:  # never "10-year correlation" over two years of data
+        value = f"correlation {num(result.correlation)} ({window_words(result)})"
+    else:
+        value = f"{result.window.long_label} correlation {num(result.correlation)}"
+    return f"{capitalise(pair_words(result.asset, result.benchmark))} {phrase}: {value}{record}."
 
 
 def _with_stale(result: CorrResult, lines: list[str]) -> str:
     if result.stale:
-        lines.insert(0, stale_line(result.stale_reason))
+        lines.insert(0, as_of_line(_as_of_of(result)))
     return "\n".join(lines)
 
 
@@ -124,8 +153,10 @@ def corr_text(result: CorrResult) -> str:
 
 def beta_text(result: CorrResult) -> str:
     a, b = result.asset.symbol, result.benchmark.symbol
+    over = (f"({window_words(result)})" if result.window_truncated
+            else f"over the {result.window.long_label} window")
     lines = [
-        f"{a} beta to {result.benchmark.label}: {num(result.beta)} over the {result.window.long_label} window "
+        f"{a} beta to {result.benchmark.label}: {num(result.beta)} {over} "
         f"— a 1% move in {b} has come with a {num(result.beta)}% move in {a} on average.",
         f"Correlation {num(result.correlation)} (95% range {num(result.ci95[0])} to {num(result.ci95[1])}): "
         + ("beta is a reliable guide." if abs(result.correlation) >= 0.5 else
@@ -156,10 +187,8 @@ def divergence_text(result: CorrResult, z_enter: float = DEFAULT_THRESHOLDS.z_en
     return _with_stale(result, [head, footer(result)])
 
 
-def regime_text(
-    data: PairData, as_of: pd.Timestamp, stale: bool, reason: str | None, rows: list[RegimeNow]
-) -> str:
-    lines = [f"Correlation regimes of {data.asset.symbol} vs {data.benchmark.symbol} as of {day(as_of)}:"]
+def regime_text(data: PairData, as_of: AsOf, rows: list[RegimeNow]) -> str:
+    lines = [f"Correlation regimes of {data.asset.symbol} vs {data.benchmark.symbol} as of {day(as_of.when)}:"]
     for row in rows:
         if row.n_obs < 15 or math.isnan(row.correlation):
             lines.append(f"• {row.window.label}: not enough data ({row.n_obs} returns)")
@@ -175,8 +204,8 @@ def regime_text(
     lines.append(
         f"Data: {source_words(data.sources, data.source)}."
     )
-    if stale:
-        lines.insert(0, stale_line(reason))
+    if as_of.stale:
+        lines.insert(0, as_of_line(as_of))
     return "\n".join(lines)
 
 
@@ -222,6 +251,8 @@ def corr_fields(result: CorrResult) -> dict[str, Any]:
         "stale": result.stale,
         "stale_reason": result.stale_reason,
         "data_end": day(result.data_end),
+        "data_start": day(result.data_start),
+        "window_truncated": result.window_truncated,
     }
 
 

@@ -15,12 +15,17 @@ from bot.alerts.replay import fold, observations, replay
 from bot.alerts.rules import RuleParams, RuleState
 from bot.alerts.service import AlertService
 from bot.analysis import PairAnalyzer
+from bot.config import load_settings
 from bot.market import calendars
+from bot.market.align import LegPrices
+from bot.market.data import LegData
 from bot.render.alert_messages import AlertContent
 from bot.render.alert_text import evaluation_status_lines
 from bot.store import Store
 from bot.store.alerts_repo import AlertsRepo
+from handlers.commands import dispatch
 from tests.alerts.support import ClockedMarketData, add_chats, at
+from tests.helpers import make_services
 
 ETH_RUT = RuleParams("ETH", "RUT", 90)
 
@@ -177,3 +182,59 @@ async def test_quiet_hours_hold_deliveries_until_they_end(store: Store, snapshot
     await engine.run(until=until)
     (delivery,) = await engine.repo.deliveries()
     assert delivery["bundle"] and delivery["not_before"] == at("2024-04-27 05:00")  # 07:00 CEST
+
+
+class CorruptCandles(ClockedMarketData):
+    """The clocked bundled prices, except that while `corrupt` is set the ETH hourly candles come out of
+    order (as a broken cache read might hand them over): aligning them raises."""
+
+    corrupt = False
+
+    def leg(self, asset):
+        data = super().leg(asset)
+        if not self.corrupt or data.prices.hourly is None:
+            return data
+        prices = data.prices
+        shuffled = LegPrices(prices.symbol, prices.is_crypto, prices.daily, prices.hourly.iloc[::-1])
+        return LegData(shuffled, data.source, data.version + 1)
+
+    async def status(self, assets):  # /status's market half: not what this test is about
+        return []
+
+
+async def test_an_instance_that_fails_is_shown_in_status_until_a_later_run_evaluates_it(store: Store):
+    await add_chats(store, 1)
+    market = CorruptCandles(pd.Timestamp("2025-07-22 21:30", tz="UTC"))
+    services = make_services(load_settings(market_data="auto", database_url="sqlite://"), store=store, market=market)
+    service = services.alerts
+    assert (await service.evaluate()).sessions == {"XNYS": pd.Timestamp("2025-07-22")}
+
+    market.clock, market.corrupt = pd.Timestamp("2025-07-25 21:30", tz="UTC"), True
+    report = await service.evaluate()
+    assert report.evaluated == 0 and report.alerts == 0 and not report.refused
+    assert [(f.pair, f"{f.session:%Y-%m-%d}", f.error) for f in report.failed] == [("ETH:RUT", "2025-07-25",
+                                                                                   "ValueError")]
+    (evaluation, *_) = await service.repo.evaluations()
+    assert (evaluation.session, evaluation.status) == (date(2025, 7, 25), "stale")
+    assert evaluation.detail == "ETH:RUT could not be evaluated: ValueError"
+    line = "Alerts: ETH:RUT could not be evaluated for 2025-07-25: ValueError."
+    status = await dispatch(services, "/status")
+    assert line in status.text.splitlines(), status.text
+    assert status.data["alerts"]["failed"] == [{"calendar": "XNYS", "session": "2025-07-25", "pair": "ETH:RUT",
+                                                "error": "ValueError"}]
+    assert not any(text.startswith("Alerts waiting for data") for text in status.text.splitlines())
+    # still failing on the next session's run: the newest failure is shown, once
+    market.clock = pd.Timestamp("2025-07-28 21:30", tz="UTC")
+    assert len((await service.evaluate()).failed) == 1
+    lines = evaluation_status_lines(await service.status())
+    assert [t for t in lines if "could not be evaluated" in t] == [
+        "Alerts: ETH:RUT could not be evaluated for 2025-07-28: ValueError."]
+
+    market.corrupt = False  # a later run evaluates it (07-23 … 07-28, in order): the line goes
+    report = await service.evaluate()
+    assert report.evaluated == 1 and not report.failed
+    (instance,) = await service.repo.instances()
+    assert instance.evaluated_through == date(2025, 7, 28)
+    lines = evaluation_status_lines(await service.status())
+    assert not any("could not be evaluated" in t for t in lines), lines
+    assert lines[0].startswith("Alerts: NYSE session 2025-07-28 evaluated (1 rule instance")
