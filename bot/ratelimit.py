@@ -1,18 +1,28 @@
 """Sending limits as a property of the sender: one limiter per platform, shared by replies and alerts.
 
-Every limit is a leaky bucket of capacity one (aiolimiter), so messages are spaced evenly and no burst can
-exceed the documented rate in any window: 30 a second overall on Telegram means one every 1/30 s.
+- Overall: messages leave at fixed slots 1/N s apart (30 a second on Telegram: one every 1/30 s). A slot is
+  scheduled from the previous slot, not from when the event loop happened to wake, so timer rounding costs no
+  throughput; and no message leaves while N others left in the last second, so no 1-second window ever holds
+  more than N, whatever the timers do.
+- Per chat: one message at a time in the pipeline, at least 1/rate after the chat's previous one (groups:
+  Telegram's 20 a minute).
+- Priority: when several wait for the next slot, replies to people go before alert fan-out.
+- Pauses: a platform's retry_after for one chat, or for everything (`throttled` decides which for 429s that
+  don't say).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from enum import IntEnum
 
-from aiolimiter import AsyncLimiter
 from cachetools import LRUCache
 
 from bot.notifier import PlatformLimits
@@ -24,41 +34,51 @@ MAX_TRACKED_CHATS = 20_000
 BOT_LIMIT_CHATS, BOT_LIMIT_WINDOW = 3, 1.0
 
 
-def _spaced(rate_per_second: float) -> AsyncLimiter:
-    return AsyncLimiter(1, 1.0 / rate_per_second)
+class Priority(IntEnum):
+    REPLY = 0  # someone is waiting for this answer
+    ALERT = 1  # fan-out
+
+
+class _ChatState:
+    __slots__ = ("last", "lock", "paused_until")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.last = -1e9  # when its previous message left
+        self.paused_until = 0.0
 
 
 class PlatformLimiter:
-    def __init__(self, limits: PlatformLimits):
+    def __init__(self, limits: PlatformLimits, clock: Callable[[], float] = time.monotonic):
         self.limits = limits
-        self._global = _spaced(limits.per_second)
-        self._chats: LRUCache[str, AsyncLimiter] = LRUCache(MAX_TRACKED_CHATS)
+        self._clock = clock
+        self._interval = 1.0 / limits.per_second
+        self._window = max(1, int(limits.per_second))  # at most this many in any second
+        self._sent: deque[float] = deque()  # when the last `_window` messages left
+        self._next_slot = 0.0
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []  # (priority, order, waiter)
+        self._order = itertools.count()
+        self._pump: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._chats: LRUCache[str, _ChatState] = LRUCache(MAX_TRACKED_CHATS)
         self._paused_until = 0.0
-        self._chat_paused_until: dict[str, float] = {}
         self._recent_429: deque[tuple[float, str, float]] = deque()  # (when, chat, retry_after)
 
-    def _chat_limiter(self, chat_id: str, is_group: bool) -> AsyncLimiter:
-        limiter = self._chats.get(chat_id)
-        if limiter is None:
-            rate = self.limits.per_chat_per_second
-            if is_group and self.limits.per_group_per_minute:
-                rate = min(rate, self.limits.per_group_per_minute / 60.0)
-            limiter = _spaced(rate)
-            self._chats[chat_id] = limiter
-        return limiter
+    # ------------------------------------------------------------ pauses
 
     def pause(self, seconds: float, chat_id: str | None = None) -> None:
         """Honour a platform's retry_after: for one chat, or for everything."""
-        until = time.monotonic() + seconds
+        until = self._clock() + seconds
         if chat_id is None:
             self._paused_until = max(self._paused_until, until)
         else:
-            self._chat_paused_until[chat_id] = max(self._chat_paused_until.get(chat_id, 0.0), until)
+            state = self._chat(chat_id)
+            state.paused_until = max(state.paused_until, until)
 
     def throttled(self, chat_id: str, seconds: float) -> None:
         """A 429 answered a message to `chat_id`: pause that chat; if 429s came for several different chats
         within a second, the bot's own limit was hit, so pause everything for the longest retry_after."""
-        now = time.monotonic()
+        now = self._clock()
         self.pause(seconds, chat_id)
         recent = self._recent_429
         recent.append((now, chat_id, seconds))
@@ -70,20 +90,65 @@ class PlatformLimiter:
     @property
     def paused_for(self) -> float:
         """Seconds the whole platform is still paused (0 when it is not)."""
-        return max(self._paused_until - time.monotonic(), 0.0)
+        return max(self._paused_until - self._clock(), 0.0)
 
-    async def _wait_pauses(self, chat_id: str) -> None:
-        while True:
-            wait = max(self._paused_until, self._chat_paused_until.get(chat_id, 0.0)) - time.monotonic()
-            if wait <= 0:
-                self._chat_paused_until.pop(chat_id, None)
-                return
-            await asyncio.sleep(wait)
+    def chat_paused_for(self, chat_id: str) -> float:
+        state = self._chats.get(chat_id)
+        return 0.0 if state is None else max(state.paused_until - self._clock(), 0.0)
+
+    # ------------------------------------------------------------ slots
 
     @asynccontextmanager
-    async def slot(self, chat_id: str, is_group: bool = False) -> AsyncIterator[None]:
+    async def slot(self, chat_id: str, is_group: bool = False, priority: Priority = Priority.REPLY
+                   ) -> AsyncIterator[None]:
         """Wait until a message to `chat_id` may go out, under every limit at once."""
-        await self._wait_pauses(chat_id)
-        await self._chat_limiter(chat_id, is_group).acquire()
-        await self._global.acquire()
+        state = self._chat(chat_id)
+        async with state.lock:
+            spacing = self._chat_spacing(is_group)
+            while (wait := max(state.last + spacing, state.paused_until) - self._clock()) > 0:
+                await asyncio.sleep(wait)
+            await self._global_turn(priority)
+            state.last = self._clock()
         yield
+
+    def _chat(self, chat_id: str) -> _ChatState:
+        state = self._chats.get(chat_id)
+        if state is None:
+            state = self._chats[chat_id] = _ChatState()
+        return state
+
+    def _chat_spacing(self, is_group: bool) -> float:
+        rate = self.limits.per_chat_per_second
+        if is_group and self.limits.per_group_per_minute:
+            rate = min(rate, self.limits.per_group_per_minute / 60.0)
+        return 1.0 / rate
+
+    async def _global_turn(self, priority: Priority) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (int(priority), next(self._order), waiter))
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._serve(), name="rate-limiter")
+        self._wake.set()
+        await waiter
+
+    async def _serve(self) -> None:
+        """Hand out slots, best priority first, for as long as anyone waits."""
+        while self._waiting:
+            now = self._clock()
+            slot = max(self._next_slot, self._paused_until)
+            if len(self._sent) >= self._window:
+                slot = max(slot, self._sent[0] + 1.0)
+            if slot > now:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):  # a better waiter may come meanwhile: look again
+                    await asyncio.wait_for(self._wake.wait(), slot - now)
+                continue
+            _, _, waiter = heapq.heappop(self._waiting)
+            if waiter.done():  # its sender was cancelled while waiting
+                continue
+            waiter.set_result(None)
+            self._sent.append(now)
+            while len(self._sent) > self._window:
+                self._sent.popleft()
+            # From the slot, not from when the loop woke (no drift); after an idle spell, from now.
+            self._next_slot = max(slot, now - self._interval) + self._interval

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.notifier import CHAT_RETRY, PlatformLimits, SendResult
-from bot.ratelimit import PlatformLimiter
+from bot.ratelimit import PlatformLimiter, Priority
 from bot.reply import Reply
 
 CONSOLE_LIMITS = PlatformLimits(per_second=50, per_chat_per_second=50)
@@ -25,7 +25,7 @@ class ConsoleNotifier:
 
     async def send(self, chat_id: str, reply: Reply, media: str | None = None, *, is_group: bool = False
                    ) -> SendResult:
-        async with self.limiter.slot(chat_id):
+        async with self.limiter.slot(chat_id, priority=Priority.ALERT):
             return self._print(reply)
 
     def _print(self, reply: Reply) -> SendResult:

@@ -71,7 +71,7 @@ from bot.notifier import (
     SendResult,
     TransientError,
 )
-from bot.ratelimit import PlatformLimiter
+from bot.ratelimit import PlatformLimiter, Priority
 from bot.reply import Reply
 
 WEBHOOK_LIMITS = PlatformLimits(per_second=20, per_chat_per_second=2)
@@ -377,7 +377,7 @@ class WebhookNotifier:
             url = check_webhook_url(chat_id)
         except WebhookUrlError as bad:
             raise PermanentError(str(bad)) from None
-        async with self.limiter.slot(chat_id):
+        async with self.limiter.slot(chat_id, priority=Priority.ALERT):
             return await self._post(url, reply)
 
     async def _post(self, url: str, reply: Reply) -> SendResult:

@@ -17,7 +17,7 @@ from bot.notifier import (
     SendResult,
     TransientError,
 )
-from bot.ratelimit import PlatformLimiter
+from bot.ratelimit import PlatformLimiter, Priority
 from bot.reply import Reply
 from handlers.discord.messages import message_parts
 
@@ -69,7 +69,7 @@ class DiscordNotifier:
         except ValueError:
             raise PermanentError(f"not a Discord channel id: {chat_id[:32]}") from None
         parts = message_parts(reply, with_buttons=True)
-        async with self.limiter.slot(chat_id, is_group):
+        async with self.limiter.slot(chat_id, is_group, Priority.ALERT):
             try:
                 message = await channel.send(**parts.send_kwargs())  # type: ignore[arg-type]
             except discord.HTTPException as exc:

@@ -32,7 +32,7 @@ from bot.notifier import (
     SendResult,
     TransientError,
 )
-from bot.ratelimit import PlatformLimiter
+from bot.ratelimit import PlatformLimiter, Priority
 from bot.reply import Reply
 from handlers.telegram.format import CAPTION_LIMIT, TEXT_LIMIT, keyboard, split_html
 
@@ -88,6 +88,7 @@ class TelegramSender:
         is_group: bool | None = None,
         method: str | None = None,
         retry: bool = False,
+        priority: Priority = Priority.REPLY,
     ) -> T:
         """Run one API call in a limiter slot. A 429 pauses the chat it answered (and everything, when several
         chats got one at once: `PlatformLimiter.throttled`). With `retry`, the call is made once more after a
@@ -97,7 +98,7 @@ class TelegramSender:
         group = looks_like_group(chat_id) if is_group is None else is_group
         attempts = 2 if retry else 1
         for attempt in range(1, attempts + 1):
-            async with self.limiter.slot(key, group and method is None):
+            async with self.limiter.slot(key, group and method is None, priority):
                 try:
                     return await make()
                 except RetryAfter as exc:
@@ -124,6 +125,7 @@ class TelegramSender:
         retry: bool = False,
         reply_to: int | None = None,
         thread_id: int | None = None,
+        priority: Priority = Priority.REPLY,
     ) -> SendResult:
         """A Reply as Telegram messages: a photo with an HTML caption (overflow in following messages) when
         there is a chart or a media handle, else HTML text messages. Raises PTB's errors."""
@@ -138,16 +140,17 @@ class TelegramSender:
                 chat, photo, caption=caption, parse_mode=ParseMode.HTML, reply_markup=markup,
                 filename=None if media is not None else reply.chart_name,
                 message_thread_id=thread_id, reply_parameters=quote,
-            ), is_group=is_group, retry=retry)
+            ), is_group=is_group, retry=retry, priority=priority)
             for chunk in chunks[1:]:
-                await self.send_text(chat_id, chunk, is_group=is_group, retry=retry, thread_id=thread_id)
+                await self.send_text(chat_id, chunk, is_group=is_group, retry=retry, thread_id=thread_id,
+                                     priority=priority)
             return SendResult(str(first.message_id), first.photo[-1].file_id if first.photo else media)
         chunks = split_html(reply.text)
         last: Message | None = None
         for number, chunk in enumerate(chunks):
             last = await self.send_text(
                 chat_id, chunk, markup=markup if number == len(chunks) - 1 else None, is_group=is_group,
-                retry=retry, thread_id=thread_id, quote=quote if number == 0 else None,
+                retry=retry, thread_id=thread_id, quote=quote if number == 0 else None, priority=priority,
             )
         return SendResult(str(last.message_id) if last else None)
 
@@ -161,11 +164,12 @@ class TelegramSender:
         retry: bool = False,
         thread_id: int | None = None,
         quote: ReplyParameters | None = None,
+        priority: Priority = Priority.REPLY,
     ) -> Message:
         return await self.call(chat_id, lambda: self.bot.send_message(
             chat_ref(chat_id), html_text, parse_mode=ParseMode.HTML, reply_markup=markup,
             link_preview_options=NO_PREVIEW, message_thread_id=thread_id, reply_parameters=quote,
-        ), is_group=is_group, retry=retry)
+        ), is_group=is_group, retry=retry, priority=priority)
 
 
 def delivery_error(exc: TelegramError) -> DeliveryError:
@@ -203,7 +207,8 @@ class TelegramNotifier:
     async def send(self, chat_id: str, reply: Reply, media: str | None = None, *, is_group: bool = False
                    ) -> SendResult:
         try:
-            return await self.sender.send_reply(chat_id, reply, media=media, is_group=is_group or None, retry=False)
+            return await self.sender.send_reply(chat_id, reply, media=media, is_group=is_group or None, retry=False,
+                                                priority=Priority.ALERT)
         except TelegramError as exc:
             error = delivery_error(exc)
             if isinstance(error, ChatMoved) and self._on_moved is not None:

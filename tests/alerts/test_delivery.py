@@ -19,6 +19,7 @@ from bot.notifier import (
     TransientError,
     clamp_retry_after,
 )
+from bot.ratelimit import PlatformLimiter
 from bot.render.alert_messages import AlertContent
 from bot.store import Store
 from bot.store.alerts_repo import AlertsRepo
@@ -92,10 +93,10 @@ async def test_retry_later_pauses_the_chat_and_reschedules_counting_the_try(stor
     assert report.retry_later == 1 and notifier.sent == []
     (row,) = await repo.deliveries()
     assert (row["status"], row["attempts"], row["not_before"]) == ("pending", 1, NOW + timedelta(seconds=30))
-    assert notifier.limiter._chat_paused_until.get(chat.chat_id, 0) > time.monotonic() + 25
+    assert notifier.limiter.chat_paused_for(chat.chat_id) > 25
     assert (await worker.drain()).sent == 0  # not due yet
     clock.now = NOW + timedelta(seconds=31)
-    notifier.limiter._chat_paused_until.clear()
+    notifier.limiter = PlatformLimiter(notifier.limiter.limits)  # the pause is over (the clock moved on)
     assert (await worker.drain()).sent == 1
 
 
