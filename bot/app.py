@@ -8,10 +8,8 @@ and the command layer); see docs/architecture.md.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from functools import cached_property
@@ -21,15 +19,17 @@ from typing import TYPE_CHECKING
 from bot.analysis import PairAnalyzer
 from bot.config import ConfigError, MarketDataMode, Settings
 from bot.market.data import MarketData, SnapshotMarketData
+from bot.metrics import Metrics
 from bot.notifier import Notifier
 from bot.reply import Reply
 from bot.services import Services
 from bot.store import Database, Store
-from bot.transport import Transport, TransportStartError
+from bot.transport import Transport
 
 if TYPE_CHECKING:
     from bot.alerts.service import AlertService
     from bot.alerts.webhook import WebhookNotifier
+    from bot.leader import Leadership
     from bot.market.cache import PriceCache
     from bot.market.sources import SourceSet
     from bot.render.alert_messages import AlertContent
@@ -105,12 +105,16 @@ class App:
         return AlertService(
             self.store, self.analysis, self.alert_messages,
             delay=timedelta(minutes=settings.alert_delay_minutes),
-            lease=timedelta(seconds=settings.delivery_lease_seconds),
+            lease=timedelta(seconds=settings.delivery_lease_seconds), metrics=self.metrics,
         )
 
     @cached_property
+    def metrics(self) -> Metrics:
+        return Metrics()
+
+    @cached_property
     def services(self) -> Services:
-        return Services(self.settings, self.market, self.analysis, self.charts, self.store, self.alerts)
+        return Services(self.settings, self.market, self.analysis, self.charts, self.store, self.alerts, self.metrics)
 
     async def start(self) -> None:
         await self.market.start()  # registers tickers users added (/assets add) before the first command
@@ -189,6 +193,8 @@ class App:
                     notifiers.setdefault("cli", notifiers["console"])
             else:
                 await self._open_transport_notifiers(stack, notifiers, missing)
+            for platform, notifier in notifiers.items():
+                notifier.limiter.on_429 = self.metrics.platform_429.labels(platform).inc
             yield notifiers, missing
 
     async def _open_transport_notifiers(
@@ -234,46 +240,34 @@ class App:
 
             terminal = console.build_transport(self.services)
             transports.append(terminal)
-        stop = asyncio.Event()
-        if console_only:
-            terminal.finished = stop  # end of input ends the run
-        return await self._serve(transports, stop)
+        from bot.runtime import Runtime
 
-    async def _serve(self, transports: list[Transport], stop: asyncio.Event) -> int:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        started: list[Transport] = []
-        for transport in transports:
-            try:
-                await transport.start()
-            except Exception as exc:
-                if isinstance(exc, TransportStartError):  # one clear line; it never holds a secret
-                    log.error("%s transport could not start: %s", transport.name, exc)
-                else:  # not a failure we know: the traceback is what finds the cause
-                    log.exception("%s transport could not start: %s", transport.name, type(exc).__name__)
-                for running in reversed(started):
-                    await running.stop()
-                return 2
-            started.append(transport)
-            log.info("%s transport started", transport.name)
-        log.info("Decoupler running (%s); SIGTERM or Ctrl-C stops it", ", ".join(t.name for t in transports))
-        async with self.alerts_running(transports):
-            await stop.wait()
-            log.info("shutting down")
-        for transport in reversed(transports):
-            try:
-                await transport.stop()
-            except Exception:
-                log.exception("%s transport did not stop cleanly", transport.name)
-        return 0
+        runtime = Runtime(self, transports)
+        if console_only:
+            terminal.finished = runtime.stopping  # end of input ends the run
+        return await runtime.serve()
+
+    def leadership(self) -> Leadership:
+        """Who runs the scheduler: on PostgreSQL the holder of an advisory lock; on SQLite this process."""
+        from bot.leader import Leadership, PostgresLeadership
+
+        return PostgresLeadership(self.store.engine) if self.store.db.postgres else Leadership()
 
     @contextlib.asynccontextmanager
-    async def alerts_running(self, transports: list[Transport]) -> AsyncIterator[None]:
-        """Evaluate alerts on schedule and deliver them through the transports (and webhooks) meanwhile."""
+    async def alerts_running(self, transports: list[Transport], *, schedule: Leadership | None = None
+                             ) -> AsyncIterator[None]:
+        """Deliver alerts through the transports (and webhooks) meanwhile, and evaluate them on schedule when
+        this process leads (`schedule`; without one, it does)."""
         async with self.notifiers(transports, console=False) as (notifiers, _):
-            self.alerts.start(notifiers)
+            self.alerts.start(notifiers, scheduling=schedule is None)
+            if schedule is not None:
+                async def follow(leader: bool) -> None:
+                    if leader:
+                        self.alerts.start_scheduler()
+                    else:
+                        await self.alerts.stop_scheduler()
+
+                schedule.on_change.append(follow)
             try:
                 yield
             finally:

@@ -29,6 +29,16 @@ MIN_WEBHOOK_SECRET = 16
 SUPPORTED_EXCHANGES = ("binance", "coinbase", "kraken")
 
 
+def listen_address(value: str) -> str:
+    value = value.strip()
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", value):
+            raise ValueError("must be an address to listen on, such as 0.0.0.0, 127.0.0.1 or ::") from None
+    return value
+
+
 class Settings(BaseSettings):
     # allow_inf_nan=False: "inf" or "nan" in a number setting is refused like any other bad number
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", allow_inf_nan=False)
@@ -55,6 +65,14 @@ class Settings(BaseSettings):
     discord_gateway_url: str = "wss://gateway.discord.gg/"
     discord_guild_id: int | None = Field(default=None, gt=0)
     log_level: str = "INFO"
+    log_format: str = "text"  # text | json (one JSON object per line)
+    # The HTTP server (/healthz, /metrics, the status page): off unless HTTP_PORT is set.
+    http_port: int | None = Field(default=None, ge=0, le=65535)
+    http_host: str = "127.0.0.1"
+    # Several processes on one PostgreSQL share the per-platform send rate through Redis when this is set.
+    redis_url: SecretStr | None = None
+    # Alerts and deliveries older than this many days are pruned daily (price bars are kept).
+    retention_days: int = Field(default=400, ge=7, le=36500)
     default_pair: str = "ETH:RUT"
     default_window: str = "90d"
     regime_windows: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["30d", "90d", "1y"])
@@ -72,6 +90,36 @@ class Settings(BaseSettings):
         value = value.upper()
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in {"text", "json"}:
+            raise ValueError("must be text or json")
+        return value
+
+    @field_validator("http_port", mode="before")
+    @classmethod
+    def _blank_port(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("http_host")
+    @classmethod
+    def _http_host(cls, value: str) -> str:
+        return listen_address(value)
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _blank_redis(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and urlsplit(value.get_secret_value()).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("must be a redis:// (or rediss://) URL, e.g. redis://127.0.0.1:6379/0")
         return value
 
     @field_validator("exchanges", mode="before")
@@ -150,13 +198,7 @@ class Settings(BaseSettings):
     @field_validator("telegram_webhook_listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        value = value.strip()
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", value):
-                raise ValueError("must be an address to listen on, such as 0.0.0.0, 127.0.0.1 or ::") from None
-        return value
+        return listen_address(value)
 
     @field_validator("telegram_webhook_secret")
     @classmethod

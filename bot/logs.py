@@ -3,7 +3,9 @@ contain the Telegram token) are kept quiet."""
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import UTC, datetime
 
 from bot.config import Settings
 
@@ -38,14 +40,35 @@ def secrets_of(settings: Settings) -> list[str]:
     from bot.store.urls import database_password
 
     secrets = (settings.telegram_bot_token, settings.discord_bot_token, settings.telegram_webhook_secret,
-               settings.webhook_secret)
+               settings.webhook_secret, settings.redis_url)
     tokens = [s.get_secret_value() for s in secrets if s]
     return [*tokens, database_password(settings.database_url) or ""]
 
 
+class JsonFormatter(logging.Formatter):
+    """LOG_FORMAT=json: one JSON object per line (time, level, logger, message, exception), for log shippers.
+    Secrets are masked before formatting (SecretMaskFilter), in the message and the traceback alike."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+
 def setup_logging(settings: Settings) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(SecretMaskFilter(secrets_of(settings)))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -66,6 +66,7 @@ class PlatformLimiter:
         self._chats: LRUCache[str, _ChatState] = LRUCache(MAX_TRACKED_CHATS)
         self._paused_until = 0.0
         self._recent_429: deque[tuple[float, str, float]] = deque()  # (when, chat, retry_after)
+        self.on_429: Callable[[], None] = lambda: None  # the app counts them (decoupler_platform_429_total)
 
     # ------------------------------------------------------------ pauses
 
@@ -82,6 +83,7 @@ class PlatformLimiter:
         """A 429 answered a message to `chat_id`: pause that chat; if 429s came for several different chats
         within a second, the bot's own limit was hit, so pause everything for the longest retry_after."""
         now = self._clock()
+        self.on_429()
         self.pause(seconds, chat_id)
         recent = self._recent_429
         recent.append((now, chat_id, seconds))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from bot.analysis import PairAnalyzer
 from bot.config import Settings
 from bot.market.data import MarketData
+from bot.metrics import Metrics
 
 if TYPE_CHECKING:
     from bot.alerts.service import AlertService
@@ -23,3 +24,4 @@ class Services:
     charts: ChartRenderer
     store: Store  # connects on first use; a command that needs it and can't reach it says so in one line
     alerts: AlertService
+    metrics: Metrics

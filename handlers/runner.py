@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -118,9 +119,13 @@ class CommandRunner:
         delay = surface.progress_after(command)
         started = asyncio.Event()
         progress = asyncio.create_task(self._progress(surface, delay, started)) if delay is not None else None
+        began = time.monotonic()
         try:
-            return await dispatch(self.services, incoming.text, incoming.chat, theme=incoming.theme,
-                                  bot_username=incoming.bot_username)
+            reply = await dispatch(self.services, incoming.text, incoming.chat, theme=incoming.theme,
+                                   bot_username=incoming.bot_username)
+            self.services.metrics.command(command.name if command else "unknown", incoming.chat.platform, reply.ok,
+                                          time.monotonic() - began)
+            return reply
         finally:
             if progress is not None:
                 if started.is_set():  # let it finish: cancelling mid-request costs the connection

@@ -30,6 +30,7 @@ from typing import Protocol
 
 from bot.alerts.payload import fired
 from bot.alerts.rules import FiredAlert
+from bot.metrics import Metrics
 from bot.notifier import (
     ChatGone,
     ChatMoved,
@@ -126,6 +127,7 @@ class DeliveryWorker:
         concurrency: int = 16,
         poll_seconds: float = 5.0,
         clock: Callable[[], datetime] = utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.repo = repo or AlertsRepo.for_store(store)
@@ -136,17 +138,19 @@ class DeliveryWorker:
         self.concurrency = concurrency
         self.poll_seconds = poll_seconds
         self.clock = clock
+        self.metrics = metrics
         self._media: dict[tuple[int, str], str] = {}
         self._media_locks: dict[tuple[int, str], asyncio.Lock] = {}
         self._held: set[int] = set()  # deliveries this worker has claimed and not finished with
         self._recorder = _SentRecorder(self.repo, clock)
         self._wake = asyncio.Event()
+        self._stopping = False
 
     # ------------------------------------------------------------ running
 
     async def run(self) -> None:
-        """Deliver until cancelled: drain, then wait for a kick (new alerts) or the next poll."""
-        while True:
+        """Deliver until stopped: drain, then wait for a kick (new alerts) or the next poll."""
+        while not self._stopping:
             try:
                 await self.drain()
             except asyncio.CancelledError:
@@ -158,6 +162,11 @@ class DeliveryWorker:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
     def kick(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Claim nothing more; messages being sent are finished, claimed ones not yet started given back."""
+        self._stopping = True
         self._wake.set()
 
     async def drain(self) -> DrainReport:
@@ -193,18 +202,28 @@ class DeliveryWorker:
         queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=self.batch)
         senders = [asyncio.create_task(self._sender(platform, queue, report)) for _ in range(self.concurrency)]
         try:
-            while jobs := await self._claim(platform):
+            while not self._stopping and (jobs := await self._claim(platform)):
                 for job in jobs:
                     await queue.put(job)
             for _ in senders:
                 await queue.put(None)
             await asyncio.gather(*senders)
             await self._recorder.settled()
+            self._count(platform, report)
         finally:
             for task in senders:
                 task.cancel()
             await self._release_unsent(queue)
         return report
+
+    def _count(self, platform: str, report: DrainReport) -> None:
+        if self.metrics is None:
+            return
+        for outcome, count in (("sent", report.deliveries_sent), ("failed", report.failed), ("gone", report.gone),
+                               ("retry", report.rescheduled), ("rate_limited", report.retry_later),
+                               ("moved", report.moved), ("waiting_for_setup", report.not_configured)):
+            if count:
+                self.metrics.deliveries.labels(platform, outcome).inc(count)
 
     async def _claim(self, platform: str) -> list[_Job]:
         now = self.clock()
@@ -225,17 +244,24 @@ class DeliveryWorker:
             if job is not None:
                 leftover.append(job)
         for job in leftover:
-            self._held.difference_update(job.ids)
-            try:
-                await asyncio.shield(self.repo.release(job.ids, job.token, self.clock()))
-            except Exception:  # the lease still hands them to the next worker; say why they wait
-                log.exception("delivery: could not give back claims %s; they return when the lease ends", job.ids)
+            await self._give_back(job)
+
+    async def _give_back(self, job: _Job) -> None:
+        self._held.difference_update(job.ids)
+        try:
+            await asyncio.shield(self.repo.release(job.ids, job.token, self.clock()))
+        except Exception:  # the lease still hands them to the next worker; say why they wait
+            log.exception("delivery: could not give back claims %s; they return when the lease ends", job.ids)
 
     async def _sender(self, platform: str, queue: asyncio.Queue[_Job | None], report: DrainReport) -> None:
         while (job := await queue.get()) is not None:
+            if self._stopping:  # shutting down: another process (or the next start) sends it
+                await self._give_back(job)
+                continue
             try:
                 await self._deliver(platform, job, report)
             except asyncio.CancelledError:
+                await self._give_back(job)  # cut off mid-send: it may go twice, but it is not lost
                 raise
             except Exception:
                 log.exception("delivery %s on %s failed unexpectedly", job.ids, platform)

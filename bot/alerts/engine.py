@@ -113,6 +113,7 @@ class RunReport:
     skipped: int = 0
     refused: list[Refusal] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)  # instances whose evaluation raised
+    fired: dict[str, int] = field(default_factory=dict)  # alerts of the evaluated session, by kind
 
 
 def utcnow() -> datetime:
@@ -277,6 +278,9 @@ def _report(outcomes: list[_Outcome]) -> RunReport:
             report.refused.append(outcome.refusal)
         elif outcome.update is not None:
             report.evaluated += 1
+            for alert in outcome.update.alerts:
+                if alert.delivery == SEND:
+                    report.fired[alert.kind] = report.fired.get(alert.kind, 0) + 1
             calendar = outcome.instance.calendar
             report.sessions[calendar] = max(report.sessions.get(calendar, outcome.target), outcome.target)
         else:

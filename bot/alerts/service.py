@@ -19,11 +19,13 @@ from bot.alerts.reports import AlertStatus, EvaluatedSession, FailedEvaluation, 
 from bot.alerts.scheduler import AlertScheduler
 from bot.analysis import PairAnalyzer
 from bot.assets import Asset, find_asset
+from bot.metrics import Metrics
 from bot.notifier import Notifier
 from bot.store import Chat, Store
 from bot.store.alerts_repo import AlertsRepo, Evaluation, InstanceKey
 
 log = logging.getLogger(__name__)
+STOP_GRACE = 3.0  # seconds sends under way get to finish at shutdown
 
 
 def utcnow() -> datetime:
@@ -39,8 +41,10 @@ class AlertService:
         *,
         delay: timedelta = timedelta(minutes=20),
         lease: timedelta = timedelta(seconds=120),
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics
         self.analyzer = analyzer
         self.messages = messages
         self.repo = AlertsRepo.for_store(store)
@@ -54,30 +58,49 @@ class AlertService:
     # ------------------------------------------------------------ running
 
     def worker_for(self, notifiers: Mapping[str, Notifier]) -> DeliveryWorker:
-        return DeliveryWorker(self.store, notifiers, self.messages, repo=self.repo, lease=self.lease)
+        return DeliveryWorker(self.store, notifiers, self.messages, repo=self.repo, lease=self.lease,
+                              metrics=self.metrics)
 
     async def evaluate(self, until: date | None = None) -> RunReport:
         report = await self.engine.run(until=until)
+        if self.metrics is not None:
+            for kind, count in report.fired.items():
+                self.metrics.alerts.labels(kind).inc(count)
         if self.worker is not None and report.pending:
             self.worker.kick()
         return report
 
-    def start(self, notifiers: Mapping[str, Notifier]) -> None:
-        """Start delivering through `notifiers` and evaluating on schedule (on the running loop)."""
+    def start(self, notifiers: Mapping[str, Notifier], *, scheduling: bool = True) -> None:
+        """Start delivering through `notifiers` (every process) and, with `scheduling`, evaluating on schedule
+        (the leader only: `start_scheduler` / `stop_scheduler` follow leadership)."""
         self.worker = self.worker_for(notifiers)
         self._worker_task = asyncio.create_task(self.worker.run(), name="alert-delivery")
-        self.scheduler = AlertScheduler(self.evaluate, delay=self.delay)
-        self.scheduler.start()
         log.info("alerts: delivering on %s", ", ".join(sorted(notifiers)) or "no platform")
+        if scheduling:
+            self.start_scheduler()
 
-    async def stop(self) -> None:
+    def start_scheduler(self) -> None:
+        if self.scheduler is None:
+            self.scheduler = AlertScheduler(self.evaluate, delay=self.delay)
+            self.scheduler.start()  # with a catch-up run: sessions missed meanwhile are evaluated once
+
+    async def stop_scheduler(self) -> None:
         if self.scheduler is not None:
             await self.scheduler.stop()
             self.scheduler = None
-        if self._worker_task is not None:
-            self._worker_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker_task
+
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop the scheduler; stop delivering: messages under way get `grace` seconds to finish, claimed ones
+        not yet sent are given back (not left to their lease)."""
+        await self.stop_scheduler()
+        if self._worker_task is not None and self.worker is not None:
+            self.worker.stop()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._worker_task), grace)
+            except TimeoutError:
+                self._worker_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._worker_task
             self._worker_task = None
 
     # ------------------------------------------------------------ reads for commands

@@ -406,6 +406,8 @@ class WebhookNotifier:
                 answer = await response.content.read(_MAX_ANSWER)
         except (aiohttp.ClientError, TimeoutError) as trouble:
             raise TransientError(f"{type(trouble).__name__} posting to the webhook") from None
+        if status == 429:
+            self.limiter.on_429()
         return _result(status, retry_after, answer)
 
     def _client(self) -> aiohttp.ClientSession:

@@ -230,3 +230,21 @@ def _sync_freshness(
     # how far its prices reach, in whole UTC days of hourly candles: the daily bars do not price these sessions
     last_day = last_end.tz_convert("UTC").tz_localize(None).normalize() - pd.Timedelta(days=1)
     return LegFreshness(asset.symbol, leg.source, last, expected, stale, calendar, last_end, last_day)
+
+
+def price_time(asset: Asset, leg: LegData) -> pd.Timestamp:
+    """When the leg's newest price was set (UTC): the end of its last hourly candle, or its last daily bar's
+    session close (crypto: the end of that UTC day)."""
+    daily_end = leg.prices.daily.index[-1]
+    if asset.calendar:
+        closes = calendars.session_closes(asset.calendar)
+        daily = pd.Timestamp(closes[daily_end]) if daily_end in closes.index else daily_end + pd.Timedelta(days=1)
+    else:
+        daily = daily_end + pd.Timedelta(days=1)
+    daily = daily.tz_localize("UTC") if daily.tzinfo is None else daily.tz_convert("UTC")
+    hourly = leg.prices.hourly
+    if hourly is not None and len(hourly):
+        last = hourly.index[-1]
+        last = last.tz_localize("UTC") if last.tzinfo is None else last.tz_convert("UTC")
+        return max(daily, last)
+    return daily

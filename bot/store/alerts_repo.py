@@ -306,6 +306,15 @@ class AlertsRepo(Repository):
         async with self._read() as session:
             return [_stored_alert(alert, instance) for alert, instance in await session.execute(query)]
 
+    async def recent_alerts(self, limit: int = 50, pair: tuple[str, str] | None = None) -> list[StoredAlert]:
+        """The newest alerts (by session, then id), of one pair or all."""
+        query = _alert_query()
+        if pair is not None:
+            query = query.where(RuleInstanceRow.asset == pair[0], RuleInstanceRow.benchmark == pair[1])
+        query = query.order_by(AlertRow.as_of.desc(), AlertRow.id.desc()).limit(limit)
+        async with self._read() as session:
+            return [_stored_alert(alert, instance) for alert, instance in await session.execute(query)]
+
     # ------------------------------------------------------------ deliveries: claiming
 
     async def claim(

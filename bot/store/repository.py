@@ -85,6 +85,11 @@ class Store(Repository):
         await self.db.open()
         return await stored_revision(self.engine)
 
+    async def ping(self) -> None:
+        """One round trip to the database (health checks); raises when it can't be reached."""
+        async with self._read() as session:
+            await session.execute(select(1))
+
     # ------------------------------------------------------------------ chats
 
     async def get_chat(self, platform: str, chat_id: str) -> Chat | None:

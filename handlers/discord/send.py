@@ -5,6 +5,7 @@ those waits are counted from its log."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import aiohttp
 import discord
@@ -34,10 +35,13 @@ class RateLimitCounter(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self.count = 0
+        self.listeners: list[Callable[[], None]] = []  # e.g. the limiter's on_429, for the app's metrics
 
     def filter(self, record: logging.LogRecord) -> bool:
         if "rate limited" in str(record.msg).lower():
             self.count += 1
+            for listener in self.listeners:
+                listener()
         return True
 
 
@@ -61,6 +65,7 @@ class DiscordNotifier:
         self.client = client
         self.limiter = limiter
         self.rate_limits = count_rate_limits()
+        self.rate_limits.listeners.append(lambda: self.limiter.on_429())  # on_429 is set by the app later
 
     async def send(self, chat_id: str, reply: Reply, media: str | None = None, *, is_group: bool = False
                    ) -> SendResult:

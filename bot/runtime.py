@@ -1,0 +1,156 @@
+"""A running bot: the transports, the alert scheduler and outbox, the HTTP server and the leader lease, all on one
+event loop, until SIGTERM/SIGINT; then a graceful stop within seconds.
+
+Start: transports first (a token refused is one line, status 2), then — if this process leads (bot/leader.py)
+— the scheduler; every process drains the outbox; the HTTP server last. Stop: take no more updates (transports
+stop), stop the scheduler and give back undelivered claims (the outbox worker), stop the HTTP server, close
+the database and HTTP sessions (App.close, by the CLI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from bot.transport import Transport, TransportStartError
+from bot.web.health import DATABASE_TIMEOUT, LAG_LIMIT, Health, LoopWatch
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.web.server import WebServer
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, app: App, transports: list[Transport]):
+        self.app = app
+        self.transports = transports
+        self.stopping = asyncio.Event()
+        self.started: list[Transport] = []
+        self.loop_watch = LoopWatch()
+        self.web: WebServer | None = None
+        self.leader = app.leadership()
+
+    async def serve(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, self.stopping.set)
+        self.loop_watch.start()
+        try:
+            if not await self._start_transports():
+                return 2
+            self.app.metrics.gauges.leader = lambda: self.leader.is_leader
+            self.app.metrics.gauges.price_ages = self._price_ages
+            async with self.app.alerts_running(self.transports, schedule=self.leader):
+                await self.leader.start()  # the scheduler follows it (on PostgreSQL, one process of many)
+                await self._start_web()
+                names = ", ".join(t.name for t in self.transports)
+                log.info("Decoupler running (%s); SIGTERM or Ctrl-C stops it", names)
+                await self.stopping.wait()
+                log.info("shutting down")
+                await self._stop_transports()  # no new commands while the rest winds down
+            return 0
+        finally:
+            await self._stop_transports()
+            if self.web is not None:
+                await self.web.stop()
+            await self.leader.stop()
+            await self.loop_watch.stop()
+
+    async def _start_transports(self) -> bool:
+        for transport in self.transports:
+            try:
+                await transport.start()
+            except Exception as exc:
+                if isinstance(exc, TransportStartError):  # one clear line; it never holds a secret
+                    log.error("%s transport could not start: %s", transport.name, exc)
+                else:  # not a failure we know: the traceback is what finds the cause
+                    log.exception("%s transport could not start: %s", transport.name, type(exc).__name__)
+                return False
+            self.started.append(transport)
+            log.info("%s transport started", transport.name)
+        return True
+
+    async def _stop_transports(self) -> None:
+        while self.started:
+            transport = self.started.pop()
+            try:
+                await transport.stop()
+            except Exception:
+                log.exception("%s transport did not stop cleanly", transport.name)
+
+    async def _start_web(self) -> None:
+        settings = self.app.settings
+        if settings.http_port is None:
+            return
+        from bot.web.server import WebServer
+
+        self.web = WebServer(self.app.services, self.app.metrics, self.health, host=settings.http_host,
+                             port=settings.http_port)
+        await self.web.start()
+
+    # ------------------------------------------------------------ health
+
+    async def health(self) -> Health:
+        reasons: list[str] = []
+        database = await self._database()
+        if database != "ok":
+            reasons.append(database)
+        lag = self.loop_watch.lag
+        if lag > LAG_LIMIT:
+            reasons.append(f"the event loop fell {lag:.1f} s behind")
+        running = {t.name for t in self.started}
+        transports = {t.name: ("running" if t.name in running else "stopped") for t in self.transports}
+        return Health(
+            status="fail" if reasons else "ok", leader=self.leader.is_leader, database=database,
+            transports=transports, data=dict(self._price_ages()), last_run=await self._last_run(),
+            loop_lag=lag, reasons=reasons,
+        )
+
+    async def _database(self) -> str:
+        from bot.store.errors import describe_database_error
+
+        try:
+            await asyncio.wait_for(self.app.store.ping(), DATABASE_TIMEOUT)
+        except TimeoutError:
+            return "database unavailable: it did not answer in time"
+        except Exception as exc:
+            return describe_database_error(exc)
+        return "ok"
+
+    async def _last_run(self) -> dict[str, Any] | None:
+        try:
+            status = await asyncio.wait_for(self.app.alerts.status(), DATABASE_TIMEOUT)
+        except Exception:
+            return None
+        if not status.evaluated:
+            return None
+        newest = max(status.evaluated, key=lambda e: e.at)
+        return {"calendar": newest.calendar, "session": f"{newest.session:%Y-%m-%d}",
+                "at": newest.at.astimezone(UTC).isoformat(), "alerts": newest.alerts}
+
+    def _price_ages(self) -> list[tuple[str, float]]:
+        """Seconds since the newest price of each asset of the default pair and the subscribed ones (as far
+        as this process has them in memory)."""
+        from bot.assets import find_asset
+        from bot.market.data import NoData, price_time
+
+        now = pd.Timestamp(datetime.now(UTC))
+        ages = []
+        for symbol in self.app.settings.default_pair.split(":"):
+            asset = find_asset(symbol)
+            if asset is None:
+                continue
+            try:
+                ages.append((symbol, round((now - price_time(asset, self.app.market.leg(asset))).total_seconds())))
+            except NoData:
+                continue
+        return ages

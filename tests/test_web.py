@@ -1,0 +1,100 @@
+"""The HTTP side of a running bot: /healthz, /metrics, the status page and a pair's page, on the bundled snapshot,
+through a real aiohttp server; nothing a visitor or a user sends reaches a page unescaped."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.alerts.kinds import DEFAULT_KINDS
+from bot.app import App
+from bot.assets import Asset, AssetKind, register_asset, unregister_asset
+from bot.config import load_settings
+from bot.runtime import Runtime
+from bot.web.server import WebServer
+from handlers.console import CONSOLE_CHAT, ConsoleSurface
+from handlers.runner import CommandRunner, Incoming
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[tuple[App, Runtime, str]]:
+    app = App(load_settings(market_data="snapshot", database_url=f"sqlite:///{tmp_path}/web.sqlite3",
+                            http_port=0))
+    runtime = Runtime(app, [])
+    runtime.loop_watch.start()
+    web = WebServer(app.services, app.metrics, runtime.health, host="127.0.0.1", port=0)
+    await web.start()
+    try:
+        yield app, runtime, f"http://127.0.0.1:{web.port}"
+    finally:
+        await web.stop()
+        await runtime.loop_watch.stop()
+        await app.close()
+
+
+async def test_healthz_metrics_and_pages(running, tmp_path: Path) -> None:
+    app, _, base = running
+    runner = CommandRunner(app.services, "console")
+    await runner.message(Incoming("/corr 90d", CONSOLE_CHAT), ConsoleSurface(io.StringIO(), tmp_path / "charts"))
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/healthz") as response:
+            health = await response.json()
+        assert response.status == 200 and health["status"] == "ok" and health["leader"] is True
+        assert health["database"] == "ok" and set(health["data"]) == {"ETH", "RUT"}
+        async with http.get(f"{base}/metrics") as response:
+            metrics = await response.text()
+        assert 'decoupler_commands_total{command="corr",outcome="ok",platform="console"} 1.0' in metrics
+        assert "decoupler_reply_seconds_bucket" in metrics and "decoupler_leader 1.0" in metrics
+        async with http.get(f"{base}/") as response:
+            page = await response.text()
+        assert response.status == 200 and response.content_type == "text/html"
+        assert "ETH vs RUT" in page and '<td class="num">0.57</td>' in page  # the current 90d correlation
+        assert 'src="/charts/ETH-RUT.png"' in page and "Data freshness" in page
+        async with http.get(f"{base}/pairs/ETH-RUT") as response:
+            pair = await response.text()
+        assert (response.status == 200 and "Ether vs small caps" in pair) or "ETH" in pair
+        async with http.get(f"{base}/charts/ETH-RUT.png") as response:
+            png = await response.read()
+        assert response.status == 200 and response.content_type == "image/png" and png.startswith(b"\x89PNG")
+        async with http.get(f"{base}/pairs/NOPE-RUT") as response:
+            assert response.status == 404
+
+
+async def test_nothing_reaches_a_page_unescaped(running) -> None:
+    app, _, base = running
+    hostile = Asset("XSS", "<script>alert('x')</script>", AssetKind.EQUITY, "NYSE", "XNYS", yahoo="XSS")
+    register_asset(hostile)
+    try:
+        chat = await app.store.upsert_chat("telegram", "5", "private", "<img src=x onerror=alert(1)>")
+        await app.store.subscribe(chat, "XSS", "RUT", window_days=90, kinds=DEFAULT_KINDS)
+        async with aiohttp.ClientSession() as http:
+            for path in ("/", "/pairs/XSS-RUT", "/pairs/%3Cscript%3E-RUT"):
+                async with http.get(f"{base}{path}") as response:
+                    page = await response.text()
+                assert "<script>alert" not in page and "onerror=alert" not in page
+    finally:
+        unregister_asset("XSS")
+
+
+async def test_a_database_that_is_down_or_a_blocked_loop_fails_the_health_check() -> None:
+    broken = App(load_settings(market_data="snapshot", database_url="postgresql://bot:pw@127.0.0.1:1/none"))
+    runtime = Runtime(broken, [])
+    try:
+        health = await runtime.health()
+        assert health.status == "fail" and "refused the connection" in health.database
+        assert health.as_json()["reasons"] == [health.database] and "pw@" not in str(health.as_json())
+        runtime.loop_watch.start()
+        await asyncio.sleep(0.6)
+        time.sleep(5.6)  # the event loop blocked, as a runaway computation would block it
+        await asyncio.sleep(0.6)
+        lagging = await runtime.health()
+        assert any("the event loop fell" in reason for reason in lagging.reasons), lagging.reasons
+    finally:
+        await runtime.loop_watch.stop()
+        await broken.close()
