@@ -215,6 +215,14 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _shared_webhook_secret(self) -> Settings:
+        if (self.telegram_webhook_url and self.telegram_webhook_secret is None
+                and self.database_url.strip().startswith(("postgres", "postgresql"))):
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET: webhook mode on PostgreSQL may run in several processes, "
+                             "which must all check the same secret: set one (1-256 of A-Z a-z 0-9 _ -)")
+        return self
+
+    @model_validator(mode="after")
     def _default_pair_has_data(self) -> Settings:
         if self.market_data is MarketDataMode.SNAPSHOT:
             missing = [s for s in self.default_pair.split(":") if not (asset := find_asset(s)) or not asset.bundled]

@@ -50,6 +50,7 @@ class Runtime:
             self.app.metrics.gauges.leader = lambda: self.leader.is_leader
             self.app.metrics.gauges.price_ages = self._price_ages
             async with self.app.alerts_running(self.transports, schedule=self.leader):
+                self.leader.on_change.append(self._lead)
                 await self.leader.start()  # the scheduler follows it (on PostgreSQL, one process of many)
                 await self._start_web()
                 names = ", ".join(t.name for t in self.transports)
@@ -78,6 +79,11 @@ class Runtime:
             self.started.append(transport)
             log.info("%s transport started", transport.name)
         return True
+
+    async def _lead(self, leader: bool) -> None:
+        if leader:
+            for transport in self.started:
+                await transport.lead()
 
     async def _stop_transports(self) -> None:
         while self.started:

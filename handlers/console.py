@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import logging
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -18,6 +20,7 @@ from handlers.quotas import CommandQuotas
 from handlers.registry import ChatContext, Command
 from handlers.runner import CommandRunner, Incoming
 
+log = logging.getLogger(__name__)
 
 async def _private() -> bool:
     return True  # the person at the terminal runs the bot
@@ -28,6 +31,7 @@ CONSOLE_CHAT = ChatContext(platform="console", chat_id="console", chat_kind="pri
 
 
 def save_chart(reply: Reply, chart_dir: Path) -> Path | None:
+    """Write the reply's chart into `chart_dir` (made when missing); raises OSError when it cannot."""
     if reply.chart is None:
         return None
     chart_dir.mkdir(parents=True, exist_ok=True)
@@ -36,10 +40,33 @@ def save_chart(reply: Reply, chart_dir: Path) -> Path | None:
     return path
 
 
-def format_reply(reply: Reply, chart_path: Path | None) -> str:
+def chart_note(reply: Reply, chart_dir: Path) -> str | None:
+    """The line that says where the chart went, or why it went nowhere: a chart that cannot be written (a
+    CHART_DIR that is a file or not writable, a full disk) costs the chart, never the answer or the console."""
+    try:
+        path = save_chart(reply, chart_dir)
+    except OSError as exc:
+        problem = chart_problem(exc, chart_dir)
+        log.debug("chart not saved: %s", exc)  # the reply says it; no second line on the terminal
+        return f"[chart not saved: {problem}]"
+    return None if path is None else f"[chart saved to {path}]"
+
+
+def chart_problem(exc: OSError, chart_dir: Path) -> str:
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return f"{chart_dir} is not a directory (CHART_DIR)"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{chart_dir} is not writable (CHART_DIR)"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return f"no space left for it in {chart_dir}"
+    return f"{exc.strerror or type(exc).__name__} in {chart_dir}"
+
+
+def format_reply(reply: Reply, chart: str | None) -> str:
+    """The reply as the terminal shows it; `chart` is chart_note's line (None: no chart)."""
     lines = [reply.text] if reply.text else []
-    if chart_path is not None:
-        lines.append(f"[chart saved to {chart_path}]")
+    if chart is not None:
+        lines.append(chart)
     if reply.buttons:
         lines.append("Try: " + " · ".join(b.command for row in reply.buttons for b in row))
     return "\n".join(lines)
@@ -59,7 +86,7 @@ class ConsoleSurface:
         return None
 
     async def send(self, reply: Reply) -> None:
-        self.out.write(format_reply(reply, save_chart(reply, self.chart_dir)) + "\n\n")
+        self.out.write(format_reply(reply, chart_note(reply, self.chart_dir)) + "\n\n")
         self.out.flush()
 
     async def edit(self, reply: Reply) -> None:
@@ -121,6 +148,9 @@ class ConsoleTransport:
     async def start(self) -> None:
         self._task = asyncio.create_task(run_console(self.services, self.stdin, self.out), name="console")
         self._task.add_done_callback(lambda _: self.finished.set())
+
+    async def lead(self) -> None:
+        return None
 
     async def stop(self) -> None:
         if self._task is not None and not self._task.done():

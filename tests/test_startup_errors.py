@@ -120,3 +120,10 @@ def test_settings_that_cannot_work_are_refused_naming_the_variable(capsys, monke
     assert err.startswith(f"decoupler: Invalid setting {variable}: ") and says in err, err
     if "SECRET" in variable:
         assert value not in err
+
+
+def test_webhook_mode_on_postgresql_needs_a_shared_secret(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://bot:{PASSWORD}@127.0.0.1:5432/decoupler")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", "https://bot.example.com/telegram")
+    err = one_line_failure(capsys, ["ask", "/help"])
+    assert err.startswith("decoupler: Invalid setting TELEGRAM_WEBHOOK_SECRET: webhook mode on PostgreSQL")

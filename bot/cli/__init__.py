@@ -36,11 +36,11 @@ def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bot.cli import alerts, chat, db, discord, market, webhook
+    from bot.cli import alerts, chat, db, discord, health, market, webhook
 
     parser = argparse.ArgumentParser(prog="python -m bot", description="Decoupler: crypto/equity correlation bot")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    for module in (chat, db, alerts, webhook, market, discord):
+    for module in (chat, db, alerts, webhook, market, discord, health):
         module.add_commands(sub)
     return parser
 

@@ -139,6 +139,9 @@ class DiscordTransport:
         await self.sync_commands(force=False)
         log.info("discord: %s ready in %d servers", self.client.user, len(self.client.guilds))
 
+    async def lead(self) -> None:
+        return None
+
     async def stop(self) -> None:
         await self.client.close()
         if self._connection is not None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from urllib.parse import urlsplit
 
 from telegram import BotCommand, CallbackQuery, InputMediaPhoto, Message, Update
 from telegram.constants import ChatAction, ChatType, ParseMode, UpdateType
 from telegram.error import (
     BadRequest,
     ChatMigrated,
+    Conflict,
     Forbidden,
     InvalidToken,
     RetryAfter,
@@ -46,6 +46,7 @@ from handlers.runner import CommandRunner, Incoming
 from handlers.telegram.chats import AdminCache, AdminChecker, chat_context, chat_kind, membership_changed
 from handlers.telegram.format import CAPTION_LIMIT, TEXT_LIMIT, decode_button, keyboard, split_html
 from handlers.telegram.send import NO_PREVIEW, TelegramNotifier, TelegramSender, is_chat_not_found, is_not_modified
+from handlers.telegram.webhook import WebhookReceiver
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,8 @@ class TelegramTransport:
         self.admins = AdminChecker(self.sender, AdminCache(settings.telegram_admin_cache_seconds))
         self.notifier = TelegramNotifier(self.sender, on_moved=self.chats.moved)
         self.chat_action_delay = chat_action_delay
+        self.webhook: WebhookReceiver | None = None
+        self._webhook_secret = ""
         self._register()
 
     def _register(self) -> None:
@@ -168,18 +171,32 @@ class TelegramTransport:
 
     async def _start_webhook(self, url: str) -> None:
         configured = self.settings.telegram_webhook_secret
-        secret = configured.get_secret_value() if configured else secrets.token_urlsafe(32)
-        await self.app.updater.start_webhook(  # type: ignore[union-attr]
-            listen=self.settings.telegram_webhook_listen,
-            port=self.settings.telegram_webhook_port,
-            url_path=urlsplit(url).path.lstrip("/"),
-            webhook_url=url,
-            secret_token=secret,  # PTB refuses any request without this header value
-            allowed_updates=ALLOWED_UPDATES,
-        )
+        # One process alone may make up its own secret; several must share TELEGRAM_WEBHOOK_SECRET (config.py
+        # requires it on PostgreSQL).
+        self._webhook_secret = configured.get_secret_value() if configured else secrets.token_urlsafe(32)
+        self.webhook = WebhookReceiver(self.app, url=url, listen=self.settings.telegram_webhook_listen,
+                                       port=self.settings.telegram_webhook_port, secret=self._webhook_secret)
+        await self.webhook.start()
+
+    async def lead(self) -> None:
+        """This process leads: in webhook mode, register the webhook with Telegram (only one process does)."""
+        url = self.settings.telegram_webhook_url
+        if url is None or self.webhook is None:
+            return
+        try:
+            await self.sender.call("bot", lambda: self.app.bot.set_webhook(
+                url, secret_token=self._webhook_secret, allowed_updates=ALLOWED_UPDATES,
+            ), method="setWebhook", retry=True)
+        except TelegramError as exc:
+            log.error("telegram: setWebhook failed: %s", exc.message.replace(self._token, "***"))
+            return
+        log.info("telegram: webhook registered")
 
     async def stop(self) -> None:
         """Stop taking updates, finish the ones in flight (their replies included), close the HTTP client."""
+        if self.webhook is not None:
+            await self.webhook.stop()
+            self.webhook = None
         updater = self.app.updater
         if updater is not None and updater.running:
             await updater.stop()
@@ -198,6 +215,11 @@ class TelegramTransport:
             log.warning("setMyCommands failed: %s", exc)
 
     def _polling_error(self, exc: TelegramError) -> None:
+        if isinstance(exc, Conflict):
+            log.error("telegram: another process is polling with this token (409 Conflict). Telegram allows one "
+                      "polling process per token: stop the other one, or run several in webhook mode "
+                      "(TELEGRAM_WEBHOOK_URL)")
+            return
         log.warning("telegram polling: %s: %s", type(exc).__name__, exc)
 
     # ------------------------------------------------------------ updates → the runner

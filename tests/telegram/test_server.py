@@ -54,7 +54,6 @@ async def test_polling_start_answer_and_graceful_stop(services: Services, fake: 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="signals")
 async def test_webhook_mode_checks_the_secret(services: Services, fake: FakeBotAPI, tmp_path: Path) -> None:
-    pytest.importorskip("tornado", reason="webhook mode needs python-telegram-bot[webhooks]")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -66,6 +65,8 @@ async def test_webhook_mode_checks_the_secret(services: Services, fake: FakeBotA
     transport = make_transport(webhook_services)
     await transport.start()
     try:
+        assert fake.sent("setWebhook") == []  # receiving is every process's; registering the leader's
+        await transport.lead()
         (hook,) = fake.sent("setWebhook")
         assert hook.params["url"] == f"http://127.0.0.1:{port}/tg/hook"
         assert hook.params["secret_token"] == "s3cret_for-tests"
@@ -184,3 +185,21 @@ async def test_the_bot_as_a_subprocess(fake: FakeBotAPI, tmp_path: Path) -> None
     assert fake.sent("setMyCommands")
     assert "telegram transport started" in log_text
     assert TOKEN not in log_text and TOKEN.split(":")[1] not in log_text
+
+
+async def test_a_second_polling_process_is_named_at_start_up(
+    services: Services, fake: FakeBotAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.fail("getUpdates", 409, "Conflict: terminated by other getUpdates request; make sure that only one bot "
+                                 "instance is running", times=None)
+    transport = make_transport(services)
+    await transport.start()
+    try:
+        await fake.wait_for("getUpdates")
+        for _ in range(100):
+            if "another process is polling with this token" in caplog.text:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await transport.stop()
+    assert "409 Conflict" in caplog.text and "one polling process per token" in caplog.text
