@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from bot.market.sources import SourceSet
     from bot.render.alert_messages import AlertContent
     from bot.render.chart_cache import ChartRenderer
+    from bot.shared_rate import SharedRate
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,8 @@ class App:
                 await self._open_transport_notifiers(stack, notifiers, missing)
             for platform, notifier in notifiers.items():
                 notifier.limiter.on_429 = self.metrics.platform_429.labels(platform).inc
+                if self.settings.redis_url is not None and platform in ("telegram", "discord"):
+                    notifier.limiter.shared = await self._shared_rate(stack, platform)
             yield notifiers, missing
 
     async def _open_transport_notifiers(
@@ -212,6 +215,14 @@ class App:
                 from handlers import discord
 
                 notifiers[name] = await stack.enter_async_context(discord.open_notifier(self.services))
+
+    async def _shared_rate(self, stack: contextlib.AsyncExitStack, platform: str) -> SharedRate:
+        from bot.shared_rate import SharedRate
+
+        assert self.settings.redis_url is not None
+        shared = SharedRate(self.settings.redis_url.get_secret_value(), platform)
+        stack.push_async_callback(shared.close)
+        return shared
 
     def _webhook_notifier(self) -> WebhookNotifier:
         """Slack and Discord hooks carry their own secret; generic ones wait for WEBHOOK_SECRET to be signed."""

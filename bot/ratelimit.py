@@ -22,10 +22,14 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from cachetools import LRUCache
 
 from bot.notifier import PlatformLimits
+
+if TYPE_CHECKING:
+    from bot.shared_rate import SharedRate
 
 TELEGRAM_LIMITS = PlatformLimits(per_second=30, per_chat_per_second=1, per_group_per_minute=20)
 MAX_TRACKED_CHATS = 20_000
@@ -67,6 +71,7 @@ class PlatformLimiter:
         self._paused_until = 0.0
         self._recent_429: deque[tuple[float, str, float]] = deque()  # (when, chat, retry_after)
         self.on_429: Callable[[], None] = lambda: None  # the app counts them (decoupler_platform_429_total)
+        self.shared: SharedRate | None = None  # REDIS_URL: the rate is shared by every process (the app sets it)
 
     # ------------------------------------------------------------ pauses
 
@@ -113,6 +118,8 @@ class PlatformLimiter:
             while (wait := max(state.last + spacing, state.paused_until) - self._clock()) > 0:
                 await asyncio.sleep(wait)
             await self._global_turn(priority)
+            if self.shared is not None:  # this process's turn; now the slot among all processes
+                await self.shared.wait(chat_id, self._interval, spacing)
             state.last = self._clock()
         yield
 
