@@ -107,6 +107,7 @@ class App:
             self.store, self.analysis, self.alert_messages,
             delay=timedelta(minutes=settings.alert_delay_minutes),
             lease=timedelta(seconds=settings.delivery_lease_seconds), metrics=self.metrics,
+            retention=timedelta(days=settings.retention_days),
         )
 
     @cached_property

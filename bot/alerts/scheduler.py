@@ -38,8 +38,11 @@ FAILED_RUN_BACKOFF = wait_exponential(multiplier=60, max=3600)  # seconds before
 MISFIRE_GRACE_SECONDS = 6 * 3600
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS}
 CATCH_UP, AFTER_CLOSE, AFTER_MIDNIGHT, RETRY = "alerts-catch-up", "alerts-after-close", "alerts-utc-day", "alerts-retry"
+HOUSEKEEPING = "housekeeping"  # daily, and once at start: retention (the leader alone runs it, like the rest)
+HOUSEKEEPING_AT = {"hour": 4, "minute": 10}  # UTC: between the US close runs and the crypto day's
 
 RunAlerts = Callable[[], Awaitable[RunReport]]
+Housekeeping = Callable[[], Awaitable[object]]
 
 
 def utcnow() -> datetime:
@@ -55,8 +58,10 @@ class AlertScheduler:
         retry: timedelta = DEFAULT_RETRY,
         calendar: str = EXCHANGE_CALENDAR,
         clock: Callable[[], datetime] = utcnow,
+        housekeeping: Housekeeping | None = None,
     ) -> None:
         self._run_alerts = run_alerts
+        self._housekeeping = housekeeping
         self.delay = delay
         self.retry = retry
         self.calendar = calendar
@@ -75,6 +80,9 @@ class AlertScheduler:
         minutes = int(self.delay.total_seconds() // 60)
         self.scheduler.add_job(self._run, CronTrigger(hour=0, minute=minutes, timezone=UTC), args=[AFTER_MIDNIGHT],
                                id=AFTER_MIDNIGHT, replace_existing=True)
+        if self._housekeeping is not None:
+            self.scheduler.add_job(self._keep_house, CronTrigger(**HOUSEKEEPING_AT, timezone=UTC), id=HOUSEKEEPING,
+                                   next_run_time=self._clock() if catch_up else None, replace_existing=True)
 
     async def stop(self) -> None:
         """Plan nothing more, and end a run under way (its work is transactional: it is redone next time)."""
@@ -126,6 +134,13 @@ class AlertScheduler:
             self._plan_retry(when)
             log.info("alerts: %d rule instances wait for data and %d failed; trying again at %s",
                      len(report.refused), len(report.failed), f"{when:%H:%M} UTC")
+
+    async def _keep_house(self) -> None:
+        assert self._housekeeping is not None
+        try:
+            await self._housekeeping()
+        except Exception:  # tomorrow's run tries again; nothing depends on it today
+            log.exception("housekeeping failed")
 
     def _plan_retry(self, when: datetime) -> None:
         if self.scheduler.running:

@@ -23,6 +23,7 @@ from bot.metrics import Metrics
 from bot.notifier import Notifier
 from bot.store import Chat, Store
 from bot.store.alerts_repo import AlertsRepo, Evaluation, InstanceKey
+from bot.store.retention import Pruned, RetentionRepo
 
 log = logging.getLogger(__name__)
 STOP_GRACE = 3.0  # seconds sends under way get to finish at shutdown
@@ -42,8 +43,10 @@ class AlertService:
         delay: timedelta = timedelta(minutes=20),
         lease: timedelta = timedelta(seconds=120),
         metrics: Metrics | None = None,
+        retention: timedelta | None = None,
     ) -> None:
         self.store = store
+        self.retention = retention
         self.metrics = metrics
         self.analyzer = analyzer
         self.messages = messages
@@ -81,7 +84,8 @@ class AlertService:
 
     def start_scheduler(self) -> None:
         if self.scheduler is None:
-            self.scheduler = AlertScheduler(self.evaluate, delay=self.delay)
+            self.scheduler = AlertScheduler(self.evaluate, delay=self.delay,
+                                            housekeeping=self.prune if self.retention else None)
             self.scheduler.start()  # with a catch-up run: sessions missed meanwhile are evaluated once
 
     async def stop_scheduler(self) -> None:
@@ -102,6 +106,15 @@ class AlertService:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._worker_task
             self._worker_task = None
+
+    async def prune(self) -> Pruned:
+        """Delete alerts, deliveries and evaluation notes older than the retention (never a pending delivery)."""
+        assert self.retention is not None
+        pruned = await RetentionRepo(self.store.db).prune(utcnow() - self.retention)
+        if pruned.alerts or pruned.evaluations:
+            log.info("retention: pruned %d alerts, %d deliveries and %d evaluation notes older than %d days",
+                     pruned.alerts, pruned.deliveries, pruned.evaluations, self.retention.days)
+        return pruned
 
     # ------------------------------------------------------------ reads for commands
 
