@@ -1,10 +1,17 @@
 # Two commands: `make run` and `make test`. Both create .venv and install on first use.
+# `make test-reliability` runs the long property runs of tests/reliability/ (CI runs it after `make test`);
+# `make test-random` runs the suite in a random order; it prints the seed, and `make test-random SEED=N` repeats it.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: run test install install-dev lint bench clean
+# make test: one pytest-xdist worker per core (2), then the tests marked `serial`, alone (pytest's exit
+# status 5, "no test selected", is fine there). A test has 120 s (pyproject); the reliability run 10 minutes.
+PYTEST_WORKERS ?= 2
+RELIABILITY_SECONDS ?= 600
+
+.PHONY: run test test-reliability test-random install install-dev lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +38,18 @@ lint: install-dev
 test: install-dev
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports --no-cache
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m "not reliability and not serial"
+	$(PY) -m pytest -p no:xdist -m "serial and not reliability" || test $$? -eq 5
+
+test-reliability: install-dev
+	timeout --kill-after=30 $(RELIABILITY_SECONDS) $(PY) -m pytest -p no:xdist tests/reliability -m reliability \
+		--hypothesis-profile=reliability --hypothesis-show-statistics --timeout=$(RELIABILITY_SECONDS)
+
+test-random: install-dev
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m "not reliability and not serial" \
+		--random-order-bucket=global $(if $(SEED),--random-order-seed=$(SEED))
+	$(PY) -m pytest -p no:xdist -m "serial and not reliability" --random-order-bucket=global \
+		$(if $(SEED),--random-order-seed=$(SEED)) || test $$? -eq 5
 
 bench: install-dev
 	$(PY) bench/corr_latency.py

@@ -110,3 +110,44 @@ async def test_a_whole_console_session_reads_until_the_end_of_input(tmp_path: Pa
     assert "Type a command (/help for the list, /corr 90d to start); Ctrl-D quits." in text
     assert "Commands:\n/start — What Decoupler does" in text
     assert "30-day correlation" in text and f"[chart saved to {tmp_path / 'charts'}" in text
+
+
+async def test_a_chart_that_cannot_be_written_costs_the_chart_not_the_console(tmp_path: Path):
+    # tests run as root, whom no permission bit stops: CHART_DIR under a regular file cannot be made by anyone
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the charts' folder should be")
+    chart_dir = blocker / "charts"
+    settings = load_settings(market_data="snapshot", database_url=f"sqlite:///{tmp_path}/c.sqlite3",
+                             chart_dir=str(chart_dir))
+    app = App(settings)
+    session = io.StringIO()
+    try:
+        code = await run_console(app.services, io.StringIO("/corr 30d\n/chart 1y BTC SPY\n/help corr\n"), session)
+    finally:
+        await app.close()
+    text = session.getvalue()
+    assert code == 0 and "Traceback" not in text
+    note = f"[chart not saved: {chart_dir} is not a directory (CHART_DIR)]"
+    corr, chart, help_corr = text.split("Ctrl-D quits.\n", 1)[1].rstrip("\n").split("\n\n")
+    assert corr.startswith("ETH and small caps are moving together: 30-day correlation 0.23")
+    assert corr.splitlines()[-2:] == [note, "Try: /corr 30d ETH RUT · /corr 90d ETH RUT · /corr 1y ETH RUT · "
+                                            "/corr 30d RUT ETH"]
+    assert chart.startswith("BTC and the S&P 500 (SPY) are loosely linked: 1-year correlation 0.42")
+    assert chart.splitlines()[-2] == note
+    assert help_corr.startswith("/corr [window] [asset] [benchmark]\nCorrelation of a pair over a window")
+    assert not chart_dir.exists() and blocker.read_text() == "a file where the charts' folder should be"
+
+
+async def test_a_chart_folder_that_is_a_file_is_named(tmp_path: Path):
+    chart_dir = tmp_path / "charts"
+    chart_dir.write_text("not a folder")
+    app = App(load_settings(market_data="snapshot", database_url="sqlite://", chart_dir=str(chart_dir)))
+    session = io.StringIO()
+    try:
+        code = await run_console(app.services, io.StringIO("/corr 90d\n/corr 1y\n"), session)
+    finally:
+        await app.close()
+    text = session.getvalue()
+    assert code == 0
+    assert text.count(f"[chart not saved: {chart_dir} is not a directory (CHART_DIR)]") == 2
+    assert "90-day correlation" in text and "1-year correlation" in text

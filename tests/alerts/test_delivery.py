@@ -62,13 +62,29 @@ async def test_two_workers_on_two_connections_never_send_the_same_delivery(datab
         await add_chats(stores[0], 120)
         await fire(AlertsRepo.for_store(stores[0]), [("regime", date(2026, 1, 16))], now=NOW)
         notifier = RecordingNotifier()
+        # every send waits until both workers have reached a send: both take part, whatever the scheduling
+        # (without it one worker may legitimately claim every batch before the other wakes up)
+        arrived: set[int] = set()
+        both_sending = asyncio.Event()
 
-        async def slow_send(chat_id, reply, media=None, _send=notifier.send, **options):
-            await asyncio.sleep(0.005)
-            return await _send(chat_id, reply, media, **options)
+        def through(worker: int) -> RecordingNotifier:
+            own = RecordingNotifier()
+            record = notifier.send
 
-        notifier.send = slow_send  # type: ignore[method-assign]
-        workers = [_worker(s, notifier, repo=AlertsRepo.for_store(s), batch=10, concurrency=4) for s in stores]
+            async def send(chat_id, reply, media=None, **options):
+                arrived.add(worker)
+                if len(arrived) == 2:
+                    both_sending.set()
+                await asyncio.wait_for(both_sending.wait(), timeout=30)
+                return await record(chat_id, reply, media, **options)
+
+            own.send = send  # type: ignore[method-assign]
+            return own
+
+        workers = [
+            _worker(s, through(n), repo=AlertsRepo.for_store(s), batch=10, concurrency=4)
+            for n, s in enumerate(stores)
+        ]
         for worker in workers:  # connected before the race starts
             await worker.repo.delivery_counts(NOW)
         reports = await asyncio.gather(*(w.drain() for w in workers))

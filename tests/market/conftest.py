@@ -23,6 +23,10 @@ from tests.market.fakes import Fakes, LocalYahooSession, TestClock, point_exchan
 # Wednesday 2026-02-25 12:00 UTC: the last completed NYSE session is Tue 24th; the bundled snapshot ends
 # Fri 20th (equities) and Mon 2026-01-19 (crypto hourly), so a cold start has a little to fetch.
 DEFAULT_NOW = "2026-02-25 12:00"
+# A fake answers in milliseconds; the request timeout stays far above that, so that a busy machine (two xdist
+# workers, a chart rendering beside) never turns an ordinary answer into a timeout. Tests about timeouts
+# ask for a short one: @pytest.mark.market_timeout(1.0) (see the `settings` fixture).
+REQUEST_TIMEOUT_SECONDS = 10.0
 
 
 class TrimmedSnapshot(BundledSnapshot):
@@ -41,7 +45,7 @@ def market_settings(**overrides: object) -> Settings:
         "market_data": "auto",
         "database_url": "sqlite://",
         "exchanges": "binance,coinbase,kraken",
-        "market_timeout_seconds": 1.0,
+        "market_timeout_seconds": REQUEST_TIMEOUT_SECONDS,
         "market_budget_seconds": 20.0,
         "source_cooldown_seconds": 300.0,
     }
@@ -118,8 +122,9 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-def settings() -> Settings:
-    return market_settings()
+def settings(request: pytest.FixtureRequest) -> Settings:
+    short = request.node.get_closest_marker("market_timeout")
+    return market_settings() if short is None else market_settings(market_timeout_seconds=short.args[0])
 
 
 @pytest_asyncio.fixture

@@ -1,7 +1,8 @@
 """Store fixtures: every `store` test runs on SQLite and on PostgreSQL.
 
 SQLite: each test gets its own file, a copy of one migrated once per session. PostgreSQL (TEST_DATABASE_URL,
-default postgres@127.0.0.1:5432/test, trust auth): each session migrates its own schema `store_<random>`
+default postgres@127.0.0.1:5432/test, trust auth): each session — each pytest-xdist worker is a session of its
+own — migrates its own schema `store_<worker>_<random>`
 (engines point their search_path there, so alembic_version lives there too; dropped at the end) and each
 test starts with its tables truncated. Tests about migrations themselves use `fresh_database`: a new empty
 file or schema. If PostgreSQL is unreachable its half is skipped — or fails, when REQUIRE_POSTGRES=1 (CI
@@ -78,7 +79,9 @@ def require_postgres() -> None:
 
 
 def _new_schema_name() -> str:
-    return f"store_{uuid.uuid4().hex[:12]}"
+    """Unique per call; the xdist worker (gw0, gw1 …; `main` without xdist) in it says whose it is."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return f"store_{worker}_{uuid.uuid4().hex[:12]}"
 
 
 async def _migrate(database: Database) -> None:
