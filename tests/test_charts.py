@@ -26,7 +26,7 @@ from bot.analytics.regimes import DEFAULT_THRESHOLDS
 from bot.assets import find_asset
 from bot.market.data import SnapshotMarketData
 from bot.render import charts
-from bot.render.chart_cache import ChartRenderer
+from bot.render.chart_cache import THEME_NAMES, ChartRenderer
 from bot.render.charts import regime_spans, render_pair_chart
 from bot.windows import parse_window
 
@@ -229,7 +229,7 @@ def test_unknown_theme_is_a_value_error(eth_rut_90d: ChartData) -> None:
 
 
 def test_cache_returns_the_same_bytes_and_counts_a_hit(eth_rut_90d: ChartData) -> None:
-    renderer = ChartRenderer()
+    renderer = ChartRenderer(workers=0)
     first = renderer.render(eth_rut_90d, "light")
     assert (renderer.hits, renderer.misses) == (0, 1)
     second = renderer.render(eth_rut_90d, "light")
@@ -240,7 +240,7 @@ def test_cache_returns_the_same_bytes_and_counts_a_hit(eth_rut_90d: ChartData) -
 
 def test_cache_key_separates_theme_source_and_staleness(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(charts, "render_pair_chart", lambda data, theme: f"{theme}:{data.source}".encode())
-    renderer = ChartRenderer()
+    renderer = ChartRenderer(workers=0)
     data = synthetic_chart_data()
     variants = [
         (data, "light"),
@@ -258,7 +258,7 @@ def test_cache_key_separates_theme_source_and_staleness(monkeypatch: pytest.Monk
 
 def test_cache_is_a_bounded_lru(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(charts, "render_pair_chart", lambda data, theme: str(data.as_of).encode())
-    renderer = ChartRenderer(max_entries=2)
+    renderer = ChartRenderer(max_entries=2, workers=0)
     base = synthetic_chart_data()
     days = [dataclasses.replace(base, as_of=base.as_of - pd.Timedelta(days=i)) for i in range(3)]
     renderer.render(days[0], "light")
@@ -272,7 +272,9 @@ def test_cache_is_a_bounded_lru(monkeypatch: pytest.MonkeyPatch) -> None:
     assert renderer.misses == 4
 
 
-async def test_render_async_renders_off_the_loop_and_uses_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_render_async_in_threads_renders_off_the_loop_and_uses_the_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     loop_thread = threading.get_ident()
     render_threads: list[int] = []
 
@@ -281,7 +283,7 @@ async def test_render_async_renders_off_the_loop_and_uses_the_cache(monkeypatch:
         return PNG_SIGNATURE + theme.encode()
 
     monkeypatch.setattr(charts, "render_pair_chart", recording_render)
-    renderer = ChartRenderer()
+    renderer = ChartRenderer(workers=0)  # renders in threads: the render workers are tested in test_chart_pool.py
     data = synthetic_chart_data()
     first = await renderer.render_async(data, "dark")
     second = await renderer.render_async(data, "dark")
@@ -307,13 +309,39 @@ def test_concurrent_renders_match_serial_ones(
     assert results == expected * 2
 
 
+def test_a_reused_canvas_draws_exactly_what_a_fresh_one_draws(
+    rendered: Callable[..., tuple[ChartData, bytes]], eth_rut_90d: ChartData
+) -> None:
+    """Each render replaces every data artist: nothing of the previous chart (another pair, window, regime
+    history, thresholds, source, staleness or a missing current value) shows through."""
+    btc_eth, _ = rendered("BTC:ETH", "90d", "dark")
+    custom = dataclasses.replace(
+        eth_rut_90d, thresholds=dataclasses.replace(DEFAULT_THRESHOLDS, coupled_enter=0.3, decoupled_enter=0.25)
+    )
+    sequence = [eth_rut_90d, synthetic_chart_data(), btc_eth, custom, eth_rut_90d]
+    canvas = charts.PairChartCanvas(charts.DARK)
+    for data in sequence:
+        assert canvas.render(data) == charts.PairChartCanvas(charts.DARK).render(data)
+
+
+def test_pngs_decode_to_the_drawn_pixels(eth_rut_90d: ChartData) -> None:
+    canvas = charts.PairChartCanvas(charts.LIGHT)
+    png = canvas.render(eth_rut_90d)
+    drawn = np.asarray(canvas.canvas.buffer_rgba())[..., :3]
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png)).convert("RGB")), drawn)
+
+
+def test_the_cache_knows_the_theme_names_without_matplotlib() -> None:
+    assert tuple(charts.THEMES) == THEME_NAMES
+
+
 def test_shared_renderer_counts_every_call_from_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     def slow_fake_render(data: ChartData, theme: str) -> bytes:
         threading.Event().wait(0.01)  # long enough for threads to overlap
         return f"{data.as_of:%Y-%m-%d}:{theme}".encode()
 
     monkeypatch.setattr(charts, "render_pair_chart", slow_fake_render)
-    renderer = ChartRenderer()
+    renderer = ChartRenderer(workers=0)
     base = synthetic_chart_data()
     jobs = [
         (dataclasses.replace(base, as_of=base.as_of - pd.Timedelta(days=day)), theme)
