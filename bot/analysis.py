@@ -10,6 +10,7 @@ import math
 import threading
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,9 @@ from bot.market import calendars
 from bot.market.align import align, aligned_returns, alignment_label
 from bot.market.data import LegData, MarketData, pair_freshness, sync_calendar
 from bot.windows import Window
+
+if TYPE_CHECKING:
+    from bot.scan import UniverseScanner
 
 CHART_MIN_DAYS = 365
 # Derived series (rolling measures per window, EWMA, divergence) kept per pair; every window anyone asks for
@@ -93,6 +97,17 @@ class WindowHistory:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """The dwell in progress at a date (docs/methods.md §4.6): a regime other than the adopted one that the
+    correlation and its rank check have agreed on for `count` consecutive observations (1 … dwell − 1)."""
+
+    regime: str
+    count: int
+    since: pd.Timestamp
+    dwell: int
+
+
+@dataclass(frozen=True)
 class CorrResult:
     asset: Asset
     benchmark: Asset
@@ -118,6 +133,7 @@ class CorrResult:
     data_start: pd.Timestamp | None = None  # the pair's first aligned observation
     stale_kind: str | None = None  # BEHIND, PENDING, AFTER_DATA, BUNDLED_END (see AsOf)
     requested: pd.Timestamp | None = None  # the date asked, if any
+    candidate: Candidate | None = None  # a regime change building at as_of (docs/methods.md §4.6)
 
     @property
     def window_truncated(self) -> bool:
@@ -138,6 +154,8 @@ class RegimeNow:
     since: pd.Timestamp | None
     correlation: float
     n_obs: int
+    spearman: float = math.nan
+    candidate: Candidate | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +183,14 @@ def _opt(value: float) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
+def _candidate_at(history: RegimeHistory, when: pd.Timestamp, dwell: int) -> Candidate | None:
+    regime = history.candidate.get(when)
+    count = int(history.candidate_count.get(when, 0))
+    if regime is None or count <= 0:
+        return None
+    return Candidate(str(regime), count, history.candidate_since[when], dwell)
+
+
 class PairAnalyzer:
     def __init__(self, market: MarketData, thresholds: Thresholds = DEFAULT_THRESHOLDS):
         self.market = market
@@ -172,6 +198,7 @@ class PairAnalyzer:
         self._lock = threading.RLock()
         self._pairs: LRUCache[tuple[str, str], tuple[tuple, PairData]] = LRUCache(PAIR_CACHE)
         self._derived: LRUCache[tuple, object] = LRUCache(DERIVED_CACHE)
+        self._universe: UniverseScanner | None = None
 
     # ---- data -------------------------------------------------------------------------------------
     def pair(self, asset: Asset, benchmark: Asset) -> PairData:
@@ -269,6 +296,21 @@ class PairAnalyzer:
         )
         return AsOf(last, True, reason, BEHIND)
 
+    @staticmethod
+    def window_returns(data: PairData, window: Window, when: pd.Timestamp) -> pd.DataFrame:
+        """The returns of the window ending at the observation `when` (docs/methods.md §2.3)."""
+        rets = data.returns
+        return rets[corr.window_mask(rets.index, when, window.days)]
+
+    @classmethod
+    def window_correlation(cls, data: PairData, window: Window, when: pd.Timestamp) -> tuple[float, int]:
+        """(ρ, n_obs) of the window ending at `when`, computed as `/corr` computes it; ρ is NaN below MIN_OBS."""
+        in_window = cls.window_returns(data, window, when)
+        n = len(in_window)
+        if n < corr.MIN_OBS:
+            return math.nan, n
+        return corr.pearson(in_window["ra"].to_numpy(), in_window["rb"].to_numpy()), n
+
     def correlation(
         self, asset: Asset, benchmark: Asset, window: Window, as_of: date | None = None
     ) -> CorrResult:
@@ -276,7 +318,7 @@ class PairAnalyzer:
         resolved = self.resolve_as_of(data, as_of)
         when = resolved.when
         rets = data.returns
-        in_window = rets[corr.window_mask(rets.index, when, window.days)]
+        in_window = self.window_returns(data, window, when)
         n = len(in_window)
         if n < corr.MIN_OBS:
             raise AnalysisError(
@@ -315,6 +357,7 @@ class PairAnalyzer:
             data_start=data.aligned.index[0],
             stale_kind=resolved.stale_kind,
             requested=resolved.requested,
+            candidate=_candidate_at(history.regimes, when, self.thresholds.dwell),
         )
 
     def regimes(
@@ -334,9 +377,23 @@ class PairAnalyzer:
                     None if since is None or pd.isna(since) else since,
                     float(history.pearson.get(when, np.nan)),
                     int(history.n_obs.get(when, 0)),
+                    float(history.spearman.get(when, np.nan)),
+                    _candidate_at(history.regimes, when, self.thresholds.dwell),
                 )
             )
         return data, resolved, out
+
+    # ---- the universe -------------------------------------------------------------------------------
+    @property
+    def universe(self) -> UniverseScanner:
+        """The cached scan of every crypto asset against every equity/index benchmark, and the matrix
+        (bot/scan.py), on top of this analyzer's pair caches."""
+        with self._lock:
+            if self._universe is None:
+                from bot.scan import UniverseScanner  # bot.scan builds on this module
+
+                self._universe = UniverseScanner(self)
+            return self._universe
 
     def chart_data(self, result: CorrResult) -> ChartData:
         data = self.pair(result.asset, result.benchmark)

@@ -15,6 +15,7 @@ from bot.store import StoreUnavailable
 from handlers import (  # noqa: F401
     general_commands,
     market_commands,
+    scan_commands,
     subscription_commands,
     settings_commands,
     alert_commands,

@@ -195,3 +195,30 @@ async def test_fresh_when_the_clock_is_the_snapshot_end():
     # a few days later, with no new data, the crypto leg is behind
     later = await ask(_services_at("2026-01-21 12:00"), "/corr 90d")
     assert later.data["stale"] is True and "ETH" in later.data["stale_reason"]
+
+
+async def test_scan_and_matrix_are_in_the_table_and_help(services):
+    assert COMMANDS["scan"].usage == "/scan [window] [top N]"
+    assert COMMANDS["matrix"].usage == "/matrix [window] [assets…]" and COMMANDS["matrix"].chart
+    help_reply = await ask(services, "/help")
+    assert "/scan [window] [top N] — " in help_reply.text and "/matrix [window] [assets…] — " in help_reply.text
+    names = list(COMMANDS)
+    assert names.index("scan") == names.index("report") + 1  # right after the market commands
+
+
+async def test_scan_default_is_the_latest_data(services):
+    reply = await ask(services, "/scan")
+    assert reply.ok and reply.data["window"] == "90d" and reply.data["as_of"] == "2026-01-16"
+    assert reply.headline.startswith("Biggest decouplings, 90-day correlation, as of 2026-01-16")
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(["90d", "1y", "30d", "5d", "ETH", "BTC", "SPY", "SPX", "top", "3", "0", "x",
+                                 "-1", "ETH:RUT", "/", ":", "9999999999", "１２", "top5", "tops"]), max_size=5),
+       st.sampled_from(["scan", "matrix"]))
+async def test_scan_and_matrix_grammar_never_crashes(services, words, name):
+    reply = await ask(services, " ".join([f"/{name}", *words]))
+    assert reply.text
+    assert "Something went wrong" not in reply.text
+    if not reply.ok:
+        assert f"Usage: /{name}" in reply.text or "No pair" in reply.text

@@ -2,6 +2,9 @@
 
 `step` advances one observation; `regime_history` replays a whole correlation history with it. The
 Alerts work persists `RegimeState` between sessions, so live evaluation and replay are the same code.
+`regime_history` also keeps the candidate state per date (candidate regime, how many observations it has
+held, since when), and `change_boundary` names the threshold a candidate has crossed, so a reply can say when
+a change is building (docs/methods.md §4.6).
 """
 
 from __future__ import annotations
@@ -111,6 +114,11 @@ class RegimeHistory:
     adopted_since: pd.Series  # first day of the dwell that adopted it (NaT before the first regime)
     changes: list[RegimeChange]
     final: RegimeState
+    # the dwell in progress after each observation (docs/methods.md §4.6): the candidate regime (str or None),
+    # the consecutive observations it has held with the rank check (0 when none), and its first day (NaT)
+    candidate: pd.Series
+    candidate_count: pd.Series
+    candidate_since: pd.Series
 
 
 def regime_history(
@@ -122,6 +130,9 @@ def regime_history(
     state = state or RegimeState()
     adopted: list[str | None] = []
     since: list[pd.Timestamp | None] = []
+    candidate: list[str | None] = []
+    count: list[int] = []
+    candidate_since: list[pd.Timestamp | None] = []
     changes: list[RegimeChange] = []
     for date, r, s in zip(rho.index, rho.to_numpy(float), rho_rank.to_numpy(float), strict=True):
         state, change = step(state, date, r, s, th)
@@ -129,9 +140,58 @@ def regime_history(
             changes.append(change)
         adopted.append(state.adopted.value if state.adopted else None)
         since.append(state.adopted_since)
+        candidate.append(state.candidate.value if state.candidate else None)
+        count.append(state.count)
+        candidate_since.append(state.candidate_since)
     return RegimeHistory(
         pd.Series(adopted, index=rho.index, dtype=object),
         pd.Series(pd.to_datetime(since), index=rho.index),
         changes,
         state,
+        pd.Series(candidate, index=rho.index, dtype=object),
+        pd.Series(count, index=rho.index, dtype=int),
+        pd.Series(pd.to_datetime(candidate_since), index=rho.index),
     )
+
+
+# Regimes from the lowest correlation to the highest: a candidate below the adopted regime is a weakening.
+REGIME_ORDER = (Regime.INVERSE, Regime.DECOUPLED, Regime.NEUTRAL, Regime.COUPLED)
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """The threshold a candidate regime's correlation has crossed, judged against the adopted regime."""
+
+    relation: str  # "at or above" | "at or below" | "above" | "below" (as `classify` compares)
+    level: float
+    name: str  # "coupled entry", "coupled exit", …: the threshold's name in docs/methods.md §4.1
+
+
+def change_boundary(adopted: Regime | None, candidate: Regime, th: Thresholds = DEFAULT_THRESHOLDS) -> Boundary | None:
+    """Which line a value classified as `candidate` (against `adopted`) is beyond; None when the candidate is
+    neutral and no regime is adopted yet (neutral is the space between the entries, not beyond a line)."""
+    if candidate is Regime.INVERSE:
+        return Boundary("at or below", th.inverse_enter, "inverse entry")
+    if candidate is Regime.COUPLED:
+        return Boundary("at or above", th.coupled_enter, "coupled entry")
+    if adopted is Regime.INVERSE:  # decoupled or neutral after inverse: the value has risen above the exit
+        return Boundary("above", th.inverse_exit, "inverse exit")
+    if candidate is Regime.DECOUPLED:
+        return Boundary("at or below", th.decoupled_enter, "decoupled entry")
+    if adopted is Regime.COUPLED:
+        return Boundary("below", th.coupled_exit, "coupled exit")
+    if adopted is Regime.DECOUPLED:
+        return Boundary("at or above", th.decoupled_exit, "decoupled exit")
+    return None
+
+
+def change_direction(adopted: Regime | None, candidate: Regime) -> str:
+    """'weakening', 'strengthening', 'turning inverse' or 'easing' (an inverse link fading); '' without a
+    regime adopted yet."""
+    if adopted is None:
+        return ""
+    if adopted is Regime.INVERSE:
+        return "easing"
+    if candidate is Regime.INVERSE:
+        return "turning inverse"
+    return "weakening" if REGIME_ORDER.index(candidate) < REGIME_ORDER.index(adopted) else "strengthening"

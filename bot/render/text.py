@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from bot.analysis import BUNDLED_END, AsOf, CorrResult, PairData, RegimeNow
-from bot.analytics.regimes import DEFAULT_THRESHOLDS, classify
+from bot.analysis import BUNDLED_END, AsOf, Candidate, CorrResult, PairData, RegimeNow
+from bot.analytics.regimes import DEFAULT_THRESHOLDS, Boundary, Regime, change_boundary, change_direction, classify
 from bot.assets import Asset
 
 SOURCE_WORDS = {"snapshot": "bundled snapshot", "cache": "cached prices", "live": "live prices"}
@@ -128,10 +128,50 @@ def _with_stale(result: CorrResult, lines: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _boundary_words(boundary: Boundary, adopted: Regime | None) -> str:
+    """'below the 0.40 exit' (the adopted regime's own exit), 'at or above the 0.50 coupled entry'."""
+    name = boundary.name
+    if adopted is not None and name == f"{adopted.value} exit":
+        name = "exit"
+    return f"{boundary.relation} the {num(boundary.level)} {name}"
+
+
+def change_building_words(regime: str | None, candidate: Candidate | None, rho: float = math.nan,
+                          rank: float = math.nan) -> str:
+    """When a regime change is building (docs/methods.md §4.6), in words; '' when none is.
+
+    'weakening: below the 0.40 exit for 3 of the 5 sessions a change needs'; before the first regime
+    'coupled (at or above the 0.50 coupled entry) for 2 of the 5 sessions a first regime needs'; and when the
+    correlation is beyond a line but the rank correlation disagrees, so nothing counts, it says that.
+    """
+    adopted = Regime(regime) if regime else None
+    if candidate is not None:
+        cand = Regime(candidate.regime)
+        boundary = change_boundary(adopted, cand, DEFAULT_THRESHOLDS)
+        where = "" if boundary is None else _boundary_words(boundary, adopted)
+        counted = f"for {candidate.count} of the {candidate.dwell} sessions"
+        if adopted is None:
+            shown = f"{cand.value} ({where})" if where else cand.value
+            return f"{shown} {counted} a first regime needs"
+        return f"{change_direction(adopted, cand)}: {where} {counted} a change needs"
+    if adopted is None or math.isnan(rho) or math.isnan(rank):
+        return ""
+    cand = classify(rho, adopted, DEFAULT_THRESHOLDS)
+    boundary = change_boundary(adopted, cand, DEFAULT_THRESHOLDS) if cand is not adopted else None
+    if boundary is None:
+        return ""
+    # 3 decimals when 2 would show the rank correlation on the line itself (0.498 as "0.50" next to a 0.50 entry)
+    shown = num(rank, 3) if num(rank) == num(boundary.level) else num(rank)
+    return (f"the correlation is {_boundary_words(boundary, adopted)}, but the rank correlation ({shown}) is not, "
+            "so no change is counting")
+
+
 def regime_since_words(result: CorrResult) -> str:
+    building = change_building_words(result.regime, result.candidate, result.correlation, result.spearman)
+    building = f"; {building}" if building else ""
     if result.regime is None:
-        return "regime: not yet established"
-    return f"regime: {result.regime} since {day(result.regime_since)}"
+        return f"regime: not yet established{building}"
+    return f"regime: {result.regime} since {day(result.regime_since)}{building}"
 
 
 def corr_text(result: CorrResult) -> str:
@@ -194,7 +234,9 @@ def regime_text(data: PairData, as_of: AsOf, rows: list[RegimeNow]) -> str:
             lines.append(f"• {row.window.label}: not enough data ({row.n_obs} returns)")
             continue
         state = f"{row.regime} since {day(row.since)}" if row.regime else "not yet established"
-        lines.append(f"• {row.window.label}: {state} (ρ {num(row.correlation)}, n={row.n_obs})")
+        building = change_building_words(row.regime, row.candidate, row.correlation, row.spearman)
+        building = f"; {building}" if building else ""
+        lines.append(f"• {row.window.label}: {state} (ρ {num(row.correlation)}, n={row.n_obs}){building}")
     th = DEFAULT_THRESHOLDS
     lines.append(
         f"Regimes: coupled ρ ≥ {num(th.coupled_enter)}, decoupled ρ ≤ {num(th.decoupled_enter)}, "
@@ -219,6 +261,14 @@ def rounded(value: float | None, digits: int = 6) -> float | None:
     return round(float(value), digits)
 
 
+def candidate_fields(candidate: Candidate | None) -> dict[str, Any] | None:
+    """A regime change building (docs/methods.md §4.6), for --json; None when none is."""
+    if candidate is None:
+        return None
+    return {"regime": candidate.regime, "count": candidate.count, "dwell": candidate.dwell,
+            "since": day(candidate.since)}
+
+
 def corr_fields(result: CorrResult) -> dict[str, Any]:
     """The machine-readable fields of a correlation answer (CLI --json)."""
     rec = result.record
@@ -236,6 +286,7 @@ def corr_fields(result: CorrResult) -> dict[str, Any]:
         "divergence_z": rounded(result.divergence_z),
         "regime": result.regime,
         "regime_since": day(result.regime_since) if result.regime_since is not None else None,
+        "regime_candidate": candidate_fields(result.candidate),
         "record": None if rec is None else {
             "percentile": rounded(rec.percentile, 2),
             "lowest_since": day(rec.lowest_since) if rec.lowest_since is not None else None,
