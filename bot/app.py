@@ -77,10 +77,12 @@ class App:
             return SnapshotMarketData(settings.market_data)
         from bot.market.live import LiveMarketData
 
-        return LiveMarketData(
+        market = LiveMarketData(
             settings.market_data, self.price_cache, self.sources(),
             budget_seconds=settings.market_budget_seconds, cooldown_seconds=settings.source_cooldown_seconds,
         )
+        market.updater.on_source_error = lambda source: self.metrics.source_errors.labels(source).inc()
+        return market
 
     @cached_property
     def analysis(self) -> PairAnalyzer:

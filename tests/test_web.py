@@ -98,3 +98,16 @@ async def test_a_database_that_is_down_or_a_blocked_loop_fails_the_health_check(
     finally:
         await runtime.loop_watch.stop()
         await broken.close()
+
+
+async def test_a_failing_price_source_is_counted_in_metrics(tmp_path: Path) -> None:
+    app = App(load_settings(market_data="auto", database_url=f"sqlite:///{tmp_path}/m.sqlite3"))
+    try:
+        app.market.updater.on_source_error("binance")  # what the updater calls on each failed answer
+        app.market.updater.on_source_error("binance")
+        app.market.updater.on_source_error("yahoo")
+        text = app.metrics.render().decode()
+    finally:
+        await app.close()
+    assert 'decoupler_source_errors_total{source="binance"} 2.0' in text
+    assert 'decoupler_source_errors_total{source="yahoo"} 1.0' in text

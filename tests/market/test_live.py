@@ -250,10 +250,13 @@ async def test_yahoo_failures_leave_the_leg_on_the_snapshot(fakes, live, clock, 
 
 async def test_a_failed_source_is_left_alone_for_a_while(fakes, store, sources, clock, settings):
     live = make_live(store, sources, clock, settings, cooldown_seconds=2 * 3600)
+    failed: list[str] = []
+    live.updater.on_source_error = failed.append  # what feeds decoupler_source_errors_total
     fakes.binance.failure = Failure(status=503, body="down")
     await live.refresh([ETH])
     asked = len(fakes.binance.price_requests())
     assert asked in (1, 2)  # 1d and 1h side by side: the second may already find binance cooling down
+    assert failed == ["binance"] * asked  # each failed answer counted once; a skip on cooldown is no error
     clock.advance(hours=1)
     await live.refresh([ETH])
     assert len(fakes.binance.price_requests()) == asked  # cooling down: straight to Coinbase

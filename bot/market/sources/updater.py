@@ -64,6 +64,7 @@ class SeriesUpdater:
         self.clock = clock
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._answered_at: dict[tuple[str, str], pd.Timestamp] = {}
+        self.on_source_error: Callable[[str], None] = lambda source: None  # the app counts them (metrics)
 
     async def update(
         self, asset: Asset, interval: str, *, since: pd.Timestamp | None = None, progress: Progress | None = None
@@ -100,6 +101,7 @@ class SeriesUpdater:
             try:
                 result = await self._attempt(source, asset, interval, since, now, last, progress, errors)
             except SourceError as exc:
+                self.on_source_error(source.name)
                 self.cooldowns.block(exc, symbol, now)
                 errors.append(f"{source.name}: {exc.reason}")
                 following = chain[position + 1].name if position + 1 < len(chain) else None
