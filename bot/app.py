@@ -46,6 +46,7 @@ class App:
     def __init__(self, settings: Settings, *, store: Store | None = None, market: MarketData | None = None) -> None:
         """`store` and `market` replace the ones built from settings (tests hand in fakes of the outside)."""
         self.settings = settings
+        self.serving = False  # set by run(): long-lived, so worth render processes
         if store is not None:
             self.store = store
         if market is not None:
@@ -92,7 +93,8 @@ class App:
     def charts(self) -> ChartRenderer:
         from bot.render.chart_cache import ChartRenderer
 
-        return ChartRenderer()
+        # a server renders in a process pool (CHART_WORKERS); a one-off command draws its one chart in a thread
+        return ChartRenderer(workers=self.settings.chart_workers if self.serving else 0)
 
     @cached_property
     def alert_messages(self) -> AlertContent:
@@ -125,6 +127,8 @@ class App:
 
     async def close(self) -> None:
         """Close what was opened (nothing that was never built is built now)."""
+        if "charts" in self.__dict__:
+            await self.charts.aclose()  # the render workers
         if "market" in self.__dict__:
             await self.market.close()  # ccxt / curl_cffi sessions
         if "store" in self.__dict__:
@@ -243,6 +247,7 @@ class App:
         """With chat tokens: the transports until SIGTERM/SIGINT (and the console too, if asked). Without:
         the console alone, until its input ends. Alerts are evaluated on schedule and delivered either way.
         A database that can't be opened, or a transport that can't start, ends it with one line (status 2)."""
+        self.serving = True
         await self.store.open()  # now, not at the first command: a broken DATABASE_URL is a start-up error
         await self.start()
         transports = self.build_transports()

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     default_window: str = "90d"
     regime_windows: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["30d", "90d", "1y"])
     chart_dir: str = "var/charts"
+    # Chart render processes of the server (unset: one per core; 0: render in threads of the bot's process).
+    # One-off CLI commands always render in a thread.
+    chart_workers: int | None = Field(default=None, ge=0, le=64)
     # Alerts: minutes after a session's close before it is evaluated; how long a delivery claim lasts before
     # another process may take it over; the secret that signs webhook requests, and their rate.
     alert_delay_minutes: int = Field(default=20, ge=15, le=360)  # a daily bar is final 15 min after the close
@@ -100,7 +103,7 @@ class Settings(BaseSettings):
             raise ValueError("must be text or json")
         return value
 
-    @field_validator("http_port", mode="before")
+    @field_validator("http_port", "chart_workers", mode="before")
     @classmethod
     def _blank_port(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

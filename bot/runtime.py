@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from bot.prewarm import keep_warm
 from bot.transport import Transport, TransportStartError
 from bot.web.health import DATABASE_TIMEOUT, LAG_LIMIT, Health, LoopWatch
 
@@ -55,8 +56,11 @@ class Runtime:
                 await self._start_web()
                 names = ", ".join(t.name for t in self.transports)
                 log.info("Decoupler running (%s); SIGTERM or Ctrl-C stops it", names)
+                warming = asyncio.create_task(keep_warm(self.app.services, self.stopping), name="prewarm")
                 await self.stopping.wait()
                 log.info("shutting down")
+                warming.cancel()
+                await asyncio.gather(warming, return_exceptions=True)
                 await self._stop_transports()  # no new commands while the rest winds down
             return 0
         finally:

@@ -63,20 +63,6 @@ def pair_from_slug(slug: str) -> tuple[Asset, Asset] | None:
     return asset, benchmark
 
 
-async def watched_pairs(services: Services) -> list[tuple[Asset, Asset]]:
-    """The default pair, then every pair a chat is subscribed to, each once."""
-    names = [tuple(services.settings.default_pair.split(":"))]
-    for item in await services.store.active_subscriptions():
-        if not item.subscription.universe_wide:
-            names.append((item.subscription.asset, item.subscription.benchmark))
-    pairs: dict[tuple[str, str], tuple[Asset, Asset]] = {}
-    for a, b in names:
-        asset, benchmark = find_asset(str(a)), find_asset(str(b))
-        if asset is not None and benchmark is not None:
-            pairs.setdefault((asset.symbol, benchmark.symbol), (asset, benchmark))
-    return list(pairs.values())
-
-
 async def pair_view(services: Services, asset: Asset, benchmark: Asset) -> PairView:
     view = PairView(asset.symbol, benchmark.symbol, f"{asset.label} vs {benchmark.label}", "n/a")
     await services.market.refresh([asset, benchmark])

@@ -23,6 +23,7 @@ from aiohttp import web
 from bot.analysis import AnalysisError
 from bot.market.data import NoData
 from bot.metrics import CONTENT_TYPE, Metrics
+from bot.prewarm import watched_pairs
 from bot.services import Services
 from bot.web import pages
 from bot.web.health import Health
@@ -77,7 +78,7 @@ class WebServer:
         return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     async def _index(self, request: web.Request) -> web.Response:
-        pairs = await pages.watched_pairs(self.services)
+        pairs = await watched_pairs(self.services)
         views = await asyncio.wait_for(asyncio.gather(*(pages.pair_view(self.services, a, b) for a, b in pairs)),
                                        PAGE_TIMEOUT)
         return self._page("index.html", pairs=views, windows=self.services.settings.regime_windows,
