@@ -42,7 +42,7 @@ test: install-dev
 	$(PY) -m pytest -p no:xdist -m "serial and not reliability" || test $$? -eq 5
 
 test-reliability: install-dev
-	timeout --kill-after=30 $(RELIABILITY_SECONDS) $(PY) -m pytest -p no:xdist tests/reliability -m reliability \
+	timeout --kill-after=30 $(RELIABILITY_SECONDS) $(PY) -m pytest -n $(PYTEST_WORKERS) tests/reliability -m reliability \
 		--hypothesis-profile=reliability --hypothesis-show-statistics --timeout=$(RELIABILITY_SECONDS)
 
 test-random: install-dev

@@ -16,25 +16,25 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.analysis import PairAnalyzer
 from bot.config import ConfigError, MarketDataMode, Settings
-from bot.market.data import MarketData, SnapshotMarketData
-from bot.metrics import Metrics
 from bot.notifier import Notifier
 from bot.reply import Reply
 from bot.services import Services
-from bot.store import Database, Store
 from bot.transport import Transport
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the services' modules are imported when first built: a CLI call pays only for what it uses
     from bot.alerts.service import AlertService
     from bot.alerts.webhook import WebhookNotifier
+    from bot.analysis import PairAnalyzer
     from bot.leader import Leadership
     from bot.market.cache import PriceCache
+    from bot.market.data import MarketData
     from bot.market.sources import SourceSet
+    from bot.metrics import Metrics
     from bot.render.alert_messages import AlertContent
     from bot.render.chart_cache import ChartRenderer
     from bot.shared_rate import SharedRate
+    from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ class App:
 
     @cached_property
     def store(self) -> Store:
+        from bot.store import Database, Store
+
         return Store(Database(self.settings.database_url))  # connects (and migrates) on first use
 
     @cached_property
@@ -75,6 +77,8 @@ class App:
         cache in the store (auto falls back to the cache and the snapshot; live says so instead)."""
         settings = self.settings
         if settings.market_data is MarketDataMode.SNAPSHOT:
+            from bot.market.data import SnapshotMarketData
+
             return SnapshotMarketData(settings.market_data)
         from bot.market.live import LiveMarketData
 
@@ -87,6 +91,8 @@ class App:
 
     @cached_property
     def analysis(self) -> PairAnalyzer:
+        from bot.analysis import PairAnalyzer
+
         return PairAnalyzer(self.market)
 
     @cached_property
@@ -116,11 +122,13 @@ class App:
 
     @cached_property
     def metrics(self) -> Metrics:
+        from bot.metrics import Metrics
+
         return Metrics()
 
     @cached_property
     def services(self) -> Services:
-        return Services(self.settings, self.market, self.analysis, self.charts, self.store, self.alerts, self.metrics)
+        return Services(self)  # each service built when first used
 
     async def start(self) -> None:
         await self.market.start()  # registers tickers users added (/assets add) before the first command
@@ -139,10 +147,11 @@ class App:
     async def ask(self, text: str, *, as_of: date | None = None, want_chart: bool = True,
                   theme: str = "light") -> Reply:
         """`python -m bot ask`: one command, answered as in a private chat of the CLI."""
-        from handlers.commands import dispatch
+        from handlers.commands import dispatch, is_static
         from handlers.registry import ChatContext
 
-        await self.start()
+        if not is_static(text):
+            await self.start()
         chat = ChatContext(platform="cli", chat_id="cli", chat_kind="private", title="cli")
         return await dispatch(self.services, text, chat, as_of=as_of, want_chart=want_chart, theme=theme)
 

@@ -46,6 +46,14 @@ def find_command(name: str) -> Command | None:
     return COMMANDS.get(name)
 
 
+def is_static(text: str) -> bool:
+    """Is `text` a command answered from the command table alone (/help, /start)? Then `python -m bot ask`
+    starts no market data for it."""
+    parsed = split_command(text)
+    found = find_command(parsed[0]) if parsed else None
+    return found is not None and found.static
+
+
 def unknown_command_reply(name: str) -> Reply:
     shown = name if len(name) <= 20 else name[:19] + "…"
     close = difflib.get_close_matches(name, list(COMMANDS), n=1, cutoff=0.6)

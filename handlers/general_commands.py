@@ -17,7 +17,7 @@ def command_list() -> list[str]:
 
 
 @command("start", summary="What Decoupler does and how to start",
-         help="A short introduction with the commands to try first.")
+         help="A short introduction with the commands to try first.", static=True)
 async def start_command(req: Request) -> Reply:
     pair = req.services.settings.default_pair.replace(":", " vs ")
     lines = [
@@ -38,7 +38,7 @@ async def start_command(req: Request) -> Reply:
 
 @command("help", summary="Every command, or details of one",
          help="Without an argument, the list of commands; with one (/help corr), its details.",
-         options=(Option("command", OptionKind.TEXT, "A command, e.g. corr"),))
+         options=(Option("command", OptionKind.TEXT, "A command, e.g. corr"),), static=True)
 async def help_command(req: Request) -> Reply:
     if req.args:
         name = req.args[0].lstrip("/").lower()

@@ -113,6 +113,7 @@ class Command:
     options: tuple[Option, ...] = ()
     admin_only: bool = False  # changes group settings: only chat admins may run it in groups
     chart: bool = False  # answers with a chart: transports show "sending a photo" while it renders
+    static: bool = False  # answers from the command table alone: no market data, store or alert service
 
     @property
     def usage(self) -> str:
@@ -130,6 +131,7 @@ def command(
     options: tuple[Option, ...] = (),
     admin_only: bool = False,
     chart: bool = False,
+    static: bool = False,
 ) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         if name in COMMANDS:
@@ -137,7 +139,7 @@ def command(
         names = [option.name for option in options]
         if len(set(names)) != len(names):
             raise ValueError(f"command /{name} has two options with the same name")
-        COMMANDS[name] = Command(name, summary, help, handler, options, admin_only, chart)
+        COMMANDS[name] = Command(name, summary, help, handler, options, admin_only, chart, static)
         return handler
 
     return register

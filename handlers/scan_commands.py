@@ -10,7 +10,6 @@ from bot.analysis import AnalysisError
 from bot.assets import Asset, all_assets
 from bot.market.data import NoData
 from bot.render import scan_text
-from bot.render.heatmap import render_matrix
 from bot.reply import Reply, error_reply
 from bot.scan import MATRIX_MAX_ASSETS
 from bot.windows import Window, WindowError, looks_like_window, parse_window
@@ -146,7 +145,11 @@ async def matrix_command(req: Request) -> Reply:
         matrix = await asyncio.to_thread(req.services.analysis.universe.matrix, window, assets, req.as_of)
     except (AnalysisError, NoData) as exc:
         return _failure(exc, "matrix")
-    chart = await asyncio.to_thread(render_matrix, matrix, req.theme) if req.want_chart else None
+    chart = None
+    if req.want_chart:
+        from bot.render.heatmap import render_matrix  # matplotlib: only when a heatmap is drawn
+
+        chart = await asyncio.to_thread(render_matrix, matrix, req.theme)
     name = f"matrix-{window.label}-{matrix.as_of.when:%Y%m%d}.png"
     return Reply(text=scan_text.matrix_caption(matrix), chart=chart, chart_name=name,
                  data=scan_text.matrix_fields(matrix))

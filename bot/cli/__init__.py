@@ -26,6 +26,23 @@ def fail(message: str) -> int:
     return USAGE_ERROR
 
 
+def pair_argument(value: str | None, default: str) -> tuple[str, str]:
+    """`--pair ETH:RUT` (or ETH-RUT, ETH/RUT; default the DEFAULT_PAIR) as two known tickers."""
+    from bot.assets import find_asset
+
+    raw = (value or default).upper().replace("-", ":").replace("/", ":")
+    parts = [p for p in raw.split(":") if p]
+    if len(parts) != 2:
+        raise ArgumentProblem(f"--pair '{(value or '')[:20]}' must look like ASSET:BENCHMARK, e.g. ETH:RUT")
+    assets = [find_asset(p) for p in parts]
+    for part, asset in zip(parts, assets, strict=True):
+        if asset is None:
+            raise ArgumentProblem(f"unknown ticker '{part[:15]}' in --pair")
+    if assets[0] is assets[1]:
+        raise ArgumentProblem("--pair needs two different assets")
+    return assets[0].symbol, assets[1].symbol  # type: ignore[union-attr]
+
+
 def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     def error(message: str) -> NoReturn:
         print(f"decoupler {parser.prog.split()[-1]}: {message}", file=sys.stderr)
@@ -35,13 +52,24 @@ def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from bot.cli import alerts, chat, db, discord, health, market, webhook
+# Which module of bot/cli defines each subcommand, in the order `--help` lists them. `main` imports only the
+# module of the subcommand asked for (each imports what its commands need: pandas for a replay, SQLAlchemy for
+# the database), so `ask /help` starts fast; `--help` or an unknown word loads them all.
+SUBCOMMANDS = {
+    "run": "chat", "ask": "chat", "db": "db", "alerts": "alerts", "webhook": "webhook", "backfill": "market",
+    "doctor": "market", "discord": "discord", "healthcheck": "health",
+}
 
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    import importlib
+
+    wanted = SUBCOMMANDS.get(argv[0]) if argv else None
+    names = [wanted] if wanted else list(dict.fromkeys(SUBCOMMANDS.values()))
     parser = argparse.ArgumentParser(prog="python -m bot", description="Decoupler: crypto/equity correlation bot")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    for module in (chat, db, alerts, webhook, market, discord, health):
-        module.add_commands(sub)
+    for name in names:
+        importlib.import_module(f"bot.cli.{name}").add_commands(sub)
     return parser
 
 
@@ -59,7 +87,8 @@ def settings_for_cli() -> Settings | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     settings = settings_for_cli()
     if settings is None:
         return USAGE_ERROR
@@ -71,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import App
-    from bot.store import DatabaseUrlError, StoreUnavailable
+    from bot.store.errors import DatabaseUrlError, StoreUnavailable
     from bot.transport import TransportStartError
 
     app = App(settings)

@@ -20,7 +20,7 @@ import pandas as pd
 from bot.alerts.replay import replay
 from bot.alerts.rules import RuleParams
 from bot.assets import find_asset
-from bot.cli import ArgumentProblem, fail, one_line_errors
+from bot.cli import ArgumentProblem, fail, one_line_errors, pair_argument
 from bot.config import Settings
 from bot.render import alert_text
 from bot.store.preferences import (
@@ -78,20 +78,6 @@ def _date(value: str, name: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise ArgumentProblem(f"{name} '{value[:20]}' is not a date: use YYYY-MM-DD") from None
-
-
-def pair_argument(value: str | None, default: str) -> tuple[str, str]:
-    raw = (value or default).upper().replace("-", ":").replace("/", ":")
-    parts = [p for p in raw.split(":") if p]
-    if len(parts) != 2:
-        raise ArgumentProblem(f"--pair '{(value or '')[:20]}' must look like ASSET:BENCHMARK, e.g. ETH:RUT")
-    assets = [find_asset(p) for p in parts]
-    for part, asset in zip(parts, assets, strict=True):
-        if asset is None:
-            raise ArgumentProblem(f"unknown ticker '{part[:15]}' in --pair")
-    if assets[0] is assets[1]:
-        raise ArgumentProblem("--pair needs two different assets")
-    return assets[0].symbol, assets[1].symbol  # type: ignore[union-attr]
 
 
 def _thresholds(items: list[str]) -> dict[str, float | int]:

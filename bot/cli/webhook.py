@@ -10,9 +10,8 @@ import argparse
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from bot.alerts.kinds import ALERT_KINDS, DEFAULT_KINDS, in_order, kinds_for_word
-from bot.cli import ArgumentProblem, one_line_errors
-from bot.cli.alerts import pair_argument
+from bot.alerts.kinds import ALERT_KINDS, DEFAULT_KINDS, UNIVERSE_KINDS, in_order, kinds_for_word
+from bot.cli import ArgumentProblem, one_line_errors, pair_argument
 from bot.config import Settings
 from bot.windows import parse_window
 
@@ -55,8 +54,12 @@ def _webhook_words(settings: Settings, words: list[str]) -> tuple[str, tuple[str
     kinds: set[str] = set()
     for word in (part for w in kind_words for part in w.split(",") if part.strip()):
         named = kinds_for_word(word)
+        pair_kinds = [kind for kind in ALERT_KINDS if kind not in UNIVERSE_KINDS]
         if named is None:
-            raise ArgumentProblem(f"'{word[:20]}' is not an alert kind: {', '.join(ALERT_KINDS)} or all")
+            raise ArgumentProblem(f"'{word[:20]}' is not an alert kind: {', '.join(pair_kinds)} or all")
+        if named & UNIVERSE_KINDS:  # no pair: a chat's digest (/subscribe scan), not a webhook's alert
+            raise ArgumentProblem(f"'{word[:20]}' has no pair and goes to chats only: a webhook takes "
+                                  f"{', '.join(pair_kinds)} or all")
         kinds |= named
     return url, pair, frozenset(kinds or DEFAULT_KINDS)
 

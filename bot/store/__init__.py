@@ -9,37 +9,44 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
-from bot.store.database import Database
-from bot.store.errors import StoreUnavailable
-from bot.store.migrate import head_revision, upgrade
-from bot.store.models import ChatKind, DigestMode
-from bot.store.preferences import QuietHours, SettingError
-from bot.store.records import Chat, ChatSubscription, Subscription
-from bot.store.repository import ChatNotFound, Store, SubscriptionNotFound
-from bot.store.urls import DatabaseUrlError, normalise_database_url, redact_url
+if TYPE_CHECKING:
+    from bot.store.database import Database
+    from bot.store.errors import DatabaseUrlError, StoreUnavailable
+    from bot.store.migrate import head_revision, upgrade
+    from bot.store.models import ChatKind, DigestMode
+    from bot.store.preferences import QuietHours, SettingError
+    from bot.store.records import Chat, ChatSubscription, Subscription
+    from bot.store.repository import ChatNotFound, Store, SubscriptionNotFound
+    from bot.store.urls import normalise_database_url, redact_url
 
+# Loaded when first used (PEP 562), so that importing a light part of the store (bot.store.preferences, the
+# errors) does not import SQLAlchemy: `python -m bot ask /help` never needs it.
+_EXPORTS = {
+    "Database": "database", "StoreUnavailable": "errors", "head_revision": "migrate", "upgrade": "migrate",
+    "ChatKind": "models", "DigestMode": "models", "QuietHours": "preferences", "SettingError": "preferences",
+    "Chat": "records", "ChatSubscription": "records", "Subscription": "records", "ChatNotFound": "repository",
+    "Store": "repository", "SubscriptionNotFound": "repository", "DatabaseUrlError": "errors",
+    "normalise_database_url": "urls", "redact_url": "urls",
+}
 __all__ = [
-    "Chat",
-    "ChatKind",
-    "ChatNotFound",
-    "ChatSubscription",
-    "Database",
-    "DatabaseUrlError",
-    "DigestMode",
-    "QuietHours",
-    "SettingError",
-    "Store",
-    "StoreUnavailable",
-    "Subscription",
-    "SubscriptionNotFound",
-    "head_revision",
-    "normalise_database_url",
-    "open_store",
-    "redact_url",
-    "upgrade",
+    "Chat", "ChatKind", "ChatNotFound", "ChatSubscription", "Database", "DatabaseUrlError", "DigestMode",
+    "QuietHours", "SettingError", "Store", "StoreUnavailable", "Subscription", "SubscriptionNotFound",
+    "head_revision", "normalise_database_url", "open_store", "redact_url", "upgrade",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bot.store' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"bot.store.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +57,10 @@ async def open_store(database_url: str, *, migrate: bool = True, schema: str | N
 
     `schema` (PostgreSQL only) puts every table, alembic_version included, in that schema; it must exist.
     """
+    from bot.store.database import Database
+    from bot.store.repository import Store
+    from bot.store.urls import redact_url
+
     store = Store(Database(database_url, migrate=migrate, schema=schema))
     if not migrate:
         return store  # connects on first use

@@ -5,6 +5,10 @@ from __future__ import annotations
 import sqlite3
 
 
+class DatabaseUrlError(ValueError):
+    """DATABASE_URL cannot be used; the message never repeats the URL (it may hold a password)."""
+
+
 class StoreUnavailable(RuntimeError):
     """The database cannot be reached or used right now; the message is one line, safe to show."""
 

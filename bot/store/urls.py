@@ -5,8 +5,12 @@ The password of a URL never reaches a log or an error message: log `redact_url(u
 
 from __future__ import annotations
 
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from typing import TYPE_CHECKING
+
+from bot.store.errors import DatabaseUrlError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 ASYNC_SQLITE = "sqlite+aiosqlite"
 SYNC_SQLITE = "sqlite"  # the standard library's sqlite3
@@ -14,10 +18,6 @@ ASYNC_POSTGRES = "postgresql+asyncpg"
 SYNC_POSTGRES = "postgresql+psycopg2"  # used only when the URL names no sync driver
 _SYNC_POSTGRES_DRIVERS = {"psycopg2", "psycopg", "pg8000"}
 _MEMORY_ALIASES = {"", ":memory:"}
-
-
-class DatabaseUrlError(ValueError):
-    """DATABASE_URL cannot be used; the message never repeats the URL (it may hold a password)."""
 
 
 def normalise_database_url(url: str) -> tuple[str, str]:
@@ -56,7 +56,7 @@ def is_memory_sqlite(url: str) -> bool:
 def redact_url(url: str | URL) -> str:
     """The URL with its password replaced by ***, safe for logs."""
     try:
-        parsed = url if isinstance(url, URL) else _parse(url)
+        parsed = _parse(url) if isinstance(url, str) else url
     except DatabaseUrlError:
         return "<invalid database URL>"
     return parsed.render_as_string(hide_password=True)
@@ -64,6 +64,8 @@ def redact_url(url: str | URL) -> str:
 
 def database_password(url: str) -> str | None:
     """The password in `url`, for log masking (`bot.logs.SecretMaskFilter`); None if there is none."""
+    if "@" not in url:
+        return None  # no credentials at all (sqlite:///…): nothing to parse
     try:
         return _parse(url).password
     except DatabaseUrlError:
@@ -71,6 +73,9 @@ def database_password(url: str) -> str | None:
 
 
 def _parse(url: str) -> URL:
+    from sqlalchemy.engine import make_url  # here: logging set-up asks for the password without SQLAlchemy
+    from sqlalchemy.exc import ArgumentError
+
     text = url.strip()
     if text == ":memory:":
         text = "sqlite://"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import io
 import math
@@ -37,7 +36,7 @@ ETH, RUT = find_asset("ETH"), find_asset("RUT")
 
 def services_for(market, store=None, alerts=None, mode: str = "auto") -> Services:
     services = make_services(market_settings(market_data=mode), store=store, market=market)
-    return services if alerts is None else dataclasses.replace(services, alerts=alerts)
+    return services if alerts is None else services.replace(alerts=alerts)
 
 
 def group(admin: bool) -> ChatContext:

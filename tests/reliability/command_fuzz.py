@@ -168,13 +168,14 @@ class Case:
     want_chart: bool
 
 
-def cases(chart_one_in: int = 10) -> st.SearchStrategy[list[Case]]:
-    """A short session: a few commands in one chat (a /subscribe, then a /preview of it …). Charts are drawn
-    for one command in `chart_one_in`: rendering dominates the time of a chart command (the long run draws
-    fewer, so that 10,000 sessions fit in its 10 minutes)."""
+def cases(chart_one_in: int = 10, longest: int = 3) -> st.SearchStrategy[list[Case]]:
+    """A short session: up to `longest` commands in one chat (a /subscribe, then a /preview of it …); the
+    store outlives the examples, so single commands meet each other's state too. Charts are drawn for one
+    command in `chart_one_in`: rendering dominates the time of a chart command (the long run draws fewer and
+    sends one command per example, so that its 10,000 inputs fit in a few minutes)."""
     return chat_contexts().flatmap(lambda chat: st.lists(
         st.builds(Case, command_text(), st.just(chat), st.sampled_from([False] * (chart_one_in - 1) + [True])),
-        min_size=1, max_size=3,
+        min_size=1, max_size=longest,
     ))
 
 

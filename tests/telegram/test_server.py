@@ -4,7 +4,6 @@ kept out of every log line, and the whole bot as a subprocess (`python -m bot ru
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import signal
@@ -61,7 +60,7 @@ async def test_webhook_mode_checks_the_secret(services: Services, fake: FakeBotA
         fake, tmp_path, telegram_webhook_url=f"http://127.0.0.1:{port}/tg/hook", telegram_webhook_listen="127.0.0.1",
         telegram_webhook_port=port, telegram_webhook_secret="s3cret_for-tests",
     )
-    webhook_services = dataclasses.replace(services, settings=settings)
+    webhook_services = services.replace(settings=settings)
     transport = make_transport(webhook_services)
     await transport.start()
     try:
