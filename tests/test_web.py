@@ -17,25 +17,15 @@ from bot.app import App
 from bot.assets import Asset, AssetKind, register_asset, unregister_asset
 from bot.config import load_settings
 from bot.runtime import Runtime
-from bot.web.server import WebServer
 from handlers.console import CONSOLE_CHAT, ConsoleSurface
 from handlers.runner import CommandRunner, Incoming
+from tests.web_support import serving
 
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[tuple[App, Runtime, str]]:
-    app = App(load_settings(market_data="snapshot", database_url=f"sqlite:///{tmp_path}/web.sqlite3",
-                            http_port=0))
-    runtime = Runtime(app, [])
-    runtime.loop_watch.start()
-    web = WebServer(app.services, app.metrics, runtime.health, host="127.0.0.1", port=0)
-    await web.start()
-    try:
-        yield app, runtime, f"http://127.0.0.1:{web.port}"
-    finally:
-        await web.stop()
-        await runtime.loop_watch.stop()
-        await app.close()
+    async with serving(tmp_path) as served:
+        yield served
 
 
 async def test_healthz_metrics_and_pages(running, tmp_path: Path) -> None:

@@ -1,0 +1,28 @@
+"""A bot's HTTP server on the bundled snapshot and a SQLite file, on a free port of 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from bot.app import App
+from bot.config import load_settings
+from bot.runtime import Runtime
+from bot.web.server import WebServer
+
+
+@asynccontextmanager
+async def serving(tmp_path: Path) -> AsyncIterator[tuple[App, Runtime, str]]:
+    app = App(load_settings(market_data="snapshot", database_url=f"sqlite:///{tmp_path}/web.sqlite3",
+                            http_port=0))
+    runtime = Runtime(app, [])
+    runtime.loop_watch.start()
+    web = WebServer(app.services, app.metrics, runtime.health, host="127.0.0.1", port=0)
+    await web.start()
+    try:
+        yield app, runtime, f"http://127.0.0.1:{web.port}"
+    finally:
+        await web.stop()
+        await runtime.loop_watch.stop()
+        await app.close()
