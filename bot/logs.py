@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from bot.config import Settings
 
@@ -42,7 +43,8 @@ def secrets_of(settings: Settings) -> list[str]:
     secrets = (settings.telegram_bot_token, settings.discord_bot_token, settings.telegram_webhook_secret,
                settings.webhook_secret, settings.redis_url)
     tokens = [s.get_secret_value() for s in secrets if s]
-    return [*tokens, database_password(settings.database_url) or ""]
+    redis_password = urlsplit(settings.redis_url.get_secret_value()).password if settings.redis_url else None
+    return [*tokens, database_password(settings.database_url) or "", redis_password or ""]
 
 
 class JsonFormatter(logging.Formatter):

@@ -56,3 +56,58 @@ def test_log_filter_masks_tokens_in_messages_and_tracebacks(caplog):
     text = caplog.text
     assert TOKEN not in text
     assert "bot***/getMe" in text and "bot***/sendPhoto" in text
+
+
+SECRET_SETTINGS = {
+    "TELEGRAM_BOT_TOKEN": "123456:AAbbCCddEEffGGhhIIjjKKllMMnnOOppQQr",
+    "DISCORD_BOT_TOKEN": "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.discord-token-value-xyz",
+    "TELEGRAM_WEBHOOK_SECRET": "tg-webhook-secret-value-0042",
+    "WEBHOOK_SECRET": "outgoing-webhook-signing-secret-77",
+    "REDIS_URL": "redis://:redis-password-9931@127.0.0.1:6379/0",
+}
+DATABASE_PASSWORD = "pg-Pa55word-never-shown"
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_no_secret_reaches_a_log_line_in_either_format(log_format, monkeypatch):
+    """Every token variable and the DATABASE_URL password are masked in messages, arguments and tracebacks,
+    whether the line is text or JSON (LOG_FORMAT=json: one JSON object per line)."""
+    import io
+    import json
+
+    from bot.config import load_settings
+    from bot.logs import setup_logging
+
+    for name, value in SECRET_SETTINGS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", "https://bot.example.org/telegram")
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://decoupler:{DATABASE_PASSWORD}@db.example.org:5432/decoupler")
+    monkeypatch.setenv("LOG_FORMAT", log_format)
+    settings = load_settings()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        setup_logging(settings)
+        stream = io.StringIO()
+        root.handlers[0].setStream(stream)
+        logger = logging.getLogger("test.secrets")
+        secrets = [*SECRET_SETTINGS.values(), DATABASE_PASSWORD, "redis-password-9931"]
+        for secret in secrets:
+            logger.warning("calling https://api.example.org/bot%s/getMe", secret)
+            logger.info(f"inline {secret} in the message")
+            try:
+                raise ConnectionError(f"refused: {secret}")
+            except ConnectionError:
+                logger.exception("request failed")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    text = stream.getvalue()
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) >= 3 * len(secrets)
+    for secret in secrets:
+        assert secret not in text, secret
+    if log_format == "json":
+        records = [json.loads(line) for line in lines]  # every line is one JSON object
+        assert all({"level", "logger", "message"} <= set(record) for record in records)
+        assert sum("exception" in record for record in records) == len(secrets)

@@ -4,6 +4,7 @@ kept out of every log line, and the whole bot as a subprocess (`python -m bot ru
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -151,9 +152,25 @@ async def broken_token_start(services: Services, fake: FakeBotAPI) -> None:
     fake.token = TOKEN
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def _get(url: str) -> tuple[int, str, bytes]:
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        return response.status, response.content_type, await response.read()
+
+
 async def test_the_bot_as_a_subprocess(fake: FakeBotAPI, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_", "DATABASE_"))}
+    """What an operator sees: a token and HTTP_PORT; a /corr answered with a chart; /healthz says ok and leader,
+    /metrics counted that /corr, the status page shows the pair and serves its chart; SIGTERM exits 0."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DISCORD_", "DATABASE_", "HTTP_"))}
     env.update({
+        "HTTP_PORT": str(port),
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_API_BASE_URL": fake.base_url,
         "MARKET_DATA": "snapshot",
@@ -173,6 +190,19 @@ async def test_the_bot_as_a_subprocess(fake: FakeBotAPI, tmp_path: Path) -> None
             fake.queue(updates.command("/corr 90d"))
             (photo,) = await fake.wait_for("sendPhoto", timeout=45)
             assert photo.files["photo"].startswith(b"\x89PNG") and "correlation" in photo.params["caption"]
+            status, _, body = await _get(f"{base}/healthz")
+            health = json.loads(body)
+            assert status == 200 and health["status"] == "ok" and health["leader"] is True, health
+            assert health["transports"] == {"telegram": "running"} and health["database"] == "ok"
+            _, _, metrics = await _get(f"{base}/metrics")
+            assert b'decoupler_commands_total{command="corr",outcome="ok",platform="telegram"} 1.0' in metrics
+            status, kind, page = await _get(f"{base}/")
+            assert status == 200 and kind == "text/html"
+            assert b"ETH vs RUT" in page and b'<td class="num">0.57</td>' in page
+            status, _, pair_page = await _get(f"{base}/pairs/ETH-RUT")
+            assert status == 200 and b'src="/charts/ETH-RUT.png"' in pair_page
+            status, kind, png = await _get(f"{base}/charts/ETH-RUT.png")
+            assert status == 200 and kind == "image/png" and png.startswith(b"\x89PNG")
             process.send_signal(signal.SIGTERM)
             code = await asyncio.wait_for(process.wait(), 30)
         finally:
