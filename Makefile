@@ -51,8 +51,14 @@ test-random: install-dev
 	$(PY) -m pytest -p no:xdist -m "serial and not reliability" --random-order-bucket=global \
 		$(if $(SEED),--random-order-seed=$(SEED)) || test $$? -eq 5
 
+# make bench: every figure of the performance table (README), each next to its in-run baseline. A few minutes.
 bench: install-dev
+	$(PY) bench/cli_startup.py
+	$(PY) bench/charts.py
 	$(PY) bench/corr_latency.py
+	$(PY) bench/telegram_latency.py --duration 20
+	$(PY) bench/fanout.py --runs 1000@300 2000@30
+	$(PY) bench/refresh.py
 
 clean:
 	rm -rf $(VENV) var charts .pytest_cache .ruff_cache

@@ -37,7 +37,7 @@ from bot.config import MarketDataMode
 from bot.market.align import LegPrices
 from bot.market.data import LegData
 from bot.notifier import CHAT_RETRY, PlatformLimits, RetryLater, SendResult
-from bot.ratelimit import PlatformLimiter
+from bot.ratelimit import PlatformLimiter, Priority
 from bot.render.alert_messages import AlertContent
 from bot.reply import Reply
 from bot.store import Store, open_store
@@ -66,7 +66,7 @@ class LimitedPlatform:
 
     async def send(self, chat_id: str, reply: Reply, media: str | None = None, *, is_group: bool = False
                    ) -> SendResult:
-        async with self.limiter.slot(chat_id, is_group):
+        async with self.limiter.slot(chat_id, is_group, priority=Priority.ALERT):  # as the chat notifiers do
             return self._receive(chat_id)
 
     def _receive(self, chat_id: str) -> SendResult:
@@ -96,6 +96,20 @@ async def add_subscribers(store: Store, count: int, platform: str, pair: tuple[s
             await connection.execute(insert(SubscriptionRow), [
                 {"chat_pk": pk, "asset": pair[0], "benchmark": pair[1], "window_days": 90, "kinds": ALL_KINDS}
                 for pk in pks])
+
+
+async def user_replies_during(platform: LimitedPlatform, drain: asyncio.Task[object], every: float = 0.5
+                              ) -> list[float]:
+    """While the fan-out drains, a user's reply (priority REPLY, through the same limiter) every `every`
+    seconds, each in a chat of its own; returns how long each waited for its slot."""
+    waits: list[float] = []
+    await asyncio.sleep(every)
+    while not drain.done():
+        asked = time.monotonic()
+        async with platform.limiter.slot(f"user{len(waits)}", priority=Priority.REPLY):
+            waits.append(time.monotonic() - asked)
+        await asyncio.sleep(every)
+    return waits
 
 
 async def limiter_ceiling(limit: int, messages: int) -> float:
@@ -130,7 +144,9 @@ async def fan_out(database_url: str, subscribers: int, limit: int) -> None:
         platform = LimitedPlatform(limit)
         worker = DeliveryWorker(store, {"bench": platform}, AlertContent(), repo=repo)
         started = time.monotonic()
-        await worker.drain_due()
+        drain = asyncio.create_task(worker.drain_due())
+        replies = await user_replies_during(platform, drain)
+        await drain
         elapsed = time.monotonic() - started
         sent = len(platform.times)
         rate = (sent - 1) / (platform.times[-1] - platform.times[0]) if sent > 1 else 0.0
@@ -141,6 +157,9 @@ async def fan_out(database_url: str, subscribers: int, limit: int) -> None:
               f"({rate / ceiling:.2f} of the {ceiling:.0f}/s PlatformLimiter alone reaches), "
               f"{platform.too_many} answers 429, lost {lost}, duplicated {duplicated} "
               f"(outbox written in {queued:.2f} s, drained in {elapsed:.1f} s)")
+        if replies:
+            print(f"    a user's reply sent during that fan-out (replies go first): {len(replies)} replies, "
+                  f"waited p50 {np.percentile(replies, 50) * 1000:.0f} ms, max {max(replies) * 1000:.0f} ms")
     finally:
         await store.close()
 
