@@ -5,9 +5,12 @@ not stop a reply."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from bot.store import Store
 from handlers.registry import ChatContext
+
+if TYPE_CHECKING:
+    from bot.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import difflib
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.reply import Reply
-from bot.store import (
-    Chat,
-    DigestMode,
-    Store,
-)
+from bot.store import Chat, DigestMode
 from bot.store.preferences import (
     QUIET_OFF_WORDS,
     THRESHOLD_DEFAULTS,
@@ -32,6 +29,9 @@ from handlers.subscription_support import (
     threshold_words,
     words_of,
 )
+
+if TYPE_CHECKING:
+    from bot.store import Store
 
 ON_WORDS = frozenset({"on", "yes", "true", "daily", "1"})
 OFF_WORDS = frozenset({"off", "no", "false", "instant", "0"})

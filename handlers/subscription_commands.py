@@ -1,21 +1,22 @@
-"""Subscription commands: /subscribe, /unsubscribe, /subscriptions."""
+"""Subscription commands: /subscribe, /unsubscribe, /subscriptions.
+
+`/subscribe scan [window]` and `/unsubscribe scan` handle the weekly scan digest, a universe-wide kind (no
+pair): the chat's one universe-wide subscription (bot/store/universe.py) carries it.
+"""
 
 from __future__ import annotations
 
-from bot.alerts.kinds import ALERT_KINDS, DEFAULT_KINDS, closest_kind, kinds_for_word
+from typing import TYPE_CHECKING
+
+from bot.alerts.kinds import ALERT_KINDS, DEFAULT_KINDS, UNIVERSE_KINDS, closest_kind, kinds_for_word
 from bot.assets import find_asset
 from bot.reply import Button, Reply
-from bot.store import (
-    Chat,
-    DigestMode,
-    Store,
-    Subscription,
-    SubscriptionNotFound,
-)
-from bot.windows import Window, looks_like_window
+from bot.store import Chat, DigestMode, Subscription, SubscriptionNotFound
+from bot.windows import Window, looks_like_window, parse_window
 from handlers.parsing import UsageError, shown
 from handlers.registry import ASSET, BENCHMARK, WINDOW, Option, OptionKind, Request, command
 from handlers.subscription_support import (
+    UNIVERSE_LABEL,
     chat_window,
     describe,
     digest_word,
@@ -30,6 +31,9 @@ from handlers.subscription_support import (
     words_of,
 )
 
+if TYPE_CHECKING:
+    from bot.store import Store
+
 ALL_WORDS = frozenset({"all", "everything"})
 
 
@@ -42,7 +46,9 @@ ALL_WORDS = frozenset({"all", "everything"})
     help="Alerts after each close when a pair's relationship changes. Kinds: regime (coupled ↔ decoupled "
     "↔ inverse), divergence (the asset strays from its beta), record (correlation at a record high or "
     "low); all three by default. No pair means the default pair; one ticker means it against the default "
-    "benchmark. Examples: /subscribe · /subscribe BTC SPY · /subscribe ETH RUT divergence 30d",
+    "benchmark. /subscribe scan [window]: the weekly scan digest instead — the top 5 of /scan with the "
+    "correlation matrix, after the week's last NYSE session. "
+    "Examples: /subscribe · /subscribe BTC SPY · /subscribe ETH RUT divergence 30d · /subscribe scan",
     admin_only=True,
     options=(ASSET, BENCHMARK, Option("kinds", OptionKind.CHOICE, "Which alerts (default: all)",
                                       choices=("all", *ALERT_KINDS), placeholder="kinds…"),
@@ -54,6 +60,8 @@ async def subscribe_command(req: Request) -> Reply:
 
 async def _subscribe(req: Request, store: Store, chat: Chat) -> Reply:
     kinds, rest = _split_kinds(req.args)
+    if kinds & UNIVERSE_KINDS:
+        return await _subscribe_universe(req, store, chat, kinds, rest)
     explicit_window = any(looks_like_window(word) for word in rest)
     query = pair_query(req, rest, default_window=chat_window(req, chat).label)
     subscription, created = await store.subscribe(
@@ -82,6 +90,35 @@ async def _subscribe(req: Request, store: Store, chat: Chat) -> Reply:
     else:
         text = f"Updated {label} alerts: now {describe(subscription)} (was {describe(before)})."
     return _subscription_reply([text], subscription, created=False)
+
+
+async def _subscribe_universe(req: Request, store: Store, chat: Chat, kinds: frozenset[str], rest: list[str]
+                              ) -> Reply:
+    """`/subscribe scan [window]`: the weekly scan digest, at the chat's default window unless one is given."""
+    if kinds - UNIVERSE_KINDS:
+        raise UsageError("The scan digest goes alone: /subscribe scan [window]; pair alerts have their own "
+                         "/subscribe")
+    tickers = [word for word in rest if not looks_like_window(word)]
+    if tickers:
+        raise UsageError(f"The scan digest covers every pair, so it takes no ticker ('{shown(tickers[0])}'): "
+                         "/subscribe scan [window]")
+    if len(rest) > 1:
+        raise UsageError("Give one window only")
+    from bot.store.universe import UniverseSubscriptions  # SQLAlchemy: only when a chat subscribes
+
+    window = parse_window(rest[0]) if rest else chat_window(req, chat)
+    before, after = await UniverseSubscriptions(store.db).subscribe(chat, kinds, window_days=window.days,
+                                                                    keep_window=not rest)
+    label = Window(after.window_days).label
+    if before is None:
+        lines = [f"Subscribed this chat to {UNIVERSE_LABEL}: the top 5 of /scan ({label} window) with the "
+                 "correlation matrix, once a week after the week's last NYSE session (Friday's close, Thursday's "
+                 "when Friday is a holiday). /unsubscribe scan stops it."]
+    elif before == after:
+        lines = [f"This chat already gets {UNIVERSE_LABEL} ({label} window). Nothing changed."]
+    else:
+        lines = [f"Updated {UNIVERSE_LABEL}: now {describe(after)} (was {describe(before)})."]
+    return _subscription_reply(lines, after, created=before is None)
 
 
 def _subscription_reply(lines: list[str], subscription: Subscription, *, created: bool) -> Reply:
@@ -114,8 +151,9 @@ def _split_kinds(args: list[str]) -> tuple[frozenset[str], list[str]]:
 @command(
     "unsubscribe",
     summary="Stop a pair's alerts in this chat",
-    help="Stops alerts for a pair (the default pair when none is named), or for every pair with "
-    "/unsubscribe all. Examples: /unsubscribe · /unsubscribe BTC SPY · /unsubscribe all",
+    help="Stops alerts for a pair (the default pair when none is named), the weekly scan digest with "
+    "/unsubscribe scan, or everything with /unsubscribe all. "
+    "Examples: /unsubscribe · /unsubscribe BTC SPY · /unsubscribe scan · /unsubscribe all",
     admin_only=True,
     options=(Option("asset", OptionKind.ASSET, "The asset, or all for every pair"), BENCHMARK),
 )
@@ -136,6 +174,11 @@ async def _unsubscribe(req: Request, store: Store, chat: Chat) -> Reply:
             text=f"Unsubscribed this chat from all alerts ({pairs}). /subscribe starts them again.",
             data={"removed": [s.pair for s in removed]},
         )
+    universe = [kinds for word in words if (kinds := kinds_for_word(word)) and kinds <= UNIVERSE_KINDS]
+    if universe:
+        if len(universe) < len(words):
+            raise UsageError("The scan digest goes alone: /unsubscribe scan")
+        return await _unsubscribe_universe(store, chat, frozenset().union(*universe))
     query = pair_query(req, words, allow_window=False)
     asset, benchmark = query_pair(query)
     if not await store.unsubscribe(chat, asset, benchmark):
@@ -144,6 +187,18 @@ async def _unsubscribe(req: Request, store: Store, chat: Chat) -> Reply:
     tail = follows(remaining) if remaining else "No more alerts here; /subscribe starts them again."
     return Reply(text=f"Unsubscribed this chat from {pair_label(asset, benchmark)} alerts. {tail}",
                  data={"removed": [f"{asset}:{benchmark}"]})
+
+
+async def _unsubscribe_universe(store: Store, chat: Chat, kinds: frozenset[str]) -> Reply:
+    from bot.store.universe import UniverseSubscriptions  # SQLAlchemy: only when a chat unsubscribes
+
+    removed = await UniverseSubscriptions(store.db).unsubscribe(chat, kinds)
+    remaining = await store.list_subscriptions(chat)
+    if removed is None:
+        raise UsageError(f"This chat doesn't get {UNIVERSE_LABEL}. {follows(remaining)}")
+    tail = follows(remaining) if remaining else "No more alerts here; /subscribe starts them again."
+    return Reply(text=f"Stopped {UNIVERSE_LABEL} in this chat. {tail}",
+                 data={"removed": [removed[0].pair] if removed[1] is None else [], "kinds": sorted(kinds)})
 
 
 # ---------------------------------------------------------------- /subscriptions
@@ -161,10 +216,16 @@ async def subscriptions_command(req: Request) -> Reply:
 
 async def _subscriptions(req: Request, store: Store, chat: Chat) -> Reply:
     subscriptions = await store.list_subscriptions(chat)
+    pairs = [s for s in subscriptions if not s.universe_wide]
     if subscriptions:
-        count = len(subscriptions)
-        lines = [f"This chat gets alerts for {count} pair{'s' if count > 1 else ''}:"]
+        count = len(pairs)
+        lines = [f"This chat gets alerts for {count} pair{'s' if count > 1 else ''}:"] if pairs else []
         for s in subscriptions:
+            if s.universe_wide:
+                lines.append(f"{'• ' if pairs else 'This chat gets '}{UNIVERSE_LABEL}: window "
+                             f"{Window(s.window_days).label} · the top 5 of /scan with the matrix, after the "
+                             "week's last NYSE session")
+                continue
             thresholds = threshold_words(s.thresholds) if s.thresholds else "default thresholds"
             digest = " · daily digest" if s.digest is DigestMode.DAILY else ""
             lines.append(f"• {pair_label(s.asset, s.benchmark)}: {describe(s)} · {thresholds}{digest}")

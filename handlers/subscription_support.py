@@ -10,19 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from bot.alerts.kinds import in_order
 from bot.assets import find_asset
 from bot.render.text import num
 from bot.reply import Reply, error_reply
-from bot.store import (
-    Chat,
-    DigestMode,
-    SettingError,
-    Store,
-    Subscription,
-    SubscriptionNotFound,
-)
+from bot.store import Chat, DigestMode, SettingError, Subscription, SubscriptionNotFound
 from bot.store.preferences import (
     INTEGER_THRESHOLDS,
     THRESHOLD_DEFAULTS,
@@ -31,10 +25,13 @@ from bot.windows import Window, WindowError, parse_window
 from handlers.parsing import PairQuery, UsageError, parse_pair_args
 from handlers.registry import COMMANDS, Request, is_admin
 
+if TYPE_CHECKING:
+    from bot.store import Store
+
 MAX_WORDS = 24
 
 
-Body = Callable[[Request, Store, Chat], Awaitable[Reply]]
+Body = Callable[[Request, "Store", Chat], Awaitable[Reply]]
 
 
 async def run_in_chat(req: Request, name: str, body: Body, *, changes_settings: bool) -> Reply:
@@ -119,8 +116,11 @@ def chat_window(req: Request, chat: Chat) -> Window:
     return parse_window(req.services.settings.default_window)
 
 
-def pair_label(asset: str, benchmark: str) -> str:
-    return f"{asset} vs {benchmark}"
+UNIVERSE_LABEL = "the weekly scan digest"  # a universe-wide subscription (no pair): its only kind so far
+
+
+def pair_label(asset: str | None, benchmark: str | None) -> str:
+    return f"{asset} vs {benchmark}" if asset is not None else UNIVERSE_LABEL
 
 
 def describe(subscription: Subscription) -> str:

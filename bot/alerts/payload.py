@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from bot.alerts.rules import AlertEvent, FiredAlert, RuleParams
-from bot.store.alerts_repo import InstanceKey, StoredAlert
+from bot.store.alert_records import InstanceKey, StoredAlert
 from bot.store.preferences import dump_thresholds, effective_thresholds, load_thresholds
 
 

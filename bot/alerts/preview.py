@@ -11,7 +11,7 @@ from bot.alerts.replay import AssetResolver, fold, pair_observations, resolve_pa
 from bot.alerts.rules import AlertEvent, RuleParams
 from bot.analysis import PairAnalyzer
 from bot.assets import find_asset
-from bot.store.alerts_repo import InstanceKey
+from bot.store.alert_records import InstanceKey
 
 PREVIEW_DAYS = 730
 

@@ -15,21 +15,21 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bot.store.database import Database
-    from bot.store.errors import DatabaseUrlError, StoreUnavailable
+    from bot.store.errors import ChatNotFound, DatabaseUrlError, StoreUnavailable, SubscriptionNotFound
     from bot.store.migrate import head_revision, upgrade
-    from bot.store.models import ChatKind, DigestMode
     from bot.store.preferences import QuietHours, SettingError
     from bot.store.records import Chat, ChatSubscription, Subscription
-    from bot.store.repository import ChatNotFound, Store, SubscriptionNotFound
+    from bot.store.repository import Store
     from bot.store.urls import normalise_database_url, redact_url
+    from bot.store.values import ChatKind, DigestMode
 
 # Loaded when first used (PEP 562), so that importing a light part of the store (bot.store.preferences, the
 # errors) does not import SQLAlchemy: `python -m bot ask /help` never needs it.
 _EXPORTS = {
     "Database": "database", "StoreUnavailable": "errors", "head_revision": "migrate", "upgrade": "migrate",
-    "ChatKind": "models", "DigestMode": "models", "QuietHours": "preferences", "SettingError": "preferences",
-    "Chat": "records", "ChatSubscription": "records", "Subscription": "records", "ChatNotFound": "repository",
-    "Store": "repository", "SubscriptionNotFound": "repository", "DatabaseUrlError": "errors",
+    "ChatKind": "values", "DigestMode": "values", "QuietHours": "preferences", "SettingError": "preferences",
+    "Chat": "records", "ChatSubscription": "records", "Subscription": "records", "ChatNotFound": "errors",
+    "Store": "repository", "SubscriptionNotFound": "errors", "DatabaseUrlError": "errors",
     "normalise_database_url": "urls", "redact_url": "urls",
 }
 __all__ = [

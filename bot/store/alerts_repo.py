@@ -14,14 +14,32 @@ Two write paths matter for correctness:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, case, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.store.alert_records import (  # noqa: F401 (re-exported: the records belong with the repository's API)
+    RECORD_ONLY,
+    SEND,
+    SKIP,
+    ClaimedDelivery,
+    DeliveryCounts,
+    Evaluation,
+    EvaluationNote,
+    HistoryEntry,
+    InstanceKey,
+    InstanceUpdate,
+    NewAlert,
+    Recipient,
+    Release,
+    ReleasePolicy,
+    RuleInstance,
+    RunTotals,
+    StoredAlert,
+)
 from bot.store.database import Repository
 from bot.store.models import (
     AlertMediaRow,
@@ -35,6 +53,7 @@ from bot.store.models import (
     load_kinds,
 )
 from bot.store.preferences import QuietHours
+from bot.store.universe import subscription_match
 
 if TYPE_CHECKING:
     from bot.store.repository import Store
@@ -52,139 +71,6 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-# ---------------------------------------------------------------- records
-
-
-@dataclass(frozen=True)
-class InstanceKey:
-    """What makes subscriptions share a rule instance; `thresholds` is the canonical overrides text."""
-
-    asset: str
-    benchmark: str
-    window_days: int
-    thresholds: str
-
-
-@dataclass(frozen=True)
-class RuleInstance:
-    id: int
-    key: InstanceKey
-    calendar: str
-    state: str | None  # RuleState JSON; None = never evaluated
-    evaluated_through: date | None
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """A chat that wants an instance's alerts, with what decides when they go out."""
-
-    chat_pk: int
-    platform: str
-    timezone: str
-    quiet_hours: QuietHours | None
-    digest: bool
-    kinds: frozenset[str]
-
-
-@dataclass(frozen=True)
-class Release:
-    not_before: datetime
-    bundle: bool  # held (quiet hours, digest): goes out with the chat's other held alerts in one message
-
-
-ReleasePolicy = Callable[[Recipient, datetime], Release]
-
-
-SEND, SKIP, RECORD_ONLY = "send", "skip", "record"
-
-
-@dataclass(frozen=True)
-class NewAlert:
-    kind: str
-    as_of: date
-    payload: dict[str, Any]
-    # send: pending deliveries to every recipient; skip: deliveries recorded as skipped (catch-up after an
-    # outage); record: no deliveries at all (a new instance's warm-up over history)
-    delivery: str = SEND
-
-
-@dataclass(frozen=True)
-class InstanceUpdate:
-    instance: RuleInstance
-    state: str
-    evaluated_through: date
-    alerts: list[NewAlert]
-
-
-@dataclass(frozen=True)
-class EvaluationNote:
-    calendar: str
-    session: date
-    status: str  # evaluated | stale
-    detail: str | None = None
-    instances: int = 0
-    alerts: int = 0
-
-
-@dataclass(frozen=True)
-class RunTotals:
-    alerts: int = 0
-    pending: int = 0
-    skipped: int = 0
-
-
-@dataclass(frozen=True)
-class StoredAlert:
-    id: int
-    key: InstanceKey
-    kind: str
-    as_of: date
-    payload: dict[str, Any]
-    created_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class ClaimedDelivery:
-    id: int
-    alert: StoredAlert
-    chat_pk: int
-    platform: str
-    chat_id: str
-    chat_kind: str
-    bundle: bool
-    attempts: int
-    created_at: datetime  # when the outbox row was written: how long this delivery has been trying
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    calendar: str
-    session: date
-    status: str
-    detail: str | None
-    instances: int
-    alerts: int
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    alert: StoredAlert
-    status: str
-    not_before: datetime
-    sent_at: datetime | None
-    error: str | None
-
-
-@dataclass(frozen=True)
-class DeliveryCounts:
-    due: dict[str, int] = field(default_factory=dict)  # pending and due now, by platform
-    held: dict[str, int] = field(default_factory=dict)  # pending until later (quiet hours, digest, retry)
-
-
-# ---------------------------------------------------------------- repository
 
 
 class AlertsRepo(Repository):
@@ -585,13 +471,7 @@ async def _recipients(session: AsyncSession, key: InstanceKey) -> list[Recipient
     rows = await session.execute(
         select(ChatRow, SubscriptionRow)
         .join(SubscriptionRow, SubscriptionRow.chat_pk == ChatRow.id)
-        .where(
-            ChatRow.active.is_(True),
-            SubscriptionRow.asset == key.asset,
-            SubscriptionRow.benchmark == key.benchmark,
-            SubscriptionRow.window_days == key.window_days,
-            SubscriptionRow.thresholds == key.thresholds,
-        )
+        .where(ChatRow.active.is_(True), *subscription_match(key))  # universe-wide: bot/store/universe.py
         .order_by(ChatRow.id)
     )
     return [

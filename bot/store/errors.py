@@ -65,3 +65,13 @@ def describe_database_error(exc: BaseException) -> str:
         return ("database unavailable: its schema revision is unknown to this version of Decoupler "
                 "(was it migrated by a newer one?)")
     return f"database unavailable: {name}"
+
+
+class ChatNotFound(LookupError):
+    pass
+
+
+class SubscriptionNotFound(LookupError):
+    def __init__(self, pair: tuple[str, str]) -> None:
+        super().__init__(f"not subscribed to {pair[0]} vs {pair[1]}")
+        self.pair = pair

@@ -12,7 +12,6 @@ with no pair (asset and benchmark NULL) is universe-wide.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
 
@@ -36,6 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bot.store.values import ChatKind, DigestMode, dump_kinds, load_kinds  # noqa: F401 (re-exported)
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -47,17 +48,6 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class ChatKind(StrEnum):
-    PRIVATE = "private"
-    GROUP = "group"
-    CHANNEL = "channel"
-
-
-class DigestMode(StrEnum):
-    OFF = "off"  # one message per alert
-    DAILY = "daily"  # the day's alerts in one message
 
 
 def utcnow() -> datetime:
@@ -129,15 +119,6 @@ class SubscriptionRow(Base):
         CheckConstraint("window_days > 0", name="window_days_positive"),
         CheckConstraint("digest_mode IN ('off', 'daily')", name="digest_mode"),
     )
-
-
-def dump_kinds(kinds: Iterable[str]) -> str:
-    """The `subscriptions.kinds` text for a set of alert kind names: sorted, comma-separated."""
-    return ",".join(sorted(set(kinds)))
-
-
-def load_kinds(text: str) -> frozenset[str]:
-    return frozenset(part for part in text.split(",") if part)
 
 
 # ---- market data (migration 0002) -------------------------------------------------------------------------

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from bot.store.models import ChatKind, ChatRow, DigestMode, SubscriptionRow, load_kinds
+from bot.store.values import ChatKind, DigestMode, load_kinds
+
+if TYPE_CHECKING:
+    from bot.store.models import ChatRow, SubscriptionRow
 from bot.store.preferences import QuietHours, load_thresholds
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.database import Database, Repository
+from bot.store.errors import ChatNotFound, SubscriptionNotFound
 from bot.store.migrate import stored_revision
 from bot.store.models import (
     ChatKind,
@@ -44,14 +45,6 @@ _TITLE_LIMIT = 255
 _CHAT_KIND_ALIASES = {"supergroup": ChatKind.GROUP, "dm": ChatKind.PRIVATE, "user": ChatKind.PRIVATE}
 
 
-class ChatNotFound(LookupError):
-    pass
-
-
-class SubscriptionNotFound(LookupError):
-    def __init__(self, pair: Pair) -> None:
-        super().__init__(f"not subscribed to {pair[0]} vs {pair[1]}")
-        self.pair = pair
 
 
 def chat_kind(kind: str) -> ChatKind:
