@@ -18,6 +18,7 @@ MANAGE_CHANNELS, MANAGE_GUILD, ADMINISTRATOR = 1 << 4, 1 << 5, 1 << 3
 AUTOCOMPLETED = frozenset({OptionKind.WINDOW, OptionKind.ASSET, OptionKind.BENCHMARK})
 BUTTON_PREFIX = "c|"  # a button's custom_id: the command it runs, like Telegram's callback data
 CUSTOM_ID_LIMIT = 100
+CHOICE_LIMIT, MAX_CHOICES = 100, 25  # an autocomplete choice's name and value: 1-100 characters; 25 choices
 
 
 def option_payload(option: Option) -> dict[str, Any]:
@@ -78,6 +79,17 @@ def focused_option(name: str, options: list[dict[str, Any]]) -> tuple[Option, st
         return None
     option = next((o for o in command.options if o.name == focused.get("name")), None)
     return None if option is None else (option, str(focused.get("value") or ""))
+
+
+def autocomplete_choices(suggested: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(name, value) suggestions within Discord's limits: a long name is cut, a value that is too long (or
+    empty) can't be offered at all, since cutting it would offer something else. Discord refuses the whole
+    answer otherwise, and the person sees no suggestions."""
+    choices = []
+    for name, value in suggested:
+        if 1 <= len(value) <= CHOICE_LIMIT and name.strip():
+            choices.append((name if len(name) <= CHOICE_LIMIT else name[: CHOICE_LIMIT - 1] + "…", value))
+    return choices[:MAX_CHOICES]
 
 
 def button_id(command: str) -> str | None:

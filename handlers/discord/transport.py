@@ -30,6 +30,7 @@ from handlers.discord.slash import (
     ADMINISTRATOR,
     MANAGE_CHANNELS,
     MANAGE_GUILD,
+    autocomplete_choices,
     button_command,
     command_text,
     commands_payload,
@@ -192,7 +193,7 @@ class DiscordTransport:
     async def _on_autocomplete(self, interaction: discord.Interaction) -> None:
         data: dict[str, Any] = interaction.data or {}  # type: ignore[assignment]
         found = focused_option(str(data.get("name", "")), list(data.get("options") or []))
-        choices = [] if found is None else suggestions(found[0].kind, found[1])
+        choices = [] if found is None else autocomplete_choices(suggestions(found[0].kind, found[1]))
         await interaction.response.autocomplete([app_commands.Choice(name=label, value=value)
                                                  for label, value in choices])
 
