@@ -16,6 +16,7 @@ from handlers import (  # noqa: F401
     general_commands,
     market_commands,
     scan_commands,
+    gap_commands,
     subscription_commands,
     settings_commands,
     alert_commands,

@@ -12,6 +12,13 @@ One run:
    evaluated are delivered: older ones (sessions missed while the bot was down) are recorded with skipped
    deliveries, and a new instance's history is recorded without any.
 
+Opt-in kinds of a pair (`default=False` in bot/alerts/kinds.py: the gap) are evaluated with the others, but
+their alerts are written only for instances that an active subscription wants them of; the default kinds'
+alerts are written whoever wants them (the kinds a subscription wants filter its deliveries).
+
+The weekly scan digest is a universe-wide rule instance with no pair: one per window, evaluated by
+bot/alerts/scan_digest.py at the week's last NYSE session and written, refused or failed like the others.
+
 An instance whose evaluation raises is not lost in the log: the run reports it (`RunReport.failed`) and
 its note says "ETH:RUT could not be evaluated: ValueError", which /status shows until a later run
 evaluates that instance (`failures_in`).
@@ -29,12 +36,14 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 
 from bot.alerts.holding import release_for
+from bot.alerts.kinds import ALERT_KINDS, DEFAULT_KINDS
 from bot.alerts.market_sessions import latest_session, rule_calendar, session_on_or_before, stale_legs
 from bot.alerts.payload import event_payload, instance_key, params_of
 from bot.alerts.replay import AssetResolver, fold, pair_observations
 from bot.alerts.rules import RuleParams, RuleState
+from bot.alerts.scan_digest import DIGEST_CALENDAR, data_target, digest_keys, digest_session, evaluate_digest
 from bot.analysis import PairAnalyzer
-from bot.assets import Asset, find_asset
+from bot.assets import Asset, all_assets, find_asset
 from bot.market.data import NoData
 from bot.store import Store
 from bot.store.alerts_repo import (
@@ -150,15 +159,17 @@ class AlertEngine:
         raise AssertionError("unreachable")
 
     async def _run(self, until: date | None) -> RunReport:
-        instances = await self._instances()
+        instances, opted = await self._instances()
         if not instances:
             return RunReport()
-        assets = sorted({a.symbol: a for _, pair in instances for a in pair}.values(), key=lambda a: a.symbol)
+        universe = any(pair is None for _, pair in instances)  # the scan digest looks at every asset
+        legs = [a for _, pair in instances if pair is not None for a in pair] + (list(all_assets()) if universe else [])
+        assets = sorted({a.symbol: a for a in legs}.values(), key=lambda a: a.symbol)
         market = self.analyzer.market
         await market.refresh(assets)
         now = market.now()
         limit = None if until is None else pd.Timestamp(until)
-        outcomes = await asyncio.to_thread(self._evaluate_all, instances, now, limit)
+        outcomes = await asyncio.to_thread(self._evaluate_all, instances, now, limit, opted)
         report = _report(outcomes)
         totals = await self.repo.record_run(
             [o.update for o in outcomes if o.update is not None], _notes(outcomes), release_for, self._clock()
@@ -171,10 +182,21 @@ class AlertEngine:
                         f"{failure.session:%Y-%m-%d}", failure.error)
         return report
 
-    async def _instances(self) -> list[tuple[RuleInstance, tuple[Asset, Asset]]]:
+    async def _instances(
+        self,
+    ) -> tuple[list[tuple[RuleInstance, tuple[Asset, Asset] | None]], dict[InstanceKey, frozenset[str]]]:
+        """Rule instances with their pair (a universe-wide one, the scan digest, has None), and the opt-in kinds
+        the subscriptions of each instance want."""
         subscriptions = await self.store.active_subscriptions()
         keys = {instance_key(s.asset, s.benchmark, s.window_days, s.thresholds)
                 for _, s in subscriptions if not s.universe_wide}
+        opted: dict[InstanceKey, frozenset[str]] = {}
+        for _, s in subscriptions:
+            chosen = frozenset(k for k in s.kinds if k in ALERT_KINDS and not ALERT_KINDS[k].default)
+            if chosen and not s.universe_wide:
+                key = instance_key(s.asset, s.benchmark, s.window_days, s.thresholds)
+                opted[key] = opted.get(key, frozenset()) | chosen
+        universe = digest_keys([s for _, s in subscriptions])
         pairs: dict[InstanceKey, tuple[Asset, Asset]] = {}
         for key in keys:
             asset, benchmark = self._resolve(key.asset), self._resolve(key.benchmark)
@@ -182,19 +204,24 @@ class AlertEngine:
                 log.warning("alerts: unknown asset in %s:%s; its subscriptions get no alerts", key.asset, key.benchmark)
                 continue
             pairs[key] = (asset, benchmark)
-        rows = await self.repo.ensure_instances((key, rule_calendar(*pair)) for key, pair in pairs.items())
-        return [(row, pairs[row.key]) for row in rows]
+        rows = await self.repo.ensure_instances([*((key, rule_calendar(*pair)) for key, pair in pairs.items()),
+                                                 *((key, DIGEST_CALENDAR) for key in universe)])
+        return [(row, pairs.get(row.key)) for row in rows], opted
 
     # ------------------------------------------------------------ the CPU part (a worker thread)
 
     def _evaluate_all(
-        self, instances: list[tuple[RuleInstance, tuple[Asset, Asset]]], now: pd.Timestamp | None,
-        until: pd.Timestamp | None,
+        self, instances: list[tuple[RuleInstance, tuple[Asset, Asset] | None]], now: pd.Timestamp | None,
+        until: pd.Timestamp | None, opted: dict[InstanceKey, frozenset[str]] | None = None,
     ) -> list[_Outcome]:
         outcomes = []
         for instance, pair in instances:
             try:
-                outcome = self._evaluate(instance, params_of(instance.key), pair, now, until)
+                if pair is None:
+                    outcome = self._digest(instance, now, until)
+                else:
+                    outcome = self._evaluate(instance, params_of(instance.key), pair, now, until,
+                                             (opted or {}).get(instance.key, frozenset()))
             except Exception as exc:
                 log.exception("alerts: evaluating %s:%s failed", instance.key.asset, instance.key.benchmark)
                 outcome = self._failed(instance, pair, now, until, exc)
@@ -203,25 +230,41 @@ class AlertEngine:
         return outcomes
 
     def _failed(
-        self, instance: RuleInstance, pair: tuple[Asset, Asset], now: pd.Timestamp | None,
+        self, instance: RuleInstance, pair: tuple[Asset, Asset] | None, now: pd.Timestamp | None,
         until: pd.Timestamp | None, exc: Exception,
     ) -> _Outcome | None:
         """The session a failed instance was due for, to show the failure; None if that cannot be told."""
         target = _clock_target(instance.calendar, now, until)
         if target is None:  # snapshot mode: the data's last session, if the data itself is not what failed
             try:
-                target = _data_target(self.analyzer.pair(*pair), until)
+                target = (_data_target(self.analyzer.pair(*pair), until) if pair is not None
+                          else data_target(self.analyzer, until))
             except Exception:
                 target = None
+        if pair is None and target is not None:  # the scan digest is about the week's last session
+            target = digest_session(target, now)
         done = instance.evaluated_through
         if target is None or (done is not None and target <= pd.Timestamp(done)):
             return None
         pair_name = f"{instance.key.asset}:{instance.key.benchmark}"
         return _Outcome(instance, target, failure=Failure(instance.calendar, target, pair_name, type(exc).__name__))
 
+    def _digest(self, instance: RuleInstance, now: pd.Timestamp | None, until: pd.Timestamp | None
+                ) -> _Outcome | None:
+        """The weekly scan digest's instance (bot/alerts/scan_digest.py). Its outcome is noted under the session
+        the run is at (`at`), with the pairs' instances, not under the week's last session it may be about."""
+        at = _clock_target(instance.calendar, now, until) if now is not None else data_target(self.analyzer, until)
+        digest = None if at is None else evaluate_digest(self.analyzer, instance, at, now)
+        if at is None or digest is None:
+            return None
+        if digest.stale is not None:
+            name = f"{instance.key.asset}:{instance.key.benchmark}"
+            return _Outcome(instance, at, refusal=Refusal(instance.calendar, digest.session, name, digest.stale))
+        return _Outcome(instance, at, update=digest.update)
+
     def _evaluate(
         self, instance: RuleInstance, params: RuleParams, pair: tuple[Asset, Asset], now: pd.Timestamp | None,
-        until: pd.Timestamp | None,
+        until: pd.Timestamp | None, opted: frozenset[str] = frozenset(),
     ) -> _Outcome | None:
         try:
             data = self.analyzer.pair(*pair)
@@ -243,7 +286,7 @@ class AlertEngine:
         state = RuleState.from_json(instance.state)
         z = self.analyzer.divergence(data, params.thresholds.horizon)
         obs = pair_observations(data, params, after=state.last_date, until=target, z=z)
-        state_after, events = fold(params, obs, state)
+        state_after, events = fold(params, obs, state, kinds=DEFAULT_KINDS | opted)
         warm_up = instance.state is None
         alerts = [
             NewAlert(e.kind, e.as_of.date(), event_payload(e),

@@ -1,6 +1,8 @@
 """When a delivery may go out: now, at the end of the chat's quiet hours, or with its daily digest.
 
 Held deliveries (quiet hours, digest) are bundles: the worker sends each chat's due bundle as one message.
+A universe-wide kind's delivery (the weekly scan digest, with its image) is held the same way but never
+bundled: it goes out on its own when its time comes.
 Times are the chat's local time (its IANA zone), so a 07:00 quiet-hours end follows daylight saving.
 """
 
@@ -11,6 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.alerts.kinds import universe_wide
 from bot.store.alerts_repo import Recipient, Release
 
 log = logging.getLogger(__name__)
@@ -22,10 +25,11 @@ def release_for(recipient: Recipient, now: datetime) -> Release:
     zone = _zone(recipient.timezone)
     local = now.astimezone(zone)
     quiet = recipient.quiet_hours
+    alone = bool(recipient.kinds) and all(universe_wide(kind) for kind in recipient.kinds)
     if recipient.digest:
-        return Release(_next_local(local, quiet.end if quiet else DIGEST_TIME, zone), bundle=True)
+        return Release(_next_local(local, quiet.end if quiet else DIGEST_TIME, zone), bundle=not alone)
     if quiet is not None and quiet.contains(local.time()):
-        return Release(_next_local(local, quiet.end, zone), bundle=True)
+        return Release(_next_local(local, quiet.end, zone), bundle=not alone)
     return Release(now, bundle=False)
 
 

@@ -21,6 +21,8 @@ class AlertKindSpec:
 
 
 REGIME, DIVERGENCE, RECORD = "regime", "divergence", "record"
+SCAN = "scan"  # universe-wide and opt-in: bot/alerts/scan_digest.py
+GAP = "gap"  # opt-in: bot/alerts/gap_rule.py
 
 ALERT_KINDS: dict[str, AlertKindSpec] = {
     spec.name: spec
@@ -28,9 +30,14 @@ ALERT_KINDS: dict[str, AlertKindSpec] = {
         AlertKindSpec(REGIME, "the correlation regime changes (coupled ↔ decoupled ↔ inverse)", ("regimes",)),
         AlertKindSpec(DIVERGENCE, "the asset strays from what its beta implies", ("divergences", "div")),
         AlertKindSpec(RECORD, "the correlation is at a record high or low", ("records",)),
+        AlertKindSpec(SCAN, "once a week, the top 5 of /scan with the correlation matrix", ("weekly",),
+                      default=False, needs_pair=False),
+        AlertKindSpec(GAP, "the gap to the pre-decoupling beta line (/gap) passes 25% or 50%, or closes",
+                      ("gaps",), default=False),
     )
 }
 DEFAULT_KINDS: frozenset[str] = frozenset(name for name, spec in ALERT_KINDS.items() if spec.default)
+UNIVERSE_KINDS: frozenset[str] = frozenset(name for name, spec in ALERT_KINDS.items() if not spec.needs_pair)
 ALL_WORDS = frozenset({"all", "everything"})
 
 
@@ -49,6 +56,11 @@ def closest_kind(word: str) -> str | None:
     """The kind a misspelt word probably meant ('regim' -> 'regime')."""
     close = difflib.get_close_matches(word.lower(), list(ALERT_KINDS), n=1, cutoff=0.75)
     return close[0] if close else None
+
+
+def universe_wide(kind: str) -> bool:
+    """A kind of the whole universe (no pair); an unknown name is a pair's."""
+    return kind in UNIVERSE_KINDS
 
 
 def in_order(kinds: frozenset[str]) -> list[str]:

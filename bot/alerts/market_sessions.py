@@ -38,6 +38,26 @@ def session_on_or_before(calendar: str, day: pd.Timestamp) -> pd.Timestamp:
     return sessions[sessions.searchsorted(day, side="right") - 1]
 
 
+def week_end_on_or_before(calendar: str, day: pd.Timestamp) -> pd.Timestamp | None:
+    """The newest session on or before `day` that is its week's last (weeks run Monday to Sunday): for NYSE
+    usually the Friday, the Thursday when Friday is a holiday (Good Friday); for UTC days the Sunday. None
+    before the calendar's first week."""
+    day = pd.Timestamp(day).normalize()
+    if calendar == UTC_DAYS:
+        return day - pd.Timedelta(days=(day.weekday() + 1) % 7)
+    sessions = calendars.session_closes(calendar).index
+    i = int(sessions.searchsorted(day, side="right")) - 1
+    while i >= 0:
+        if i + 1 == len(sessions) or _monday(sessions[i + 1]) != _monday(sessions[i]):
+            return sessions[i]
+        i -= 1
+    return None
+
+
+def _monday(day: pd.Timestamp) -> pd.Timestamp:
+    return day - pd.Timedelta(days=day.weekday())
+
+
 def next_run(calendar: str, now: datetime, delay: timedelta) -> datetime:
     """When the engine should next run for `calendar`: `delay` after the next session close (UTC midnight for
     UTC days) that lies ahead of `now` once the delay is added."""

@@ -49,7 +49,7 @@ def preview(
             continue
         end = obs[-1].date
         ends.append(end)
-        _, events = fold(params, obs)
+        _, events = fold(params, obs, kinds=kinds)
         start = end - pd.Timedelta(days=days)
         sections.append(PreviewSection(params, [e for e in events if e.as_of > start and e.kind in kinds]))
     end = max(ends) if ends else pd.Timestamp(until or pd.Timestamp.now().normalize())

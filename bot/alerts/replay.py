@@ -16,10 +16,12 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from bot.alerts.kinds import DEFAULT_KINDS
 from bot.alerts.rules import AlertEvent, Observation, RuleParams, RuleState, evaluate
 from bot.analysis import PairAnalyzer, PairData
 from bot.analytics import correlation as corr
 from bot.analytics.divergence import divergence_z_series
+from bot.analytics.gap import BETA_DAYS
 from bot.assets import Asset, find_asset
 
 AssetResolver = Callable[[str], Asset | None]
@@ -45,6 +47,11 @@ def pair_observations(
     if z is None:
         z = divergence_z_series(ra, rb, horizon=params.thresholds.horizon)
     z_values = z.to_numpy(float)
+    # the gap (§8.6): log prices, and the OLS beta of the year ending at each date (cov / var, as /gap fits it)
+    prices = data.aligned.reindex(dates)
+    log_a, log_b = np.log(prices["a"].to_numpy(float)), np.log(prices["b"].to_numpy(float))
+    beta_year = corr.rolling_beta(ra, rb, BETA_DAYS).to_numpy(float)
+    n_year = corr.rolling_count(ra, BETA_DAYS).to_numpy()
     stamps = dates.to_numpy()
     x, y = ra.to_numpy(float), rb.to_numpy(float)
     window = np.timedelta64(params.window_days, "D")
@@ -53,7 +60,8 @@ def pair_observations(
         start = int(np.searchsorted(stamps, stamps[i] - window, side="right"))
         n_obs = i + 1 - start
         rank = corr.spearman(x[start : i + 1], y[start : i + 1]) if n_obs >= corr.MIN_OBS else math.nan
-        out.append(Observation(dates[i], float(pearson[i]), rank, float(z_values[i]), n_obs))
+        out.append(Observation(dates[i], float(pearson[i]), rank, float(z_values[i]), n_obs, float(log_a[i]),
+                               float(log_b[i]), float(beta_year[i]), int(n_year[i])))
     return out
 
 
@@ -78,15 +86,19 @@ def observations(
 
 
 def fold(
-    params: RuleParams, obs: Iterable[Observation], state: RuleState | None = None
+    params: RuleParams, obs: Iterable[Observation], state: RuleState | None = None,
+    kinds: Iterable[str] = DEFAULT_KINDS,
 ) -> tuple[RuleState, list[AlertEvent]]:
+    """Advance the rules over `obs`; the alerts of `kinds` (default: the kinds every subscription gets; opt-in
+    kinds such as the gap only when asked for). The state follows every kind, whatever is asked."""
+    wanted = frozenset(kinds)
     state = state or RuleState()
     events: list[AlertEvent] = []
     for ob in obs:
         if state.last_date is not None and ob.date <= state.last_date:
             continue  # already evaluated
         state, fired = evaluate(state, ob, params.thresholds)
-        events.extend(fired)
+        events.extend(e for e in fired if e.kind in wanted)
     return state, events
 
 
@@ -95,7 +107,9 @@ def replay(
     params: RuleParams,
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
+    kinds: Iterable[str] = DEFAULT_KINDS,
 ) -> list[AlertEvent]:
-    """Alerts the rules fire from `start` to `end`, warmed up from the start of the data."""
-    _, events = fold(params, observations(analyzer, params, until=end))
+    """Alerts of `kinds` (default: the kinds a subscription gets unless it opts in to more) the rules fire from
+    `start` to `end`, warmed up from the start of the data."""
+    _, events = fold(params, observations(analyzer, params, until=end), kinds=kinds)
     return [e for e in events if start is None or e.as_of >= start]

@@ -1,5 +1,5 @@
-"""The regime, divergence and record alerts of docs/methods.md §5 as one explicit state machine per rule
-instance: `evaluate(state, observation, thresholds)` advances one observation. Replay folds it over a
+"""The regime, divergence, record and gap alerts of docs/methods.md §5 and §8.6 as one explicit state machine
+per rule instance: `evaluate(state, observation, thresholds)` advances one observation. Replay folds it over a
 pair's history; the live engine folds it over the sessions it has not evaluated yet, from the stored
 state, so both fire exactly the same alerts. The kinds' names come from bot/alerts/kinds.py.
 """
@@ -14,7 +14,8 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from bot.alerts.kinds import DIVERGENCE, RECORD, REGIME
+from bot.alerts.gap_rule import GapState, StoredGap, dump_gap, gap_step, load_gap
+from bot.alerts.kinds import DIVERGENCE, GAP, RECORD, REGIME
 from bot.analytics.regimes import DEFAULT_THRESHOLDS, Regime, RegimeState, Thresholds, step
 
 DIVERGENCE_REARM_OBS = 10  # observations after an alert before the divergence rule can re-arm
@@ -49,6 +50,11 @@ class Observation:
     rho_rank: float  # rolling Spearman of the same window
     z: float  # divergence z with the rule's horizon (NaN when not defined)
     n_obs: int
+    # for the gap (bot/alerts/gap_rule.py): log prices, and the OLS beta of the year ending here and its returns
+    log_a: float = math.nan
+    log_b: float = math.nan
+    beta_year: float = math.nan
+    n_year: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,7 @@ class RuleState:
     rec_max: float | None = None
     rec_low_obs: int | None = None
     rec_high_obs: int | None = None
+    gap: GapState = field(default_factory=GapState)
 
     # ---- persistence: JSON through `StoredRuleState` -------------------------------------------------------
     def to_json(self) -> str:
@@ -92,7 +99,7 @@ class RuleState:
                                 candidate=_name(r.candidate), count=r.count, candidate_since=_day(r.candidate_since)),
             obs=self.obs, last_date=_day(self.last_date), div_armed=self.div_armed, div_alert_obs=self.div_alert_obs,
             first_date=_day(self.first_date), rec_min=self.rec_min, rec_max=self.rec_max,
-            rec_low_obs=self.rec_low_obs, rec_high_obs=self.rec_high_obs,
+            rec_low_obs=self.rec_low_obs, rec_high_obs=self.rec_high_obs, gap=dump_gap(self.gap),
         )
         return stored.model_dump_json()
 
@@ -108,6 +115,7 @@ class RuleState:
             regime=regime_state, obs=stored.obs, last_date=_ts(stored.last_date), div_armed=stored.div_armed,
             div_alert_obs=stored.div_alert_obs, first_date=_ts(stored.first_date), rec_min=stored.rec_min,
             rec_max=stored.rec_max, rec_low_obs=stored.rec_low_obs, rec_high_obs=stored.rec_high_obs,
+            gap=load_gap(stored.gap),
         )
 
 
@@ -137,6 +145,7 @@ class StoredRuleState(BaseModel):
     rec_max: float | None = None
     rec_low_obs: int | None = None
     rec_high_obs: int | None = None
+    gap: StoredGap = StoredGap()
 
 
 def _day(ts: pd.Timestamp | None) -> date | None:
@@ -207,4 +216,8 @@ def evaluate(
         events.append(div_event)
     state, record_events = _record(state, obs, th)
     events.extend(record_events)
-    return replace(state, obs=state.obs + 1, last_date=obs.date), events
+    gap_state, gaps = gap_step(state.gap, obs.date, obs.log_a, obs.log_b, obs.beta_year, obs.n_year, regime_state,
+                               change)
+    events.extend(AlertEvent(GAP, obs.date, move, since=pd.Timestamp(str(detail["anchor"])), detail=detail)
+                  for move, detail in gaps)
+    return replace(state, obs=state.obs + 1, last_date=obs.date, gap=gap_state), events

@@ -1,5 +1,8 @@
 """What a chat receives for alerts: the text (bot.render.text) and the alert's chart.
 
+A pair's alert gets the pair's chart as of the alert's date; the weekly scan digest (a universe-wide kind)
+gets the correlation matrix of /matrix at the same window and date (bot/render/heatmap.py).
+
 A chart is rendered once per alert in this process (concurrent senders await the same render) and reused
 for every recipient; the delivery worker then passes the platform's media handle on, so it is also
 uploaded only once.
@@ -13,6 +16,7 @@ import logging
 import pandas as pd
 from cachetools import LRUCache
 
+from bot.alerts.kinds import universe_wide
 from bot.alerts.replay import AssetResolver, resolve_pair
 from bot.alerts.rules import FiredAlert
 from bot.analysis import PairAnalyzer
@@ -52,10 +56,12 @@ class AlertContent:
             return cached
         event, params = alert.event, alert.params
         fields = alert_text.alert_fields(event, params)
+        name = (f"{event.kind}-{Window(params.window_days).label}" if universe_wide(event.kind)
+                else f"{params.asset}-{params.benchmark}-{event.kind}")
         reply = Reply(
             text=fields["text"],
             chart=await self.chart(alert),
-            chart_name=f"{params.asset}-{params.benchmark}-{event.kind}-{event.as_of:%Y%m%d}.png",
+            chart_name=f"{name}-{event.as_of:%Y%m%d}.png",
             data={"alert_id": alert.id, **fields},
         )
         self._replies[alert.id] = reply
@@ -69,7 +75,7 @@ class AlertContent:
         )
 
     async def chart(self, alert: FiredAlert) -> bytes | None:
-        if self.analyzer is None or self.charts is None:
+        if self.analyzer is None or (self.charts is None and not universe_wide(alert.event.kind)):
             return None
         task = self._renders.get(alert.id)
         if task is None:
@@ -78,6 +84,8 @@ class AlertContent:
         return await asyncio.shield(task)
 
     async def _render(self, alert: FiredAlert) -> bytes | None:
+        if universe_wide(alert.event.kind):
+            return await self._matrix(alert)
         assert self.analyzer is not None and self.charts is not None
         params = alert.params
         try:
@@ -89,6 +97,23 @@ class AlertContent:
             png = await self.charts.render_async(data, self.theme)
         except Exception:
             log.exception("alerts: no chart for alert %s (%s)", alert.id, params.pair)
+            return None
+        self.rendered += 1
+        return png
+
+    async def _matrix(self, alert: FiredAlert) -> bytes | None:
+        """The /matrix heatmap of the digest's tickers at its window and date (what the engine checked)."""
+        from bot.render.heatmap import render_matrix  # matplotlib: only when a digest is drawn
+
+        assert self.analyzer is not None
+        symbols = alert.event.detail.get("matrix")
+        assets = [a for a in map(self._resolve, symbols) if a is not None] if symbols else None
+        try:
+            matrix = await asyncio.to_thread(self.analyzer.universe.matrix, Window(alert.params.window_days), assets,
+                                             alert.event.as_of.date())
+            png = await asyncio.to_thread(render_matrix, matrix, self.theme)
+        except Exception:
+            log.exception("alerts: no matrix for alert %s (%s)", alert.id, alert.event.kind)
             return None
         self.rendered += 1
         return png

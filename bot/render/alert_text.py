@@ -12,10 +12,11 @@ from typing import Any
 
 import pandas as pd
 
-from bot.alerts.kinds import ALERT_KINDS, DIVERGENCE, RECORD, REGIME
+from bot.alerts.kinds import ALERT_KINDS, DIVERGENCE, GAP, RECORD, REGIME, SCAN
 from bot.alerts.reports import AlertStatus, HistoryItem
 from bot.alerts.rules import AlertEvent, RuleParams
 from bot.assets import find_asset
+from bot.render import gap_text, scan_digest_text
 from bot.render.text import REGIME_PHRASES, capitalise, day, num, rounded
 from bot.windows import Window
 
@@ -67,6 +68,8 @@ class KindWording:
     detail: Callable[[AlertEvent, RuleParams], str]
     summary: Callable[[AlertEvent], str]  # a few words: `regime decoupled → neutral (ρ 0.38)`
     fields: Callable[[AlertEvent], dict[str, Any]]  # what --json and webhooks add for this kind
+    footer: Callable[[AlertEvent, RuleParams], str] | None = None  # None: the pair, window and date
+    subject: str | None = None  # what lists name instead of the pair (a universe-wide kind has none)
 
 
 WORDING: dict[str, KindWording] = {
@@ -85,6 +88,13 @@ WORDING: dict[str, KindWording] = {
         lambda e: f"record {e.detail.get('side', 'low')} ρ {num(e.value)}",
         lambda e: {"side": e.detail.get("side")},
     ),
+    SCAN: KindWording(
+        scan_digest_text.digest_headline, scan_digest_text.digest_detail, scan_digest_text.digest_summary,
+        scan_digest_text.digest_fields, scan_digest_text.digest_footer, scan_digest_text.SUBJECT,
+    ),
+    GAP: KindWording(
+        gap_text.gap_alert_headline, gap_text.gap_alert_detail, gap_text.gap_alert_summary, gap_text.gap_alert_fields,
+    ),
 }
 if set(WORDING) != set(ALERT_KINDS):  # every kind is worded, and nothing else
     raise ImportError(f"alert wording and bot/alerts/kinds.py disagree: {sorted(set(WORDING) ^ set(ALERT_KINDS))}")
@@ -102,7 +112,14 @@ def _alert_headline(event: AlertEvent, params: RuleParams) -> str:
     return WORDING[event.kind].headline(event, params, *_alert_labels(params))
 
 
+def _subject(event: AlertEvent, params: RuleParams) -> str:
+    return WORDING[event.kind].subject or params.pair
+
+
 def alert_footer(event: AlertEvent, params: RuleParams) -> str:
+    footer = WORDING[event.kind].footer
+    if footer is not None:
+        return footer(event, params)
     custom = params.overrides()
     extra = (" · custom thresholds " + ", ".join(f"{k}={v:g}" for k, v in sorted(custom.items()))) if custom else ""
     return f"{params.asset} vs {params.benchmark} · {Window(params.window_days).label} window · " \
@@ -120,14 +137,14 @@ def alert_summary(event: AlertEvent) -> str:
 
 
 def alert_line(event: AlertEvent, params: RuleParams) -> str:
-    return f"{day(event.as_of)} · {params.pair} {Window(params.window_days).label} · {alert_summary(event)}"
+    return f"{day(event.as_of)} · {_subject(event, params)} {Window(params.window_days).label} · {alert_summary(event)}"
 
 
 def alert_fields(event: AlertEvent, params: RuleParams) -> dict[str, Any]:
     """The machine-readable alert (replay --json, webhook body)."""
     return {
         "kind": event.kind,
-        "pair": params.pair,
+        "pair": None if WORDING[event.kind].subject else params.pair,
         "window": Window(params.window_days).label,
         "as_of": day(event.as_of),
         **WORDING[event.kind].fields(event),
@@ -142,9 +159,9 @@ def digest_text(alerts: list[tuple[AlertEvent, RuleParams]]) -> str:
         event, params = alerts[0]
         return alert_text(event, params)
     lines = [f"🔔 {len(alerts)} alerts while this chat was quiet:"]
-    for event, params in sorted(alerts, key=lambda item: (item[0].as_of, item[1].pair)):
-        lines.append(f"• {_alert_headline(event, params)} ({params.pair} {Window(params.window_days).label}, "
-                     f"{day(event.as_of)})")
+    for event, params in sorted(alerts, key=lambda item: (item[0].as_of, _subject(*item))):
+        lines.append(f"• {_alert_headline(event, params)} ({_subject(event, params)} "
+                     f"{Window(params.window_days).label}, {day(event.as_of)})")
     return "\n".join(lines)
 
 

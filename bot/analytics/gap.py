@@ -1,0 +1,112 @@
+"""The gap (docs/methods.md §8): how far an asset has strayed from the path its beta to a benchmark implies
+since an anchor session t0, and the moves that would close it. Pure: Series and numbers in, numbers out.
+
+    beta    OLS slope of r_a on r_b over the returns dated in (t0 − 365 days, t0]   (at least 60 of them)
+    g(t)  = ln(PA(t)/PA(t0)) − beta · ln(PB(t)/PB(t0))
+    asset move that closes it          exp(−g) − 1
+    benchmark move that closes it alone exp(g/beta) − 1
+
+Prices are the pair's aligned prices (sync-close for crypto against an equity or index, §1.3); returns are the
+pair's log returns (§2.1), dated by the later observation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+BETA_DAYS = 365  # the fit's calendar span, the window rule of `/corr 1y` (§2.3)
+MIN_BETA_OBS = 60  # returns the fit needs
+# A benchmark move beyond this factor (×100 or ÷100) is not a move anyone can read; it means beta is near 0.
+MAX_BENCHMARK_LOG_MOVE = math.log(100.0)
+
+
+@dataclass(frozen=True)
+class BetaFit:
+    beta: float  # OLS slope (cov / var, ddof 1); NaN when the benchmark did not move
+    correlation: float  # Pearson of the same returns: how good a guide the beta is
+    n_obs: int
+    start: pd.Timestamp | None  # first return date in the fit
+    end: pd.Timestamp | None  # last return date in the fit (t0, when t0 has a return)
+
+
+def beta_window(index: pd.DatetimeIndex, t0: pd.Timestamp, days: int = BETA_DAYS) -> np.ndarray:
+    """Returns dated in (t0 − days, t0]: what pandas' rolling('<days>D') takes at t0."""
+    return (index > t0 - pd.Timedelta(days=days)) & (index <= t0)
+
+
+def fit_beta(ra: pd.Series, rb: pd.Series, t0: pd.Timestamp, days: int = BETA_DAYS) -> BetaFit:
+    """OLS slope of the asset's returns on the benchmark's over the year ending at t0 (no look-ahead)."""
+    inside = beta_window(pd.DatetimeIndex(ra.index), t0, days)
+    x = np.asarray(rb.to_numpy(float)[inside], float)
+    y = np.asarray(ra.to_numpy(float)[inside], float)
+    n = len(x)
+    dates = ra.index[inside]
+    start, end = (dates[0], dates[-1]) if n else (None, None)
+    if n < 2:
+        return BetaFit(math.nan, math.nan, n, start, end)
+    dx, dy = x - x.mean(), y - y.mean()
+    sxx, syy, sxy = float(dx @ dx), float(dy @ dy), float(dx @ dy)
+    slope = sxy / sxx if sxx > 0 else math.nan
+    rho = sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else math.nan
+    return BetaFit(slope, rho, n, start, end)
+
+
+def gap_series(pa: pd.Series, pb: pd.Series, t0: pd.Timestamp, beta: float) -> pd.Series:
+    """g(t) for every observation from t0 on (g(t0) = 0): the asset's log distance from its beta path."""
+    a, b = pa.loc[t0:], pb.loc[t0:]
+    return np.log(a / a.iloc[0]) - beta * np.log(b / b.iloc[0])
+
+
+def implied_log_path(pb: pd.Series, t0: pd.Timestamp, beta: float) -> pd.Series:
+    """ln of the asset's beta-implied price relative to t0: beta · ln(PB(t)/PB(t0))."""
+    b = pb.loc[t0:]
+    return beta * np.log(b / b.iloc[0])
+
+
+def gap_paths(pa: pd.Series, pb: pd.Series, t0: pd.Timestamp, beta: float) -> pd.DataFrame:
+    """From t0 on: the asset, its beta-implied path and the benchmark, each rebased to 100 at t0, and g."""
+    a, b = pa.loc[t0:], pb.loc[t0:]
+    implied = implied_log_path(b, t0, beta)
+    return pd.DataFrame({
+        "asset": 100.0 * a / a.iloc[0],
+        "implied": 100.0 * np.exp(implied),
+        "benchmark": 100.0 * b / b.iloc[0],
+        "gap": gap_series(a, b, t0, beta),
+    })
+
+
+def asset_move_to_close(gap: float) -> float:
+    """The asset move (as a fraction) that puts it back on its beta line, the benchmark unchanged."""
+    return math.expm1(-gap)
+
+
+def benchmark_move_to_close(gap: float, beta: float) -> float | None:
+    """The benchmark move that closes the gap alone (the asset unchanged, the implied path moving to it);
+    None when beta is 0 or so small that the move would be absurd."""
+    if not math.isfinite(beta) or beta == 0:
+        return None
+    log_move = gap / beta
+    if abs(log_move) > MAX_BENCHMARK_LOG_MOVE:
+        return None
+    return math.expm1(log_move)
+
+
+def gap_percent(gap: float) -> float:
+    """The gap as the asset's price relative to its beta-implied price, minus 1: −0.31 is '31% below'."""
+    return math.expm1(gap)
+
+
+def session_before(index: pd.DatetimeIndex, when: pd.Timestamp) -> pd.Timestamp | None:
+    """The last observation strictly before `when`; None when there is none."""
+    position = int(index.searchsorted(when, side="left")) - 1
+    return index[position] if position >= 0 else None
+
+
+def session_on_or_before(index: pd.DatetimeIndex, when: pd.Timestamp) -> pd.Timestamp | None:
+    """The last observation on or before `when`; None when `when` is before the first one."""
+    position = int(index.searchsorted(when, side="right")) - 1
+    return index[position] if position >= 0 else None

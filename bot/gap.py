@@ -1,0 +1,234 @@
+"""/gap: how far a pair is from its pre-decoupling beta line, and the move that would close it
+(docs/methods.md §8), on top of the pair analysis service.
+
+The aligned prices and returns, the as_of (and whether it is stale) and the regime history of the default
+window all come from `PairAnalyzer` and its caches, so /gap sees exactly the data and regimes /corr sees; the
+maths is in bot/analytics/gap.py. The anchor session t0 is the `since` date asked (the last session on or
+before it), or else the session before the start of the change that ended the pair's most recent coupled
+regime. A pair coupled right now has no gap to close unless a date is given.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+from bot.analysis import AnalysisError, AsOf, PairAnalyzer, PairData
+from bot.analytics import gap as gm
+from bot.analytics.regimes import Regime, RegimeChange
+from bot.assets import Asset
+from bot.market.align import alignment_label
+from bot.windows import Window
+
+GIVEN = "given"
+END_OF_COUPLED = "end of coupled regime"
+
+
+@dataclass(frozen=True)
+class CoupledEnd:
+    """The change that ended a coupled regime (docs/methods.md §4.3)."""
+
+    began: pd.Timestamp | None  # "since" of the coupled regime that ended
+    since: pd.Timestamp  # first observation of the dwell that ended it
+    changed: pd.Timestamp  # the observation that completed the dwell
+    to_regime: str
+
+
+@dataclass(frozen=True)
+class PairContext:
+    """What every /gap answer says about the pair: the date, the regime now at the window, the data."""
+
+    asset: Asset
+    benchmark: Asset
+    as_of: AsOf
+    window: Window
+    regime: str | None  # adopted regime at as_of (default thresholds)
+    regime_since: pd.Timestamp | None
+    correlation: float  # the window's correlation at as_of
+    n_obs_window: int
+    last_coupled_end: CoupledEnd | None  # the latest end of a coupled regime on or before as_of
+    source: str
+    sources: dict[str, str]
+    data_end: pd.Timestamp
+
+    @property
+    def when(self) -> pd.Timestamp:
+        return self.as_of.when
+
+    @property
+    def coupled(self) -> bool:
+        return self.regime == Regime.COUPLED.value
+
+
+@dataclass(frozen=True)
+class CoupledNow:
+    """The pair is coupled at as_of and no date was given: no gap to close."""
+
+    pair: PairContext
+    suggested_anchor: pd.Timestamp | None  # the session a `since` could name to measure anyway
+
+
+@dataclass(frozen=True)
+class GapResult:
+    pair: PairContext
+    anchor: pd.Timestamp  # t0
+    anchor_kind: str  # GIVEN or END_OF_COUPLED
+    requested_since: pd.Timestamp | None  # the date asked, if any
+    coupled_end: CoupledEnd | None  # the change that set the anchor (END_OF_COUPLED)
+    fit: gm.BetaFit
+    gap: float  # g at as_of (log)
+    n_obs: int  # returns from t0 to as_of
+    path: pd.DataFrame  # date -> asset, implied, benchmark (rebased to 100 at t0), gap (log)
+    alignment: str  # of the returns used: the beta's year and the span since t0
+
+    @property
+    def beta(self) -> float:
+        return self.fit.beta
+
+    @property
+    def gap_pct(self) -> float:
+        return gm.gap_percent(self.gap)
+
+    @property
+    def asset_move(self) -> float:
+        return gm.asset_move_to_close(self.gap)
+
+    @property
+    def benchmark_move(self) -> float | None:
+        return gm.benchmark_move_to_close(self.gap, self.beta)
+
+    def change(self, column: str) -> float:
+        """Change since t0 of 'asset', 'implied' or 'benchmark', as a fraction."""
+        return float(self.path[column].iloc[-1]) / 100.0 - 1.0
+
+
+def _coupled_ends(changes: list[RegimeChange], adopted_since: pd.Series) -> list[CoupledEnd]:
+    ends = []
+    for change in changes:
+        if change.from_regime is not Regime.COUPLED:
+            continue
+        earlier = adopted_since.loc[: change.as_of]
+        began = earlier.iloc[-2] if len(earlier) >= 2 else None
+        ends.append(CoupledEnd(None if began is None or pd.isna(began) else began, change.since, change.as_of,
+                               change.to_regime.value))
+    return ends
+
+
+class GapService:
+    """Answers /gap from the analyzer's cached pair data and regime histories; keeps no state of its own."""
+
+    def __init__(self, analyzer: PairAnalyzer):
+        self.analyzer = analyzer
+
+    def context(self, asset: Asset, benchmark: Asset, window: Window,
+                as_of: date | None = None) -> tuple[PairData, PairContext]:
+        data = self.analyzer.pair(asset, benchmark)
+        resolved = self.analyzer.resolve_as_of(data, as_of)
+        when = resolved.when
+        history = self.analyzer.window_history(data, window)
+        regimes = history.regimes
+        since = regimes.adopted_since.get(when)
+        ends = [e for e in _coupled_ends(regimes.changes, regimes.adopted_since) if e.changed <= when]
+        context = PairContext(
+            asset=asset,
+            benchmark=benchmark,
+            as_of=resolved,
+            window=window,
+            regime=regimes.adopted.get(when),
+            regime_since=None if since is None or pd.isna(since) else since,
+            correlation=float(history.pearson.get(when, math.nan)),
+            n_obs_window=int(history.n_obs.get(when, 0)),
+            last_coupled_end=ends[-1] if ends else None,
+            source=data.source,
+            sources=data.sources,
+            data_end=data.returns.index[-1],
+        )
+        return data, context
+
+    def gap(self, asset: Asset, benchmark: Asset, window: Window, since: date | None = None,
+            as_of: date | None = None) -> GapResult | CoupledNow:
+        """The gap at as_of from the anchor; CoupledNow for a coupled pair without `since`; AnalysisError for a
+        question without an honest answer (a date outside the data, too little history for the beta)."""
+        data, context = self.context(asset, benchmark, window, as_of)
+        dates = data.aligned.index
+        requested = None if since is None else pd.Timestamp(since)
+        coupled_end = None
+        if requested is not None:
+            anchor = self._given_anchor(data, context, requested)
+            kind = GIVEN
+        else:
+            if context.coupled:
+                end = context.last_coupled_end
+                return CoupledNow(context, None if end is None else gm.session_before(dates, end.since))
+            coupled_end = context.last_coupled_end
+            if coupled_end is None:
+                raise AnalysisError(
+                    f"{asset.symbol} and {benchmark.symbol} have had no coupled regime at the {window.long_label} "
+                    f"window up to {context.when:%Y-%m-%d}, so there is no pre-decoupling beta line; "
+                    "give a start date: since YYYY-MM-DD"
+                )
+            anchor = gm.session_before(dates, coupled_end.since)
+            if anchor is None:  # the dwell started on the first observation: nothing before it
+                raise AnalysisError(f"no {data.key} session before {coupled_end.since:%Y-%m-%d} to anchor on; "
+                                    "give a start date: since YYYY-MM-DD")
+            kind = END_OF_COUPLED
+        return self._measure(data, context, anchor, kind, requested, coupled_end)
+
+    def _today(self) -> pd.Timestamp:
+        """The day by the data mode's clock, or by the real one in snapshot mode (which has none)."""
+        clock = self.analyzer.market.now()
+        now = clock if clock is not None else pd.Timestamp.now(tz="UTC")
+        if now.tz is not None:
+            now = now.tz_convert("UTC").tz_localize(None)
+        return now.normalize()
+
+    def _given_anchor(self, data: PairData, context: PairContext, requested: pd.Timestamp) -> pd.Timestamp:
+        dates = data.aligned.index
+        when = context.when
+        if requested < dates[0]:
+            raise AnalysisError(f"no {data.key} data before {dates[0]:%Y-%m-%d}: pick a later since date")
+        if requested > when:
+            if requested > self._today():
+                raise AnalysisError(f"since {requested:%Y-%m-%d} is in the future: pick a date before "
+                                    f"{when:%Y-%m-%d}")
+            raise AnalysisError(f"since {requested:%Y-%m-%d} is after {when:%Y-%m-%d}, the date of the answer: "
+                                "pick an earlier date")
+        anchor = gm.session_on_or_before(dates, requested)
+        assert anchor is not None  # requested >= dates[0]
+        if anchor >= when:
+            raise AnalysisError(f"since {requested:%Y-%m-%d} is the last session of the answer "
+                                f"({when:%Y-%m-%d}): there is no move to measure yet; pick an earlier date")
+        return anchor
+
+    def _measure(self, data: PairData, context: PairContext, anchor: pd.Timestamp, kind: str,
+                 requested: pd.Timestamp | None, coupled_end: CoupledEnd | None) -> GapResult:
+        when = context.when
+        rets = data.returns
+        fit = gm.fit_beta(rets["ra"], rets["rb"], anchor)
+        which = "since date" if kind == GIVEN else "start date (since YYYY-MM-DD)"
+        if fit.n_obs < gm.MIN_BETA_OBS:
+            raise AnalysisError(
+                f"only {fit.n_obs} returns of {data.key} in the year to {anchor:%Y-%m-%d}; the beta needs at "
+                f"least {gm.MIN_BETA_OBS}: pick a later {which}"
+            )
+        if not math.isfinite(fit.beta):
+            raise AnalysisError(f"{context.benchmark.symbol} did not move in the year to {anchor:%Y-%m-%d}, so "
+                                f"there is no beta: pick another {which}")
+        prices = data.aligned.loc[anchor:when]
+        path = gm.gap_paths(prices["a"], prices["b"], anchor, fit.beta)
+        used = rets.loc[(rets.index > anchor - pd.Timedelta(days=gm.BETA_DAYS)) & (rets.index <= when)]
+        return GapResult(
+            pair=context,
+            anchor=anchor,
+            anchor_kind=kind,
+            requested_since=requested,
+            coupled_end=coupled_end,
+            fit=fit,
+            gap=float(path["gap"].iloc[-1]),
+            n_obs=len(path) - 1,
+            path=path,
+            alignment=alignment_label(used),
+        )

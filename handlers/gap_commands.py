@@ -1,0 +1,113 @@
+"""/gap: how far the asset is from where its pre-decoupling beta to the benchmark puts it, and the move that
+would close the gap (docs/methods.md §8). The numbers come from bot/gap.py, the words from
+bot/render/gap_text.py, the chart from bot/render/gap_chart.py."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from bot.analysis import AnalysisError
+from bot.assets import Asset
+from bot.gap import CoupledNow, GapService
+from bot.market.data import NoData
+from bot.render import gap_text
+from bot.render.gap_chart import render_gap_chart
+from bot.reply import Button, Reply, error_reply
+from bot.windows import parse_window
+from handlers.parsing import UsageError, parse_pair_args, shown
+from handlers.registry import ASSET, BENCHMARK, COMMANDS, Option, OptionKind, Request, command
+
+SINCE = Option("since", OptionKind.TEXT, "Anchor date, YYYY-MM-DD (default: where the last coupled regime ended)",
+               placeholder="since YYYY-MM-DD")
+_DATE_LIKE = re.compile(r"^\d{4}-")  # a token meant as a date, even a malformed one
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class GapQuery:
+    asset: Asset
+    benchmark: Asset
+    since: dt.date | None
+
+
+def _date(token: str) -> dt.date:
+    if _DATE.fullmatch(token):
+        try:
+            return dt.date.fromisoformat(token)
+        except ValueError:
+            pass
+    raise UsageError(f"'{shown(token)}' is not a date: use YYYY-MM-DD, e.g. since 2025-07-25")
+
+
+def parse_gap_args(args: list[str], default_pair: str, default_window: str) -> GapQuery:
+    """`[asset] [benchmark] [since YYYY-MM-DD]`, in any order; a bare date is the since date (Discord sends the
+    option's value alone)."""
+    since: dt.date | None = None
+    tickers: list[str] = []
+    tokens = list(args)
+    while tokens:
+        token = tokens.pop(0)
+        low = token.lower()
+        if low == "since" or low.startswith("since="):
+            value = low.partition("=")[2] or (tokens.pop(0) if tokens else "")
+            if not value:
+                raise UsageError("since needs a date, e.g. since 2025-07-25")
+            date = _date(value)
+        elif _DATE_LIKE.match(token):
+            date = _date(token)
+        else:
+            tickers.append(token)
+            continue
+        if since is not None:
+            raise UsageError("Give one since date only")
+        since = date
+    try:
+        query = parse_pair_args(tickers, default_pair, default_window, allow_window=False)
+    except UsageError as exc:
+        if str(exc) == "This command takes no window":
+            raise UsageError("/gap takes no window: give a start date instead, e.g. since 2025-07-25") from None
+        raise
+    return GapQuery(query.asset, query.benchmark, since)
+
+
+def _failure(exc: Exception) -> Reply:
+    message = str(exc).split("\n", 1)[0]
+    return error_reply(f"{message[:1].upper()}{message[1:]}.", COMMANDS["gap"].usage)
+
+
+@command(
+    "gap", summary="Will the gap close? The move back to the beta line",
+    help="How far the asset is from where its beta to the benchmark puts it, and the move that closes the gap: "
+    "the asset's alone, or the benchmark's alone. Beta is fitted on the year before the anchor: the since date, "
+    "or else the session before the pair's last coupled regime (90-day window) began to end; a pair coupled now "
+    "has no gap to close unless you give a date.\n"
+    "Examples: /gap · /gap BTC SPY · /gap ETH RUT since 2025-07-25",
+    chart=True, options=(ASSET, BENCHMARK, SINCE),
+)
+async def gap_command(req: Request) -> Reply:
+    usage = COMMANDS["gap"].usage
+    settings = req.services.settings
+    try:
+        query = parse_gap_args(req.args, settings.default_pair, settings.default_window)
+    except UsageError as exc:
+        return error_reply(str(exc), usage)
+    await req.services.market.refresh([query.asset, query.benchmark])
+    service = GapService(req.services.analysis)
+    window = parse_window(settings.default_window)
+    try:
+        result = await asyncio.to_thread(service.gap, query.asset, query.benchmark, window, query.since, req.as_of)
+    except (AnalysisError, NoData) as exc:
+        return _failure(exc)
+    if isinstance(result, CoupledNow):
+        suggestion = gap_text.suggestion(result)
+        buttons = [] if suggestion is None else [[Button(suggestion.removeprefix(f"/gap {query.asset.symbol} "
+                                                                                f"{query.benchmark.symbol} "),
+                                                         suggestion)]]
+        return Reply(text=gap_text.coupled_text(result), buttons=buttons, data=gap_text.coupled_fields(result))
+    chart = await asyncio.to_thread(render_gap_chart, result, req.theme) if req.want_chart else None
+    name = (f"gap-{query.asset.symbol}-{query.benchmark.symbol}-{result.anchor:%Y%m%d}-"
+            f"{result.pair.when:%Y%m%d}.png")
+    return Reply(text=gap_text.gap_text(result), chart=chart, chart_name=name, data=gap_text.gap_fields(result))
