@@ -14,7 +14,6 @@ from bot.assets import Asset
 from bot.gap import CoupledNow, GapService
 from bot.market.data import NoData
 from bot.render import gap_text
-from bot.render.gap_chart import render_gap_chart
 from bot.reply import Button, Reply, error_reply
 from bot.windows import parse_window
 from handlers.parsing import UsageError, parse_pair_args, shown
@@ -107,7 +106,11 @@ async def gap_command(req: Request) -> Reply:
                                                                                 f"{query.benchmark.symbol} "),
                                                          suggestion)]]
         return Reply(text=gap_text.coupled_text(result), buttons=buttons, data=gap_text.coupled_fields(result))
-    chart = await asyncio.to_thread(render_gap_chart, result, req.theme) if req.want_chart else None
+    chart = None
+    if req.want_chart:
+        from bot.render.gap_chart import render_gap_chart  # matplotlib: only when a chart is drawn
+
+        chart = await asyncio.to_thread(render_gap_chart, result, req.theme)
     name = (f"gap-{query.asset.symbol}-{query.benchmark.symbol}-{result.anchor:%Y%m%d}-"
             f"{result.pair.when:%Y%m%d}.png")
     return Reply(text=gap_text.gap_text(result), chart=chart, chart_name=name, data=gap_text.gap_fields(result))
