@@ -7,7 +7,7 @@ mode) is left out and named. There is one universe per bot process, not one per 
 Every number comes from `PairAnalyzer`: a scan row is the pair's `/corr` answer at as_of (the same
 `PairAnalyzer.correlation` call, so the same alignment, window, ρ, regime and divergence z) plus the same
 window's correlation `LOOKBACK` observations earlier and the decoupling score (bot/analytics/scan.py,
-docs/methods.md §8). A matrix cell is the `/corr` answer of its pair at the matrix's date.
+docs/methods.md §9). A matrix cell is the `/corr` answer of its pair at the matrix's date.
 
 Results are cached per question (window, date asked, chosen tickers) and data version (every leg's source
 and version): a scan of the universe is computed once per data version and window, however many chats ask;
@@ -68,7 +68,7 @@ class Universe:
 
     @property
     def assets(self) -> tuple[Asset, ...]:
-        """Crypto first, then equities and indices (the matrix's order, docs/methods.md §8.4)."""
+        """Crypto first, then equities and indices (the matrix's order, docs/methods.md §9.4)."""
         return self.crypto + self.benchmarks
 
 
@@ -258,7 +258,7 @@ class UniverseScanner:
     # ---- /matrix ----------------------------------------------------------------------------------
     def matrix(self, window: Window, assets: Sequence[Asset] | None = None, as_of: date | None = None) -> MatrixData:
         """Pairwise correlations of `assets` (default: the universe's assets) at one common date: the last
-        observation every pair has on or before `as_of` (docs/methods.md §8.4)."""
+        observation every pair has on or before `as_of` (docs/methods.md §9.4)."""
         universe = self.universe(assets)
         chosen = matrix_order(universe.assets)
         if len(chosen) < 2:

@@ -1,4 +1,4 @@
-"""The decoupling score that ranks the universe scan (docs/methods.md §8.2). Pure: numbers in, numbers out.
+"""The decoupling score that ranks the universe scan (docs/methods.md §9.2). Pure: numbers in, numbers out.
 
 The score is the fall in a pair's window correlation over the last `LOOKBACK` observations, in units of its
 Fisher standard error:

@@ -7,7 +7,7 @@ numbers come ready in `MatrixData` (bot/scan.py); nothing here computes them.
 Colours: a diverging map centred at 0 (RdBu, −1 red, 0 white, +1 blue, fixed limits so colours mean the same
 in every matrix). Each cell's text is white or near-black, whichever has the higher contrast ratio (WCAG) with
 the cell's colour. The diagonal (always 1) is greyed out so it does not draw the eye; a pair without an
-answer shows "n/a". Order: crypto first, then equities and indices (docs/methods.md §8.4), with a line between
+answer shows "n/a". Order: crypto first, then equities and indices (docs/methods.md §9.4), with a line between
 the two blocks, so the crypto–equity block — what Decoupler is about — is always in the same place.
 """
 

@@ -1,4 +1,4 @@
-"""Words and fields of /scan and /matrix (docs/methods.md §8; numbers as §3.10 shows them)."""
+"""Words and fields of /scan and /matrix (docs/methods.md §9; numbers as §3.10 shows them)."""
 
 from __future__ import annotations
 
