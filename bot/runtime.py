@@ -3,8 +3,8 @@ event loop, until SIGTERM/SIGINT; then a graceful stop within seconds.
 
 Start: transports first (a token refused is one line, status 2), then — if this process leads (bot/leader.py)
 — the scheduler; every process drains the outbox; the HTTP server last. Stop: take no more updates (transports
-stop), stop the scheduler and give back undelivered claims (the outbox worker), stop the HTTP server, close
-the database and HTTP sessions (App.close, by the CLI).
+stop), give up the lead (the scheduler stops; another process may take over at once), give back undelivered
+claims (the outbox worker), stop the HTTP server, close the database and HTTP sessions (App.close, by the CLI).
 """
 
 from __future__ import annotations
@@ -62,6 +62,10 @@ class Runtime:
                 warming.cancel()
                 await asyncio.gather(warming, return_exceptions=True)
                 await self._stop_transports()  # no new commands while the rest winds down
+                # Lead no more before the outbox winds down: the scheduler stops now, not after the last sends
+                # (a process that took the lead meanwhile would otherwise start one here too), and the lock is
+                # free for another process's next try.
+                await self.leader.stop()
             return 0
         finally:
             await self._stop_transports()
