@@ -59,6 +59,7 @@ bench: install-dev
 	$(PY) bench/telegram_latency.py --duration 20
 	$(PY) bench/fanout.py --runs 1000@300 2000@30
 	$(PY) bench/refresh.py
+	$(PY) bench/scale_out.py
 
 clean:
 	rm -rf $(VENV) var charts .pytest_cache .ruff_cache
