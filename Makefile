@@ -1,5 +1,6 @@
 # Two commands: `make run` and `make test`. Both create .venv and install on first use.
-# `make test-reliability` runs the long property runs of tests/reliability/ (CI runs it after `make test`);
+# `make test-reliability` runs the long runs — tests/reliability/ and every test marked `reliability` (CI runs it
+# after `make test`);
 # `make test-random` runs the suite in a random order; it prints the seed, and `make test-random SEED=N` repeats it.
 PYTHON ?= python3
 VENV ?= .venv
@@ -38,11 +39,11 @@ lint: install-dev
 test: install-dev
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports --no-cache
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m "not reliability and not serial"
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m "not reliability and not serial" --durations=15
 	$(PY) -m pytest -p no:xdist -m "serial and not reliability" || test $$? -eq 5
 
 test-reliability: install-dev
-	timeout --kill-after=30 $(RELIABILITY_SECONDS) $(PY) -m pytest -n $(PYTEST_WORKERS) tests/reliability -m reliability \
+	timeout --kill-after=30 $(RELIABILITY_SECONDS) $(PY) -m pytest -n $(PYTEST_WORKERS) tests -m reliability \
 		--hypothesis-profile=reliability --hypothesis-show-statistics --timeout=$(RELIABILITY_SECONDS)
 
 test-random: install-dev

@@ -8,7 +8,6 @@ does not set its own count; "reliability" (`make test-reliability`, `--hypothesi
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -29,16 +28,14 @@ settings.load_profile("ci")
 
 
 # Tests that must not share the machine with other tests: `make test` runs them after the parallel part,
-# alone (marker `serial`). Each holds a short real-time deadline against a whole bot started as a subprocess,
-# which two busy xdist workers beside it can push past: the fake Discord refuses an interaction answered
-# later than 3 s after it was sent; the killed fan-out counts duplicates against a 3 s delivery lease.
-# (Kept here, by file, until those modules carry the marker themselves.)
-SERIAL_MODULES = {"tests/discord/test_server.py", "tests/alerts/test_crash.py"}
-ROOT = Path(__file__).resolve().parent.parent
+# alone (marker `serial`). The Discord server test holds a real-time deadline against a whole bot started as a
+# subprocess, which two busy xdist workers beside it can push past: the fake Discord refuses an interaction
+# answered later than 3 s after it was sent, as Discord does.
+SERIAL_TESTS = {"tests/discord/test_server.py::test_the_discord_bot_as_a_server_beside_telegram"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if Path(str(item.fspath)).resolve().relative_to(ROOT).as_posix() in SERIAL_MODULES:
+        if item.nodeid in SERIAL_TESTS:
             item.add_marker(pytest.mark.serial)

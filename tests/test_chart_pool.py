@@ -137,6 +137,7 @@ async def test_close_stops_the_workers_and_a_later_chart_starts_them_again(
     assert renderer.worker_pids() and not set(renderer.worker_pids()) & set(pids)
 
 
+@pytest.mark.reliability  # workers killed: a long run (`make test-reliability`)
 async def test_killed_workers_fall_back_to_a_thread_and_log_once(
     renderer: ChartRenderer, eth_rut: ChartData, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -159,6 +160,7 @@ async def test_killed_workers_fall_back_to_a_thread_and_log_once(
     assert renderer.worker_pids() and not set(renderer.worker_pids()) & set(pids)
 
 
+@pytest.mark.reliability  # workers killed: a long run (`make test-reliability`)
 async def test_a_worker_killed_mid_render_costs_the_caller_nothing(renderer: ChartRenderer, eth_rut: ChartData) -> None:
     await renderer.render_async(eth_rut, "light")
     pids = renderer.worker_pids()
@@ -171,6 +173,7 @@ async def test_a_worker_killed_mid_render_costs_the_caller_nothing(renderer: Cha
     assert pngs == [render_pair_chart(data, "dark") for data in requests]
 
 
+@pytest.mark.reliability  # workers killed: a long run (`make test-reliability`)
 async def test_workers_that_keep_dying_leave_charts_to_threads(
     eth_rut: ChartData, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -223,6 +226,7 @@ def test_pool_renders_keep_matplotlib_out_of_this_process() -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.reliability  # workers killed: a long run (`make test-reliability`)
 def test_workers_exit_when_the_bot_is_killed() -> None:
     """SIGKILL leaves the bot no chance to close its pool: the workers notice and exit on their own, and so
     does the forkserver, so nothing lingers holding memory or the bot's stdout/stderr pipes."""

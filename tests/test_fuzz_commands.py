@@ -26,7 +26,7 @@ async def services(tmp_path: Path):
         yield built
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(session=cases())
 async def test_any_command_text_gets_one_specific_answer(services, session: list[Case]):
     await check_session(services, session)

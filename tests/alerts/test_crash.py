@@ -13,12 +13,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 
 from bot.alerts.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from bot.store import Store, open_store
 from bot.store.alerts_repo import AlertsRepo
 from tests.alerts.support import add_chats
+
+# a long run with real processes: `make test-reliability` (tests/reliability/conftest.py explains the marker)
+pytestmark = pytest.mark.reliability
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "crash-test-secret"
@@ -87,7 +91,7 @@ def _environment(database_url: str, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_BOT_TOKEN", "_SECRET"))}
     env.update(
         DATABASE_URL=database_url, MARKET_DATA="snapshot", WEBHOOK_SECRET=SECRET, WEBHOOK_MAX_PER_SECOND="600",
-        DELIVERY_LEASE_SECONDS="3", CHART_DIR=str(tmp_path / "charts"), LOG_LEVEL="WARNING",
+        DELIVERY_LEASE_SECONDS="10", CHART_DIR=str(tmp_path / "charts"), LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
     )
     return env

@@ -85,7 +85,7 @@ async def test_two_engines_racing_on_one_session_write_it_once(database, snapsho
 async def test_engine_day_by_day_fires_exactly_what_the_replay_lists(store: Store, snapshot_analyzer):
     await add_chats(store, 1)
     engine = AlertEngine(store, snapshot_analyzer)
-    start, end = pd.Timestamp("2024-01-01"), pd.Timestamp("2024-12-31")
+    start, end = pd.Timestamp("2024-01-01"), pd.Timestamp("2024-06-28")  # a divergence and a regime change
     sessions = calendars.session_closes("XNYS").loc[start:end].index
     fired_on: dict[tuple, date] = {}
     for session in sessions:

@@ -44,8 +44,11 @@ from tests.market.conftest import (
 )
 from tests.market.fakes import Failure, Fakes, TestClock, start_fakes, stop_fakes
 
-# yfinance 1.7 calls DataFrame methods with inplace=True, which pandas 3.1 deprecates: not ours to fix
-pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword")
+pytestmark = [
+    pytest.mark.reliability,  # a day of scheduler runs against live-data fakes: `make test-reliability`
+    # yfinance 1.7 calls DataFrame methods with inplace=True, which pandas 3.1 deprecates: not ours to fix
+    pytest.mark.filterwarnings("ignore:The inplace keyword"),
+]
 
 START = "2026-04-27 20:30"  # Monday, after the NYSE close (20:00 UTC in summer time)
 OUTAGE = ("2026-04-28 19:00", "2026-04-29 19:00")  # Yahoo down from before Tuesday's close, for 24 hours
