@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import gzip
 import json
 import math
 import os
@@ -15,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,6 +23,7 @@ from bot.config import load_settings
 from bot.reply import Reply
 from handlers.commands import dispatch
 from tests.helpers import make_services
+from tests.independent import sync_close_prices
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bot" / "data"
@@ -41,45 +40,9 @@ async def ask(services, text: str, as_of: str | None = None, **kw) -> Reply:
 
 
 # ---- the independent computation: plain pandas on the CSV files --------------------------------------------
-def _csv(name: str) -> pd.DataFrame:
-    with gzip.open(DATA / name, "rt") as fh:
-        return pd.read_csv(fh)
-
-
-def _nyse_closes() -> pd.Series:
-    closes = xcals.get_calendar("XNYS", start="1990-01-01").schedule["close"]
-    closes.index = pd.DatetimeIndex(closes.index).tz_localize(None)
-    return closes
-
-
-_PRICES: dict[tuple[str, str], pd.DataFrame] = {}
-
-
 def reference_prices(crypto: str, equity: str) -> pd.DataFrame:
-    """date -> a (crypto), b (equity): the crypto price at each NYSE close from the last hourly candle ending
-    at the close or up to 3 h before; its UTC daily close before the hourly data begins."""
-    key = (crypto, equity)
-    if key in _PRICES:
-        return _PRICES[key]
-    daily = _csv(f"{crypto}_1d.csv.gz")
-    crypto_daily = pd.Series(daily["close"].to_numpy(), index=pd.to_datetime(daily["date"]))
-    hourly = _csv(f"{crypto}_1h.csv.gz")
-    ends = (pd.to_datetime(hourly["time"]).dt.tz_localize("UTC") + pd.Timedelta(hours=1)).dt.as_unit("ns")
-    candles = pd.DataFrame({"end": ends, "price": hourly["close"]}).sort_values("end")
-    eq = _csv(f"{equity}_1d.csv.gz")
-    equity_daily = pd.Series(eq["close"].to_numpy(), index=pd.to_datetime(eq["date"]))
-    closes = _nyse_closes()
-    sessions = equity_daily.index.intersection(closes.index)
-    frame = pd.DataFrame({"date": sessions, "close": closes.reindex(sessions).dt.as_unit("ns").to_numpy(),
-                          "b": equity_daily.reindex(sessions).to_numpy()})
-    merged = pd.merge_asof(frame.sort_values("close"), candles, left_on="close", right_on="end",
-                           direction="backward", tolerance=pd.Timedelta(hours=3))
-    early = merged["close"] < candles["end"].iloc[0]
-    merged.loc[early, "price"] = crypto_daily.reindex(merged.loc[early, "date"]).to_numpy()
-    merged = merged.dropna(subset=["price", "b"])
-    merged = merged[(merged["price"] > 0) & (merged["b"] > 0)].set_index("date").sort_index()
-    _PRICES[key] = merged.rename(columns={"price": "a"})[["a", "b"]]
-    return _PRICES[key]
+    """Columns `a` (the crypto price at the US close) and `b` (the equity's close) (tests/independent.py)."""
+    return sync_close_prices(crypto, equity).rename(columns={"price": "a", "equity": "b"})
 
 
 def reference_gap(crypto: str, equity: str, t0: str | pd.Timestamp, as_of: str) -> dict:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
 import math
 import os
@@ -12,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,6 +25,7 @@ from bot.reply import Reply
 from bot.windows import parse_window
 from handlers.commands import dispatch
 from tests.helpers import make_services
+from tests.independent import sync_close_prices
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bot" / "data"
@@ -46,44 +45,9 @@ async def ask(services, text: str, **kw) -> Reply:
 
 
 # ---- the independent computation: plain pandas on the CSV files (docs/methods.md §1–§2) -------------------
-def _csv(name: str) -> pd.DataFrame:
-    with gzip.open(DATA / name, "rt") as fh:
-        return pd.read_csv(fh)
-
-
-_NYSE: pd.Series | None = None
-
-
-def nyse_closes() -> pd.Series:
-    global _NYSE
-    if _NYSE is None:
-        schedule = xcals.get_calendar("XNYS", start="1990-01-01").schedule
-        closes = schedule["close"]
-        closes.index = pd.DatetimeIndex(closes.index).tz_localize(None)
-        _NYSE = closes
-    return _NYSE
-
-
 def independent_returns(crypto: str, equity: str) -> pd.DataFrame:
-    """Crypto at the NYSE close: the last hourly candle ending at the close or up to 3 h before (candles are
-    stored by open time and end an hour later); the crypto UTC daily close before the first hourly candle."""
-    daily = _csv(f"{crypto}_1d.csv.gz")
-    crypto_daily = pd.Series(daily["close"].to_numpy(), index=pd.to_datetime(daily["date"]))
-    hourly = _csv(f"{crypto}_1h.csv.gz")
-    ends = (pd.to_datetime(hourly["time"]).dt.tz_localize("UTC") + pd.Timedelta(hours=1)).dt.as_unit("ns")
-    candles = pd.DataFrame({"end": ends, "price": hourly["close"]}).sort_values("end")
-    eq = _csv(f"{equity}_1d.csv.gz")
-    equity_daily = pd.Series(eq["close"].to_numpy(), index=pd.to_datetime(eq["date"]))
-    closes = nyse_closes()
-    sessions = equity_daily.index.intersection(closes.index)
-    frame = pd.DataFrame({"date": sessions, "close": closes.reindex(sessions).dt.as_unit("ns").to_numpy(),
-                          "equity": equity_daily.reindex(sessions).to_numpy()})
-    merged = pd.merge_asof(frame.sort_values("close"), candles, left_on="close", right_on="end",
-                           direction="backward", tolerance=pd.Timedelta(hours=3))
-    before_hourly = merged["close"] < candles["end"].iloc[0]
-    merged.loc[before_hourly, "price"] = crypto_daily.reindex(merged.loc[before_hourly, "date"]).to_numpy()
-    merged = merged.dropna(subset=["price", "equity"])
-    merged = merged[(merged["price"] > 0) & (merged["equity"] > 0)].set_index("date").sort_index()
+    """Log returns of the crypto price at the NYSE close and of the equity (tests/independent.py)."""
+    merged = sync_close_prices(crypto, equity)
     logs = np.log(merged[["price", "equity"]])
     return logs.diff().dropna().rename(columns={"price": "ra", "equity": "rb"})
 

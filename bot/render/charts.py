@@ -250,7 +250,8 @@ KEEP_FREE_CANVASES = 2  # per theme, for renders in threads; more concurrent ren
 KEEP_BACKGROUNDS = 3  # per canvas (2.4 MB each): one per thresholds and source line in use
 
 
-def _style_axes(ax: Axes, theme: ChartTheme) -> None:
+def style_axes(ax: Axes, theme: ChartTheme, *, fixed_limits: bool = True) -> None:
+    """The house look of an axes (also the gap chart's); `fixed_limits`: every render sets both limits."""
     ax.set_facecolor(theme.axes_bg)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -259,7 +260,7 @@ def _style_axes(ax: Axes, theme: ChartTheme) -> None:
     ax.tick_params(axis="both", which="both", colors=theme.spine, labelcolor=theme.text, labelsize=TICK_PT)
     ax.grid(True, which="major", color=theme.grid, linewidth=0.9)
     ax.set_axisbelow(True)
-    ax.set_autoscale_on(False)  # every render sets both limits
+    ax.set_autoscale_on(not fixed_limits)
 
 
 def _correlation_tick(value: float, _pos: object = None) -> str:
@@ -278,7 +279,7 @@ class PairChartCanvas:
             (LEFT, CORR_BOTTOM, RIGHT - LEFT, CORR_TOP - CORR_BOTTOM), sharex=self.price_ax
         )
         for ax in (self.price_ax, self.corr_ax):
-            _style_axes(ax, theme)
+            style_axes(ax, theme)
         self._build_prices()
         self._build_correlation()
         self._build_texts()

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from bot.analysis import BUNDLED_END
 from bot.gap import GIVEN, GapResult
-from bot.render.charts import SOURCE_LABELS, ChartTheme, chart_theme
+from bot.render.charts import SOURCE_LABELS, chart_theme, style_axes
 from bot.render.gap_text import benchmark_name, pct
 from bot.render.text import capitalise, num
 
@@ -62,17 +62,6 @@ def _level_texts(levels: list[float]) -> list[str]:
     decimals = max(0, -math.floor(math.log10(min(steps)))) if steps else 0
     decimals = min(decimals, 3)
     return [f"{value:,.{decimals}f}" for value in levels]
-
-
-def _style(ax: Axes, theme: ChartTheme) -> None:
-    ax.set_facecolor(theme.axes_bg)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    for side in ("left", "bottom"):
-        ax.spines[side].set_color(theme.spine)
-    ax.tick_params(axis="both", which="both", colors=theme.spine, labelcolor=theme.text, labelsize=TICK_PT)
-    ax.grid(True, which="major", color=theme.grid, linewidth=0.9)
-    ax.set_axisbelow(True)
 
 
 def _log_axis(ax: Axes, values: list[np.ndarray], max_ticks: int = 6) -> None:
@@ -114,7 +103,7 @@ def render_gap_chart(result: GapResult, theme: str = "light") -> bytes:
     ax = fig.add_axes((LEFT, PATH_BOTTOM, RIGHT - LEFT, PATH_TOP - PATH_BOTTOM))
     bx = fig.add_axes((LEFT, BENCH_BOTTOM, RIGHT - LEFT, BENCH_TOP - BENCH_BOTTOM), sharex=ax)
     for axes in (ax, bx):
-        _style(axes, th)
+        style_axes(axes, th, fixed_limits=False)
 
     # ---- the asset against its beta line
     below = actual < implied
