@@ -91,7 +91,7 @@ def _environment(database_url: str, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_BOT_TOKEN", "_SECRET"))}
     env.update(
         DATABASE_URL=database_url, MARKET_DATA="snapshot", WEBHOOK_SECRET=SECRET, WEBHOOK_MAX_PER_SECOND="600",
-        DELIVERY_LEASE_SECONDS="10", CHART_DIR=str(tmp_path / "charts"), LOG_LEVEL="WARNING",
+        DELIVERY_LEASE_SECONDS="3", CHART_DIR=str(tmp_path / "charts"), LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
     )
     return env
