@@ -92,6 +92,6 @@ async def keep_warm(services: Services, stopping: asyncio.Event, every: float = 
             log.exception("prewarming charts failed; trying again in %.0f s", every)
         else:
             if rendered:
-                log.info("prewarmed %d chart(s)", rendered)
+                log.debug("prewarmed %d chart(s)", rendered)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), every)
