@@ -42,7 +42,7 @@ from sqlalchemy.engine import make_url
 
 from bot.leader import LEADER_LOCK
 from tests.telegram import updates
-from tests.telegram.fake_bot_api import LIMIT_SLACK, MESSAGE_METHODS, TOKEN, Call, FakeBotAPI
+from tests.telegram.fake_bot_api import MESSAGE_METHODS, TOKEN, FakeBotAPI
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -100,22 +100,14 @@ class ScaleBotAPI(FakeBotAPI):
     one path prefix per worker; `log` has every call with who made it and how it was answered."""
 
     enforce_limits: bool = True
-    per_second: int = 30
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.log: list[Sent] = []
         self.open_requests: Counter[str] = Counter()
 
-    async def start(self) -> ScaleBotAPI:
-        app = web.Application(client_max_size=50 * 1024 * 1024)
+    def _route(self, app: web.Application) -> None:
         app.router.add_post("/{worker}/bot{token}/{method}", self._tagged)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
 
     def url_for(self, worker: str) -> str:
         return f"http://127.0.0.1:{self.port}/{worker}/bot"
@@ -134,15 +126,6 @@ class ScaleBotAPI(FakeBotAPI):
             return response
         finally:
             self.open_requests[worker] -= 1
-
-    def _over_limit(self, call: Call) -> bool:
-        now, chat = call.at, call.chat_id or ""
-        self._accepted = [t for t in self._accepted if t > now - (1.0 - LIMIT_SLACK)]
-        if len(self._accepted) >= self.per_second or now - self._last_by_chat.get(chat, -10.0) < 1.0 - LIMIT_SLACK:
-            return True
-        self._accepted.append(now)
-        self._last_by_chat[chat] = now
-        return False
 
     def delivered(self, chats: set[str], worker: str | None = None) -> list[Sent]:
         """Messages accepted (200) for `chats`, in order of arrival."""

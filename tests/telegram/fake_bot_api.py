@@ -105,6 +105,7 @@ class FakeBotAPI:
     messages: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     enforce_limits: bool = False
+    per_second: int = 30  # Telegram's messages per second per token, when enforce_limits
     too_many: int = 0  # 429s answered for going over the limits
 
     def __post_init__(self) -> None:
@@ -125,13 +126,16 @@ class FakeBotAPI:
 
     async def start(self) -> FakeBotAPI:
         app = web.Application(client_max_size=50 * 1024 * 1024)
-        app.router.add_post("/bot{token}/{method}", self._handle)
+        self._route(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
+
+    def _route(self, app: web.Application) -> None:
+        app.router.add_post("/bot{token}/{method}", self._handle)
 
     async def close(self) -> None:
         if self._runner is not None:
@@ -242,7 +246,7 @@ class FakeBotAPI:
         now, chat = call.at, call.chat_id or ""
         recent = [t for t in self._accepted if t > now - (1.0 - LIMIT_SLACK)]
         self._accepted = recent
-        if len(recent) >= 30 or now - self._last_by_chat.get(chat, -10.0) < 1.0 - LIMIT_SLACK:
+        if len(recent) >= self.per_second or now - self._last_by_chat.get(chat, -10.0) < 1.0 - LIMIT_SLACK:
             return True
         self._accepted.append(now)
         self._last_by_chat[chat] = now
