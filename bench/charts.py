@@ -32,7 +32,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.analysis import ChartData, PairAnalyzer  # noqa: E402
+from bot.analysis.analyzer import PairAnalyzer  # noqa: E402
+from bot.analysis.results import ChartData  # noqa: E402
 from bot.assets import find_asset  # noqa: E402
 from bot.market.data import SnapshotMarketData  # noqa: E402
 from bot.render.chart_cache import ChartRenderer  # noqa: E402

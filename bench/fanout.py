@@ -31,15 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.alerts.delivery import DeliveryWorker
 from bot.alerts.engine import AlertEngine
 from bot.alerts.kinds import DEFAULT_KINDS
-from bot.analysis import PairAnalyzer
+from bot.analysis.analyzer import PairAnalyzer
 from bot.assets import Asset, AssetKind
 from bot.config import MarketDataMode
 from bot.market.align import LegPrices
 from bot.market.data import LegData
-from bot.notifier import CHAT_RETRY, PlatformLimits, RetryLater, SendResult
-from bot.ratelimit import PlatformLimiter, Priority
+from bot.ports.notifier import CHAT_RETRY, RetryLater, SendResult
+from bot.ports.reply import Reply
 from bot.render.alert_messages import AlertContent
-from bot.reply import Reply
+from bot.sending.ratelimit import PlatformLimiter, PlatformLimits, Priority
 from bot.store import Store, open_store
 from bot.store.alerts_repo import AlertsRepo, InstanceKey, InstanceUpdate, NewAlert, Release
 from bot.store.models import ChatRow, SubscriptionRow, dump_kinds

@@ -12,7 +12,7 @@ alone. Prints for each the fan-out rate as a fraction of the enforced limit, 429
 messages duplicated (in the kill run: next to the messages in flight at the kill), the failover time (the kill
 until the other process leads, by its /healthz) and each worker's peak RSS (VmHWM).
 
-The bot paces itself at Telegram's 30 a second (bot/ratelimit.py TELEGRAM_LIMITS, shared through Redis): a
+The bot paces itself at Telegram's 30 a second (bot/sending/ratelimit.py TELEGRAM_LIMITS, shared through Redis): a
 `--limit` above 30 measures the bot's pacing rather than the fake's, one below shows it living with 429s.
 The harness is tests/reliability/scale_support.py, the one tests/reliability/test_scale_out.py uses.
 """

@@ -17,24 +17,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, MarketDataMode, Settings
-from bot.notifier import Notifier
-from bot.reply import Reply
-from bot.services import Services
-from bot.transport import Transport
+from bot.ports.notifier import Notifier
+from bot.ports.reply import Reply
+from bot.ports.services import Services
+from bot.ports.transport import Transport
 
 if TYPE_CHECKING:  # the services' modules are imported when first built: a CLI call pays only for what it uses
     from bot.alerts.service import AlertService
     from bot.alerts.webhook import WebhookNotifier
-    from bot.analysis import PairAnalyzer
-    from bot.leader import Leadership
+    from bot.analysis.analyzer import PairAnalyzer
+    from bot.analysis.scan import UniverseScanner
     from bot.market.cache import PriceCache
     from bot.market.data import MarketData
     from bot.market.sources import SourceSet
-    from bot.metrics import Metrics
     from bot.render.alert_messages import AlertContent
     from bot.render.chart_cache import ChartRenderer
-    from bot.shared_rate import SharedRate
+    from bot.sending.shared_rate import SharedRate
+    from bot.server.leader import Leadership
     from bot.store import Store
+    from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +92,15 @@ class App:
 
     @cached_property
     def analysis(self) -> PairAnalyzer:
-        from bot.analysis import PairAnalyzer
+        from bot.analysis.analyzer import PairAnalyzer
 
         return PairAnalyzer(self.market)
+
+    @cached_property
+    def scanner(self) -> UniverseScanner:
+        from bot.analysis.scan import UniverseScanner
+
+        return UniverseScanner(self.analysis)  # the universe scan and matrix, over the analyzer's pair caches
 
     @cached_property
     def charts(self) -> ChartRenderer:
@@ -106,7 +113,7 @@ class App:
     def alert_messages(self) -> AlertContent:
         from bot.render.alert_messages import AlertContent
 
-        return AlertContent(self.analysis, self.charts)
+        return AlertContent(self.analysis, self.charts, scanner=self.scanner)
 
     @cached_property
     def alerts(self) -> AlertService:
@@ -117,12 +124,12 @@ class App:
             self.store, self.analysis, self.alert_messages,
             delay=timedelta(minutes=settings.alert_delay_minutes),
             lease=timedelta(seconds=settings.delivery_lease_seconds), metrics=self.metrics,
-            retention=timedelta(days=settings.retention_days),
+            retention=timedelta(days=settings.retention_days), scanner=self.scanner,
         )
 
     @cached_property
     def metrics(self) -> Metrics:
-        from bot.metrics import Metrics
+        from bot.telemetry.metrics import Metrics
 
         return Metrics()
 
@@ -233,7 +240,7 @@ class App:
                 notifiers[name] = await stack.enter_async_context(discord.open_notifier(self.services))
 
     async def _shared_rate(self, stack: contextlib.AsyncExitStack, platform: str) -> SharedRate:
-        from bot.shared_rate import SharedRate
+        from bot.sending.shared_rate import SharedRate
 
         assert self.settings.redis_url is not None
         shared = SharedRate(self.settings.redis_url.get_secret_value(), platform)
@@ -243,7 +250,7 @@ class App:
     def _webhook_notifier(self) -> WebhookNotifier:
         """Slack and Discord hooks carry their own secret; generic ones wait for WEBHOOK_SECRET to be signed."""
         from bot.alerts.webhook import WEBHOOK_LIMITS, WebhookNotifier
-        from bot.notifier import PlatformLimits
+        from bot.sending.ratelimit import PlatformLimits
 
         settings = self.settings
         limits = PlatformLimits(settings.webhook_max_per_second, WEBHOOK_LIMITS.per_chat_per_second)
@@ -268,7 +275,7 @@ class App:
 
             terminal = console.build_transport(self.services)
             transports.append(terminal)
-        from bot.runtime import Runtime
+        from bot.server.runtime import Runtime
 
         runtime = Runtime(self, transports)
         if console_only:
@@ -277,7 +284,7 @@ class App:
 
     def leadership(self) -> Leadership:
         """Who runs the scheduler: on PostgreSQL the holder of an advisory lock; on SQLite this process."""
-        from bot.leader import Leadership, PostgresLeadership
+        from bot.server.leader import Leadership, PostgresLeadership
 
         return PostgresLeadership(self.store.engine) if self.store.db.postgres else Leadership()
 

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from bot.alerts.kinds import DEFAULT_KINDS
 from bot.alerts.payload import InstanceKey, instance_key
 from bot.alerts.preview import Preview
-from bot.analysis import AnalysisError
+from bot.analysis.errors import AnalysisError
 from bot.assets import Asset, find_asset
 from bot.market.data import NoData
+from bot.ports.reply import Reply, error_reply
+from bot.ports.services import Services
 from bot.render.alert_text import history_text, preview_text
-from bot.reply import Reply, error_reply
-from bot.services import Services
 from bot.windows import parse_window
 from handlers.parsing import UsageError, parse_pair_args
 from handlers.registry import ASSET, BENCHMARK, COMMANDS, Option, OptionKind, Request, command

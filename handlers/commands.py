@@ -6,8 +6,8 @@ import difflib
 import logging
 from datetime import date
 
-from bot.reply import Reply, error_reply
-from bot.services import Services
+from bot.ports.reply import Reply, error_reply
+from bot.ports.services import Services
 from bot.store import StoreUnavailable
 
 # The command modules register their commands on import; the order here is the order of /help and the menus.

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.alerts.notifiers import ConsoleNotifier
-from bot.reply import Reply
-from bot.services import Services
+from bot.ports.reply import Reply
+from bot.ports.services import Services
 from handlers.quotas import CommandQuotas
 from handlers.registry import ChatContext, Command
 from handlers.runner import CommandRunner, Incoming

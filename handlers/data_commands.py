@@ -6,9 +6,9 @@ import logging
 from typing import Any
 
 from bot.assets import Asset, all_assets, find_asset, is_custom
+from bot.ports.reply import Reply
 from bot.render.alert_text import evaluation_status_lines
 from bot.render.status import status_lines
-from bot.reply import Reply
 from bot.store import StoreUnavailable
 from handlers.registry import Request, command
 

@@ -1,5 +1,5 @@
 """/gap: how far the asset is from where its pre-decoupling beta to the benchmark puts it, and the move that
-would close the gap (docs/methods.md §8). The numbers come from bot/gap.py, the words from
+would close the gap (docs/methods.md §8). The numbers come from bot/analysis/gap.py, the words from
 bot/render/gap_text.py, the chart from bot/render/gap_chart.py."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from bot.analysis import AnalysisError
+from bot.analysis.errors import AnalysisError
+from bot.analysis.gap import CoupledNow, GapService
 from bot.assets import Asset
-from bot.gap import CoupledNow, GapService
 from bot.market.data import NoData
+from bot.ports.reply import Button, Reply, error_reply
 from bot.render import gap_text
-from bot.reply import Button, Reply, error_reply
 from bot.windows import parse_window
 from handlers.parsing import UsageError, parse_pair_args, shown
 from handlers.registry import ASSET, BENCHMARK, COMMANDS, Option, OptionKind, Request, command

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.reply import Button, Reply
+from bot.ports.reply import Button, Reply
 from handlers.registry import COMMANDS, Option, OptionKind, Request, command
 
 WELCOME = (

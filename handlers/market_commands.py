@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.analysis import AnalysisError, CorrResult
+from bot.analysis.errors import AnalysisError
+from bot.analysis.results import CorrResult
 from bot.assets import all_assets
 from bot.market.data import LiveDataNeeded, NoData
+from bot.ports.reply import Button, Reply, error_reply
 from bot.render import text
-from bot.reply import Button, Reply, error_reply
 from bot.windows import parse_window
 from handlers.parsing import PairQuery, UsageError, parse_pair_args
 from handlers.registry import ASSET, BENCHMARK, COMMANDS, PAIR_OPTIONS, Option, OptionKind, Request, command, is_admin

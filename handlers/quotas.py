@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from cachetools import LRUCache
 
-from bot.reply import Reply, error_reply
+from bot.ports.reply import Reply, error_reply
 
 MAX_TRACKED_USERS = 50_000
 

@@ -13,10 +13,10 @@ from datetime import date
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
-from bot.reply import Reply
+from bot.ports.reply import Reply
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from bot.ports.services import Services
 
 log = logging.getLogger(__name__)
 

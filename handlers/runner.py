@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.reply import Reply
-from bot.services import Services
+from bot.ports.reply import Reply
+from bot.ports.services import Services
 from handlers.chats import ChatBook
 from handlers.commands import dispatch, find_command, split_command
 from handlers.quotas import CommandQuotas, slow_down_reply

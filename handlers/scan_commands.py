@@ -6,12 +6,12 @@ import asyncio
 import re
 from dataclasses import dataclass
 
-from bot.analysis import AnalysisError
+from bot.analysis.errors import AnalysisError
+from bot.analysis.scan import MATRIX_MAX_ASSETS
 from bot.assets import Asset, all_assets
 from bot.market.data import NoData
+from bot.ports.reply import Reply, error_reply
 from bot.render import scan_text
-from bot.reply import Reply, error_reply
-from bot.scan import MATRIX_MAX_ASSETS
 from bot.windows import Window, WindowError, looks_like_window, parse_window
 from handlers.parsing import UsageError, resolve_asset, shown
 from handlers.registry import COMMANDS, WINDOW, Option, OptionKind, Request, command
@@ -114,7 +114,7 @@ async def scan_command(req: Request) -> Reply:
         return error_reply(str(exc), usage)
     await req.services.market.refresh(list(all_assets()))
     try:
-        result = await asyncio.to_thread(req.services.analysis.universe.scan, query.window, req.as_of)
+        result = await asyncio.to_thread(req.services.scanner.scan, query.window, req.as_of)
     except (AnalysisError, NoData) as exc:
         return _failure(exc, "scan")
     if not result.rows:
@@ -142,7 +142,7 @@ async def matrix_command(req: Request) -> Reply:
         return error_reply(str(exc), usage)
     await req.services.market.refresh(assets or list(all_assets()))
     try:
-        matrix = await asyncio.to_thread(req.services.analysis.universe.matrix, window, assets, req.as_of)
+        matrix = await asyncio.to_thread(req.services.scanner.matrix, window, assets, req.as_of)
     except (AnalysisError, NoData) as exc:
         return _failure(exc, "matrix")
     chart = None

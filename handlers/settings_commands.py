@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.reply import Reply
+from bot.ports.reply import Reply
 from bot.store import Chat, DigestMode
 from bot.store.preferences import (
     QUIET_OFF_WORDS,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from bot.alerts.kinds import ALERT_KINDS, DEFAULT_KINDS, UNIVERSE_KINDS, closest_kind, kinds_for_word
 from bot.assets import find_asset
-from bot.reply import Button, Reply
+from bot.ports.reply import Button, Reply
 from bot.store import Chat, DigestMode, Subscription, SubscriptionNotFound
 from bot.windows import Window, looks_like_window, parse_window
 from handlers.parsing import UsageError, shown

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from bot.alerts.kinds import in_order
 from bot.assets import find_asset
+from bot.ports.reply import Reply, error_reply
 from bot.render.text import num
-from bot.reply import Reply, error_reply
 from bot.store import Chat, DigestMode, SettingError, Subscription, SubscriptionNotFound
 from bot.store.preferences import (
     INTEGER_THRESHOLDS,

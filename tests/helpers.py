@@ -9,7 +9,7 @@ from bot.config import Settings, load_settings
 from bot.market import snapshot
 from bot.market.align import LegPrices
 from bot.market.data import MarketData
-from bot.services import Services
+from bot.ports.services import Services
 from bot.store import Store
 
 

@@ -11,7 +11,7 @@ import threading
 import pandas as pd
 import pytest
 
-from bot.analysis import ChartData
+from bot.analysis.results import ChartData
 from bot.render import charts
 from bot.render.chart_cache import DEFAULT_MAX_BYTES, ChartRenderer
 from tests.test_charts import synthetic_chart_data

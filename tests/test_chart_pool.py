@@ -20,7 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bot.analysis import ChartData, PairAnalyzer
+from bot.analysis.analyzer import PairAnalyzer
+from bot.analysis.results import ChartData
 from bot.assets import find_asset
 from bot.market.data import SnapshotMarketData
 from bot.render import chart_pool

@@ -21,7 +21,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from bot.analysis import ChartData, PairAnalyzer
+from bot.analysis.analyzer import PairAnalyzer
+from bot.analysis.results import ChartData
 from bot.analytics.regimes import DEFAULT_THRESHOLDS
 from bot.assets import find_asset
 from bot.market.data import SnapshotMarketData

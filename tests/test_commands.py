@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.config import load_settings
-from bot.reply import Reply
+from bot.ports.reply import Reply
 from handlers.commands import dispatch
 from handlers.registry import COMMANDS, ChatContext
 from tests.helpers import make_services

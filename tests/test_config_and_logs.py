@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from bot.config import ConfigError, MarketDataMode, load_settings
-from bot.logs import SecretMaskFilter
+from bot.telemetry.logs import SecretMaskFilter
 
 TOKEN = "1234:FAKE-token-for-tests-only"
 
@@ -76,7 +76,7 @@ def test_no_secret_reaches_a_log_line_in_either_format(log_format, monkeypatch):
     import json
 
     from bot.config import load_settings
-    from bot.logs import setup_logging
+    from bot.telemetry.logs import setup_logging
 
     for name, value in SECRET_SETTINGS.items():
         monkeypatch.setenv(name, value)

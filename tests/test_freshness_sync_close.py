@@ -10,7 +10,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from bot.analysis import PairAnalyzer
+from bot.analysis.analyzer import PairAnalyzer
 from bot.assets import Asset, find_asset
 from bot.config import MarketDataMode, load_settings
 from bot.market import calendars, snapshot

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from bot.reply import Reply
+from bot.ports.reply import Reply
 from handlers.registry import ChatContext
 from tests.reliability.command_fuzz import Case, cases, check_case, check_session, fuzz_services
 

@@ -20,7 +20,7 @@ import pytest
 
 from bot.analytics import gap as gm
 from bot.config import load_settings
-from bot.reply import Reply
+from bot.ports.reply import Reply
 from handlers.commands import dispatch
 from tests.helpers import make_services
 from tests.independent import sync_close_prices

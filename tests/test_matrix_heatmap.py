@@ -19,8 +19,8 @@ from PIL import Image
 from bot.assets import find_asset
 from bot.config import load_settings
 from bot.market import snapshot
+from bot.ports.reply import Reply
 from bot.render.heatmap import render_matrix
-from bot.reply import Reply
 from bot.windows import parse_window
 from handlers.commands import dispatch
 from tests.helpers import make_services
@@ -39,7 +39,7 @@ async def ask(services, text: str, **kw) -> Reply:
 
 
 async def test_every_cell_is_the_pairs_corr_value(services):
-    matrix = services.analysis.universe.matrix(parse_window("90d"), as_of=dt.date(2025, 6, 30))
+    matrix = services.scanner.matrix(parse_window("90d"), as_of=dt.date(2025, 6, 30))
     assert matrix.symbols == UNIVERSE  # crypto first, then equities and indices, in registry order
     assert matrix.as_of.when == pd.Timestamp("2025-06-30")
     values = matrix.correlation
@@ -60,7 +60,7 @@ async def test_every_cell_is_the_pairs_corr_value(services):
 
 
 def test_equity_and_crypto_pairs_against_plain_pandas(services):
-    matrix = services.analysis.universe.matrix(parse_window("90d"), as_of=dt.date(2025, 6, 30))
+    matrix = services.scanner.matrix(parse_window("90d"), as_of=dt.date(2025, 6, 30))
     end = pd.Timestamp("2025-06-30")
     for a, b in (("SPY", "QQQ"), ("ETH", "BTC"), ("RUT", "IWM")):
         both = pd.concat([snapshot.daily_closes(a), snapshot.daily_closes(b)], axis=1, join="inner").dropna()
@@ -73,12 +73,12 @@ def test_equity_and_crypto_pairs_against_plain_pandas(services):
 
 async def test_one_common_date_for_every_cell(services):
     # no date asked: the last date every pair has (crypto–equity pairs end 2026-01-16), not each pair's own
-    latest = services.analysis.universe.matrix(parse_window("90d"))
+    latest = services.scanner.matrix(parse_window("90d"))
     assert latest.as_of.when == pd.Timestamp("2026-01-16")
     spy_qqq = await ask(services, "/corr 90d SPY QQQ", as_of=dt.date(2026, 1, 16))
     assert round(latest.value("SPY", "QQQ"), 6) == spy_qqq.data["correlation"]
     # a Sunday: the crypto pair is taken as of the Friday too
-    sunday = services.analysis.universe.matrix(parse_window("30d"), as_of=dt.date(2025, 6, 29))
+    sunday = services.scanner.matrix(parse_window("30d"), as_of=dt.date(2025, 6, 29))
     assert sunday.as_of.when == pd.Timestamp("2025-06-27")
     btc_eth = await ask(services, "/corr 30d ETH BTC", as_of=dt.date(2025, 6, 27))
     assert round(sunday.value("ETH", "BTC"), 6) == btc_eth.data["correlation"]
@@ -110,7 +110,7 @@ def _pixels(png: bytes) -> np.ndarray:
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_the_png_shows_each_cell_in_its_colour(services, theme):
-    matrix = services.analysis.universe.matrix(parse_window("90d"), as_of=dt.date(2025, 6, 30))
+    matrix = services.scanner.matrix(parse_window("90d"), as_of=dt.date(2025, 6, 30))
     png = render_matrix(matrix, theme)
     image = Image.open(io.BytesIO(png))
     assert image.format == "PNG" and 800 <= image.width <= 1200 and 600 <= image.height <= 1000
@@ -135,7 +135,7 @@ def test_the_cli_writes_the_matrix_png(tmp_path):
 
 
 def test_matrix_is_cached_per_question(services):
-    scanner = services.analysis.universe
+    scanner = services.scanner
     assets = [find_asset("ETH"), find_asset("SPY")]
     first = scanner.matrix(parse_window("60d"), assets, dt.date(2024, 12, 31))
     assert scanner.matrix(parse_window("60d"), assets, dt.date(2024, 12, 31)) is first

@@ -8,7 +8,7 @@ from pathlib import Path
 from bot.alerts.kinds import DEFAULT_KINDS
 from bot.app import App
 from bot.config import load_settings
-from bot.prewarm import keep_warm, prewarm_once, watched
+from bot.server.prewarm import keep_warm, prewarm_once, watched
 from handlers.commands import dispatch
 
 

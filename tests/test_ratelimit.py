@@ -9,8 +9,7 @@ import asyncio
 import itertools
 import time
 
-from bot.notifier import PlatformLimits
-from bot.ratelimit import PlatformLimiter, Priority
+from bot.sending.ratelimit import PlatformLimiter, PlatformLimits, Priority
 
 
 def _max_in_window(stamps: list[float], window: float) -> int:

@@ -8,7 +8,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from bot.analysis import Candidate
+from bot.analysis.results import Candidate
 from bot.analytics.regimes import (
     DEFAULT_THRESHOLDS,
     Regime,
@@ -19,8 +19,8 @@ from bot.analytics.regimes import (
 )
 from bot.assets import find_asset
 from bot.config import load_settings
+from bot.ports.reply import Reply
 from bot.render.text import change_building_words
-from bot.reply import Reply
 from bot.windows import parse_window
 from handlers.commands import dispatch
 from tests.helpers import make_services

@@ -15,13 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.analysis import PairAnalyzer
 from bot.assets import Asset, AssetKind, find_asset, register_asset, unregister_asset
 from bot.config import MarketDataMode, load_settings
 from bot.market import snapshot
 from bot.market.align import LegPrices
 from bot.market.data import LegData, SnapshotMarketData
-from bot.reply import Reply
+from bot.ports.reply import Reply
 from bot.windows import parse_window
 from handlers.commands import dispatch
 from tests.helpers import make_services
@@ -75,7 +74,7 @@ def independent_scan(as_of: str, days: int) -> dict[str, dict]:
 @pytest.mark.parametrize(("as_of", "window"), [("2025-06-30", "90d"), ("2024-03-15", "90d"), ("2025-12-31", "90d"),
                                                ("2023-08-04", "30d")])
 def test_scan_numbers_and_ranking_match_an_independent_pandas_computation(services, as_of, window):
-    result = services.analysis.universe.scan(parse_window(window), dt.date.fromisoformat(as_of))
+    result = services.scanner.scan(parse_window(window), dt.date.fromisoformat(as_of))
     expected = independent_scan(as_of, parse_window(window).days)
     assert {row.pair for row in result.rows} == set(expected)
     for row in result.rows:
@@ -102,7 +101,7 @@ async def test_scan_rows_equal_corr_for_the_same_pair_window_and_date(services):
                          as_of=dt.date.fromisoformat(row["before"]))
         assert (row["correlation_before"], row["n_obs_before"]) == (then.data["correlation"], then.data["n_obs"])
     # and through the Python API, exactly (the same PairAnalyzer.correlation call)
-    result = services.analysis.universe.scan(parse_window("90d"), dt.date(2025, 6, 30))
+    result = services.scanner.scan(parse_window("90d"), dt.date(2025, 6, 30))
     for row in result.rows:
         again = services.analysis.correlation(row.result.asset, row.result.benchmark, parse_window("90d"),
                                               dt.date(2025, 6, 30))
@@ -143,7 +142,7 @@ async def test_top_n_trims_the_text_not_the_json(services):
 
 
 def test_a_scan_is_computed_once_per_data_version_and_window(services):
-    scanner = services.analysis.universe
+    scanner = services.scanner
     window = parse_window("180d")
     before = scanner.computed
     first = scanner.scan(window, dt.date(2025, 3, 31))
@@ -245,8 +244,8 @@ async def test_an_added_ticker_joins_the_universe(added_ticker):
     assert "NODATA" in reply.text
 
 
-def test_the_scan_uses_the_analyzer_it_hangs_off():
-    analyzer = PairAnalyzer(SnapshotMarketData())
-    assert analyzer.universe is analyzer.universe
-    assert analyzer.universe.analyzer is analyzer
-    assert find_asset("ETH") in analyzer.universe.universe().crypto
+def test_the_app_builds_one_scanner_over_its_analyzer():
+    services = make_services()
+    assert services.scanner is services.scanner
+    assert services.scanner.analyzer is services.analysis
+    assert find_asset("ETH") in services.scanner.universe().crypto

@@ -10,9 +10,8 @@ import uuid
 
 import pytest
 
-from bot.notifier import PlatformLimits
-from bot.ratelimit import PlatformLimiter
-from bot.shared_rate import SharedRate
+from bot.sending.ratelimit import PlatformLimiter, PlatformLimits
+from bot.sending.shared_rate import SharedRate
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

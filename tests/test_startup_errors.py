@@ -20,7 +20,7 @@ PASSWORD = "hunter2-secret"
 
 @pytest.fixture(autouse=True)
 def _quiet_logging(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("bot.logs.setup_logging", lambda settings: None)  # leave pytest's capture alone
+    monkeypatch.setattr("bot.telemetry.logs.setup_logging", lambda settings: None)  # leave pytest's capture alone
     monkeypatch.setenv("MARKET_DATA", "snapshot")
     for name in ("TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN", "WEBHOOK_SECRET", "TELEGRAM_WEBHOOK_SECRET"):
         monkeypatch.delenv(name, raising=False)

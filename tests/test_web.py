@@ -16,7 +16,7 @@ from bot.alerts.kinds import DEFAULT_KINDS
 from bot.app import App
 from bot.assets import Asset, AssetKind, register_asset, unregister_asset
 from bot.config import load_settings
-from bot.runtime import Runtime
+from bot.server.runtime import Runtime
 from handlers.console import CONSOLE_CHAT, ConsoleSurface
 from handlers.runner import CommandRunner, Incoming
 from tests.web_support import serving

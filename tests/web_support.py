@@ -8,8 +8,8 @@ from pathlib import Path
 
 from bot.app import App
 from bot.config import load_settings
-from bot.runtime import Runtime
-from bot.web.server import WebServer
+from bot.server.runtime import Runtime
+from bot.server.web.server import WebServer
 
 
 @asynccontextmanager

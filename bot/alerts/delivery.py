@@ -30,8 +30,7 @@ from typing import Protocol
 
 from bot.alerts.payload import fired
 from bot.alerts.rules import FiredAlert
-from bot.metrics import Metrics
-from bot.notifier import (
+from bot.ports.notifier import (
     ChatGone,
     ChatMoved,
     NotConfigured,
@@ -42,9 +41,10 @@ from bot.notifier import (
     TransientError,
     backoff_seconds,
 )
-from bot.reply import Reply
+from bot.ports.reply import Reply
 from bot.store import Store
 from bot.store.alerts_repo import AlertsRepo, ClaimedDelivery
+from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -42,7 +42,8 @@ from bot.alerts.payload import event_payload, instance_key, params_of
 from bot.alerts.replay import AssetResolver, fold, pair_observations
 from bot.alerts.rules import RuleParams, RuleState
 from bot.alerts.scan_digest import DIGEST_CALENDAR, data_target, digest_keys, digest_session, evaluate_digest
-from bot.analysis import PairAnalyzer
+from bot.analysis.analyzer import PairAnalyzer
+from bot.analysis.scan import UniverseScanner
 from bot.assets import Asset, all_assets, find_asset
 from bot.market.data import NoData
 from bot.store import Store
@@ -136,12 +137,14 @@ class AlertEngine:
         analyzer: PairAnalyzer,
         *,
         repo: AlertsRepo | None = None,
+        scanner: UniverseScanner | None = None,
         resolve: AssetResolver = find_asset,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
         self.repo = repo or AlertsRepo.for_store(store)
         self.analyzer = analyzer
+        self.scanner = scanner or UniverseScanner(analyzer)  # the App passes the one it shares
         self._resolve = resolve
         self._clock = clock
         self._lock = asyncio.Lock()  # one run at a time in this process; other processes: see record_run
@@ -238,7 +241,7 @@ class AlertEngine:
         if target is None:  # snapshot mode: the data's last session, if the data itself is not what failed
             try:
                 target = (_data_target(self.analyzer.pair(*pair), until) if pair is not None
-                          else data_target(self.analyzer, until))
+                          else data_target(self.scanner, until))
             except Exception:
                 target = None
         if pair is None and target is not None:  # the scan digest is about the week's last session
@@ -253,8 +256,8 @@ class AlertEngine:
                 ) -> _Outcome | None:
         """The weekly scan digest's instance (bot/alerts/scan_digest.py). Its outcome is noted under the session
         the run is at (`at`), with the pairs' instances, not under the week's last session it may be about."""
-        at = _clock_target(instance.calendar, now, until) if now is not None else data_target(self.analyzer, until)
-        digest = None if at is None else evaluate_digest(self.analyzer, instance, at, now)
+        at = _clock_target(instance.calendar, now, until) if now is not None else data_target(self.scanner, until)
+        digest = None if at is None else evaluate_digest(self.scanner, instance, at, now)
         if at is None or digest is None:
             return None
         if digest.stale is not None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from bot.analysis import PairData
+from bot.analysis.results import PairData
 from bot.assets import Asset
 from bot.market import calendars
 from bot.market.data import LegFreshness, pair_freshness

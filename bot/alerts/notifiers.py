@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from bot.notifier import CHAT_RETRY, PlatformLimits, SendResult
-from bot.ratelimit import PlatformLimiter, Priority
-from bot.reply import Reply
+from bot.ports.notifier import CHAT_RETRY, SendResult
+from bot.ports.reply import Reply
+from bot.sending.ratelimit import PlatformLimiter, PlatformLimits, Priority
 
 CONSOLE_LIMITS = PlatformLimits(per_second=50, per_chat_per_second=50)
 

@@ -9,7 +9,7 @@ import pandas as pd
 from bot.alerts.payload import params_of
 from bot.alerts.replay import AssetResolver, fold, pair_observations, resolve_pair
 from bot.alerts.rules import AlertEvent, RuleParams
-from bot.analysis import PairAnalyzer
+from bot.analysis.analyzer import PairAnalyzer
 from bot.assets import find_asset
 from bot.store.alert_records import InstanceKey
 

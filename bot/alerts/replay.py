@@ -18,7 +18,8 @@ import pandas as pd
 
 from bot.alerts.kinds import DEFAULT_KINDS
 from bot.alerts.rules import AlertEvent, Observation, RuleParams, RuleState, evaluate
-from bot.analysis import PairAnalyzer, PairData
+from bot.analysis.analyzer import PairAnalyzer
+from bot.analysis.results import PairData
 from bot.analytics import correlation as corr
 from bot.analytics.divergence import divergence_z_series
 from bot.analytics.gap import BETA_DAYS

@@ -34,8 +34,7 @@ from bot.alerts.kinds import SCAN
 from bot.alerts.market_sessions import UTC_DAYS, latest_session, stale_legs, week_end_on_or_before
 from bot.alerts.payload import event_payload
 from bot.alerts.rules import AlertEvent
-from bot.analysis import PairAnalyzer
-from bot.scan import MATRIX_MAX_ASSETS, ScanRow
+from bot.analysis.scan import MATRIX_MAX_ASSETS, ScanRow, UniverseScanner
 from bot.store.alerts_repo import SEND, SKIP, InstanceKey, InstanceUpdate, NewAlert, RuleInstance
 from bot.store.records import Subscription
 from bot.store.universe import NO_THRESHOLDS, UNIVERSE
@@ -55,11 +54,11 @@ def digest_keys(subscriptions: list[Subscription]) -> set[InstanceKey]:
     return {digest_key(s.window_days) for s in subscriptions if s.universe_wide and SCAN in s.kinds}
 
 
-def data_target(analyzer: PairAnalyzer, until: pd.Timestamp | None) -> pd.Timestamp | None:
+def data_target(scanner: UniverseScanner, until: pd.Timestamp | None) -> pd.Timestamp | None:
     """Snapshot mode: the newest aligned session of the universe's pairs (on or before `until`)."""
     newest = None
-    for asset, benchmark in analyzer.universe.universe().pairs:
-        dates = analyzer.pair(asset, benchmark).returns.index
+    for asset, benchmark in scanner.universe().pairs:
+        dates = scanner.analyzer.pair(asset, benchmark).returns.index
         if until is not None:
             dates = dates[dates <= until]
         if len(dates) and (newest is None or dates[-1] > newest):
@@ -84,7 +83,7 @@ class DigestOutcome:
 
 
 def evaluate_digest(
-    analyzer: PairAnalyzer, instance: RuleInstance, at: pd.Timestamp, now: pd.Timestamp | None
+    scanner: UniverseScanner, instance: RuleInstance, at: pd.Timestamp, now: pd.Timestamp | None
 ) -> DigestOutcome | None:
     """The digest of `instance` when the engine is at session `at` (blocking: call it in a worker thread)."""
     session = digest_session(at, now)
@@ -95,18 +94,18 @@ def evaluate_digest(
         return DigestOutcome(session)
     if session != at and instance.state is None:  # a new instance's past week: nothing to record
         return DigestOutcome(session, InstanceUpdate(instance, _state(session), session.date(), []))
-    stale = _stale(analyzer, now, session)
+    stale = _stale(scanner, now, session)
     if stale:
         return DigestOutcome(session, stale=stale)
     window = Window(instance.key.window_days)
-    result = analyzer.universe.scan(window, session.date())
+    result = scanner.scan(window, session.date())
     rows = result.rows[:DIGEST_TOP]
     if not rows:  # no pair has an answer at that session: nothing to tell
         return DigestOutcome(session, InstanceUpdate(instance, _state(session), session.date(), []))
-    chosen = list(analyzer.universe.universe().assets)
+    chosen = list(scanner.universe().assets)
     if len(chosen) > MATRIX_MAX_ASSETS:  # more tickers than a matrix shows: those of the rows
         chosen = list({a.symbol: a for row in rows for a in (row.result.asset, row.result.benchmark)}.values())
-    matrix = analyzer.universe.matrix(window, chosen, session.date())
+    matrix = scanner.matrix(window, chosen, session.date())
     if matrix.as_of.stale:  # e.g. a crypto–crypto pair's UTC day, or an equity pair's session, not in yet
         return DigestOutcome(session, stale=f"the matrix is as of {matrix.as_of.when:%Y-%m-%d}: {matrix.as_of.reason}")
     detail = {
@@ -125,11 +124,11 @@ def evaluate_digest(
     return DigestOutcome(session, InstanceUpdate(instance, _state(session), session.date(), [alert]))
 
 
-def _stale(analyzer: PairAnalyzer, now: pd.Timestamp | None, session: pd.Timestamp) -> str | None:
+def _stale(scanner: UniverseScanner, now: pd.Timestamp | None, session: pd.Timestamp) -> str | None:
     """Why a leg of the universe is behind `session` (as for a pair's rule instance), or None."""
     reasons: dict[str, None] = {}
-    for asset, benchmark in analyzer.universe.universe().pairs:
-        for leg in stale_legs(analyzer.pair(asset, benchmark), now, session):
+    for asset, benchmark in scanner.universe().pairs:
+        for leg in stale_legs(scanner.analyzer.pair(asset, benchmark), now, session):
             reasons.setdefault(leg.reason)
     return "; ".join(reasons)[:REASON_LIMIT] or None
 

@@ -28,7 +28,7 @@ from tenacity import wait_exponential
 
 from bot.alerts.engine import RunReport
 from bot.alerts.market_sessions import next_run
-from bot.notifier import backoff_seconds
+from bot.ports.notifier import backoff_seconds
 
 log = logging.getLogger(__name__)
 

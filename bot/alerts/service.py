@@ -17,13 +17,14 @@ from bot.alerts.payload import fired
 from bot.alerts.preview import Preview, preview
 from bot.alerts.reports import AlertStatus, EvaluatedSession, FailedEvaluation, HistoryItem, WaitingSession
 from bot.alerts.scheduler import AlertScheduler
-from bot.analysis import PairAnalyzer
+from bot.analysis.analyzer import PairAnalyzer
+from bot.analysis.scan import UniverseScanner
 from bot.assets import Asset, find_asset
-from bot.metrics import Metrics
-from bot.notifier import Notifier
+from bot.ports.notifier import Notifier
 from bot.store import Chat, Store
 from bot.store.alerts_repo import AlertsRepo, Evaluation, InstanceKey
 from bot.store.retention import Pruned, RetentionRepo
+from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 STOP_GRACE = 3.0  # seconds sends under way get to finish at shutdown
@@ -44,6 +45,7 @@ class AlertService:
         lease: timedelta = timedelta(seconds=120),
         metrics: Metrics | None = None,
         retention: timedelta | None = None,
+        scanner: UniverseScanner | None = None,
     ) -> None:
         self.store = store
         self.retention = retention
@@ -51,7 +53,7 @@ class AlertService:
         self.analyzer = analyzer
         self.messages = messages
         self.repo = AlertsRepo.for_store(store)
-        self.engine = AlertEngine(store, analyzer, repo=self.repo)
+        self.engine = AlertEngine(store, analyzer, repo=self.repo, scanner=scanner)
         self.delay = delay
         self.lease = lease
         self.worker: DeliveryWorker | None = None

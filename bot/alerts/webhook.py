@@ -60,19 +60,18 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import aiohttp
 from tenacity import wait_exponential_jitter, wait_random
 
-from bot.notifier import (
+from bot.ports.notifier import (
     UNREADABLE_RETRY_AFTER,
     ChatGone,
     NotConfigured,
     PermanentError,
-    PlatformLimits,
     RetryLater,
     RetryPolicy,
     SendResult,
     TransientError,
 )
-from bot.ratelimit import PlatformLimiter, Priority
-from bot.reply import Reply
+from bot.ports.reply import Reply
+from bot.sending.ratelimit import PlatformLimiter, PlatformLimits, Priority
 
 WEBHOOK_LIMITS = PlatformLimits(per_second=20, per_chat_per_second=2)
 TIMEOUT_SECONDS = 10.0

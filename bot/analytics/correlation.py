@@ -7,12 +7,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 MIN_OBS = 15
 EWMA_LAMBDA = 0.97
 EWMA_MIN_OBS = 20
 CHANGE_RECENT = 60
 CHANGE_BEFORE = 250
+# Fisher's z: the 95 % normal quantile, and |rho| clipped below 1 so atanh stays finite
+Z95 = 1.96
+FISHER_CLIP = 0.9999
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
@@ -49,19 +53,29 @@ def beta(asset: np.ndarray, bench: np.ndarray) -> float:
     return float(np.cov(np.asarray(asset, float), bench, ddof=1)[0, 1] / var)
 
 
-def fisher_ci(rho: float, n: int, z_crit: float = 1.96) -> tuple[float, float]:
+def fisher_ci(rho: float, n: int, z_crit: float = Z95) -> tuple[float, float]:
     if n <= 3 or math.isnan(rho):
         return (math.nan, math.nan)
-    z = math.atanh(max(-0.9999, min(0.9999, rho)))
+    z = math.atanh(max(-FISHER_CLIP, min(FISHER_CLIP, rho)))
     se = 1.0 / math.sqrt(n - 3)
     return (math.tanh(z - z_crit * se), math.tanh(z + z_crit * se))
+
+
+def fisher_ci_arrays(rho: ArrayLike, n: ArrayLike, z_crit: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """`fisher_ci` element-wise: NaN where n <= 3 or rho is NaN."""
+    rho_arr = np.asarray(rho, dtype=float)
+    n_arr = np.asarray(n, dtype=float)
+    z = np.arctanh(np.clip(rho_arr, -FISHER_CLIP, FISHER_CLIP))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.where(n_arr > 3, 1.0 / np.sqrt(np.where(n_arr > 3, n_arr - 3, 1.0)), np.nan)
+    return np.tanh(z - z_crit * se), np.tanh(z + z_crit * se)
 
 
 def fisher_change_z(recent: tuple[float, int], before: tuple[float, int]) -> float:
     """Z of the difference between two correlations (Fisher): (z1 - z2) / sqrt(1/(n1-3) + 1/(n2-3))."""
     (r1, n1), (r2, n2) = recent, before
-    z1 = math.atanh(max(-0.9999, min(0.9999, r1)))
-    z2 = math.atanh(max(-0.9999, min(0.9999, r2)))
+    z1 = math.atanh(max(-FISHER_CLIP, min(FISHER_CLIP, r1)))
+    z2 = math.atanh(max(-FISHER_CLIP, min(FISHER_CLIP, r2)))
     return (z1 - z2) / math.sqrt(1.0 / (n1 - 3) + 1.0 / (n2 - 3))
 
 

@@ -80,7 +80,7 @@ def settings_for_cli() -> Settings | None:
     except ConfigError as exc:
         print(f"decoupler: {exc}", file=sys.stderr)
         return None
-    from bot.logs import setup_logging
+    from bot.telemetry.logs import setup_logging
 
     setup_logging(settings)
     return settings
@@ -100,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import App
+    from bot.ports.transport import TransportStartError
     from bot.store.errors import DatabaseUrlError, StoreUnavailable
-    from bot.transport import TransportStartError
 
     app = App(settings)
     try:

@@ -10,7 +10,11 @@ from bot.cli import USAGE_ERROR
 from bot.cli.chat import parse_date
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from bot.app import App
+    from bot.assets import Asset
+    from bot.market.cache import PriceCache
 
 BACKFILL_RETRIES = 2
 
@@ -49,7 +53,7 @@ async def run_backfill(app: App, args: argparse.Namespace) -> int:
 
 
 async def run_doctor(app: App, args: argparse.Namespace) -> int:
-    from bot.market.backfill import doctor_report, resolve_assets
+    from bot.market.backfill import resolve_assets
     from bot.market.live import real_clock
 
     assets = await resolve_assets(app.price_cache, args.assets)
@@ -57,3 +61,14 @@ async def run_doctor(app: App, args: argparse.Namespace) -> int:
         return USAGE_ERROR
     print(await doctor_report(app.price_cache, assets, real_clock()))
     return 0
+
+
+async def doctor_report(cache: PriceCache, assets: list[Asset], now: pd.Timestamp) -> str:
+    """The price cache's state per series, as `python -m bot market doctor` prints it."""
+    from bot.market.live import series_status
+    from bot.market.sources.base import naive_utc
+    from bot.render.status import status_lines
+
+    statuses = await series_status(cache, assets, now)
+    head = f"Price cache at {naive_utc(now):%Y-%m-%d %H:%M} UTC (ages count from the end of each bar):"
+    return "\n".join([head, *status_lines(statuses, now)])

@@ -97,13 +97,3 @@ def _summary(result: UpdateResult, previous_last: pd.Timestamp | None) -> str:
         return f"{name}: up to date (last bar {previous_last}), nothing to fetch"
     fallback = f" (after: {'; '.join(result.errors)})" if result.errors else ""
     return f"{name}: {result.new_bars:,} new bars from {result.source}{fallback}"
-
-
-async def doctor_report(cache: PriceCache, assets: list[Asset], now: pd.Timestamp) -> str:
-    from bot.market.live import series_status
-    from bot.market.sources.base import naive_utc
-    from bot.render.status import status_lines
-
-    statuses = await series_status(cache, assets, now)
-    head = f"Price cache at {naive_utc(now):%Y-%m-%d %H:%M} UTC (ages count from the end of each bar):"
-    return "\n".join([head, *status_lines(statuses, now)])

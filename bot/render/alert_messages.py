@@ -19,11 +19,12 @@ from cachetools import LRUCache
 from bot.alerts.kinds import universe_wide
 from bot.alerts.replay import AssetResolver, resolve_pair
 from bot.alerts.rules import FiredAlert
-from bot.analysis import PairAnalyzer
+from bot.analysis.analyzer import PairAnalyzer
+from bot.analysis.scan import UniverseScanner
 from bot.assets import find_asset
+from bot.ports.reply import Reply
 from bot.render import alert_text
 from bot.render.chart_cache import ChartRenderer
-from bot.reply import Reply
 from bot.windows import Window
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,12 @@ class AlertContent:
         analyzer: PairAnalyzer | None = None,
         charts: ChartRenderer | None = None,
         *,
+        scanner: UniverseScanner | None = None,
         theme: str = "light",
         resolve: AssetResolver = find_asset,
     ) -> None:
         self.analyzer = analyzer
+        self.scanner = scanner if scanner is not None or analyzer is None else UniverseScanner(analyzer)
         self.charts = charts
         self.theme = theme
         self._resolve = resolve
@@ -109,7 +112,7 @@ class AlertContent:
         symbols = alert.event.detail.get("matrix")
         assets = [a for a in map(self._resolve, symbols) if a is not None] if symbols else None
         try:
-            matrix = await asyncio.to_thread(self.analyzer.universe.matrix, Window(alert.params.window_days), assets,
+            matrix = await asyncio.to_thread(self.scanner.matrix, Window(alert.params.window_days), assets,
                                              alert.event.as_of.date())
             png = await asyncio.to_thread(render_matrix, matrix, self.theme)
         except Exception:

@@ -17,7 +17,7 @@ from functools import partial
 import pandas as pd
 from cachetools import LRUCache
 
-from bot.analysis import ChartData
+from bot.analysis.results import ChartData
 from bot.render import chart_pool
 
 THEME_NAMES = ("light", "dark")  # the names of bot.render.charts.THEMES, known here without matplotlib

@@ -27,7 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.analysis import ChartData
+    from bot.analysis.results import ChartData
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory
 
-from bot.analysis import ChartData
+from bot.analysis.results import ChartData
 from bot.analytics.regimes import Thresholds
 
 WIDTH_IN, HEIGHT_IN, DPI = 10.0, 6.0, 100

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.ports.reply import Reply
 from bot.render.text import ALIGNMENT_WORDS, num, source_words
-from bot.reply import Reply
 
 TITLE_LIMIT, DESCRIPTION_LIMIT, FIELD_LIMIT, FOOTER_LIMIT = 256, 4096, 1024, 2048
 REGIME_COLOURS = {"coupled": 0x2E7D32, "neutral": 0x9E9E9E, "decoupled": 0xEF6C00, "inverse": 0xC62828}

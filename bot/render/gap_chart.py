@@ -21,8 +21,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bot.analysis import BUNDLED_END
-from bot.gap import GIVEN, GapResult
+from bot.analysis.gap import GIVEN, GapResult
+from bot.analysis.results import BUNDLED_END
 from bot.render.charts import SOURCE_LABELS, chart_theme, style_axes
 from bot.render.gap_text import benchmark_name, pct
 from bot.render.text import capitalise, num

@@ -8,8 +8,8 @@ import math
 from typing import Any
 
 from bot.alerts.rules import AlertEvent, RuleParams
+from bot.analysis.gap import GIVEN, CoupledEnd, CoupledNow, GapResult, PairContext
 from bot.assets import Asset, AssetKind
-from bot.gap import GIVEN, CoupledEnd, CoupledNow, GapResult, PairContext
 from bot.render.text import ALIGNMENT_WORDS, as_of_line, capitalise, day, num, rounded, source_words
 from bot.windows import Window
 

@@ -2,7 +2,7 @@
 
 Like the pair charts, it uses matplotlib's object-oriented API only (a `Figure` with its own
 `FigureCanvasAgg`, never `pyplot`, never rcParams), so renders in worker threads do not share state. The
-numbers come ready in `MatrixData` (bot/scan.py); nothing here computes them.
+numbers come ready in `MatrixData` (bot/analysis/scan.py); nothing here computes them.
 
 Colours: a diverging map centred at 0 (RdBu, −1 red, 0 white, +1 blue, fixed limits so colours mean the same
 in every matrix). Each cell's text is white or near-black, whichever has the higher contrast ratio (WCAG) with
@@ -24,10 +24,10 @@ from matplotlib.colors import Colormap, Normalize, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from bot.analysis import BUNDLED_END
+from bot.analysis.results import BUNDLED_END
+from bot.analysis.scan import MatrixData
 from bot.render.scan_text import matrix_alignment_words, n_range
 from bot.render.text import SOURCE_WORDS
-from bot.scan import MatrixData
 
 DPI = 100
 MIN_WIDTH_IN = 9.0

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from bot.analysis import AsOf
+from bot.analysis.results import AsOf
+from bot.analysis.scan import LeftOut, MatrixData, ScanResult, ScanRow, SkippedPair
 from bot.analytics.scan import LOOKBACK
 from bot.render.text import ALIGNMENT_WORDS, as_of_line, candidate_fields, day, num, rounded, source_words
-from bot.scan import LeftOut, MatrixData, ScanResult, ScanRow, SkippedPair
 
 SCAN_TOP = 10  # rows a chat sees by default; --json lists them all
 MAX_REASONS = 3  # pairs without an answer named with their reason; the rest are counted

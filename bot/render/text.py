@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from bot.analysis import BUNDLED_END, AsOf, Candidate, CorrResult, PairData, RegimeNow
+from bot.analysis.results import BUNDLED_END, AsOf, Candidate, CorrResult, PairData, RegimeNow
 from bot.analytics.regimes import DEFAULT_THRESHOLDS, Boundary, Regime, change_boundary, change_direction, classify
 from bot.assets import Asset
 

@@ -4,7 +4,7 @@
     chat = await store.upsert_chat("telegram", "-100123", "group", "Traders")
     subscription, created = await store.subscribe(chat, "ETH", "RUT", window_days=90)
 
-`upgrade(url)` is the blocking migration for `python -m bot db upgrade`.
+`python -m bot db upgrade` migrates with `open_store` (bot/cli/db.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bot.store.database import Database
     from bot.store.errors import ChatNotFound, DatabaseUrlError, StoreUnavailable, SubscriptionNotFound
-    from bot.store.migrate import head_revision, upgrade
+    from bot.store.migrate import head_revision
     from bot.store.preferences import QuietHours, SettingError
     from bot.store.records import Chat, ChatSubscription, Subscription
     from bot.store.repository import Store
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # Loaded when first used (PEP 562), so that importing a light part of the store (bot.store.preferences, the
 # errors) does not import SQLAlchemy: `python -m bot ask /help` never needs it.
 _EXPORTS = {
-    "Database": "database", "StoreUnavailable": "errors", "head_revision": "migrate", "upgrade": "migrate",
+    "Database": "database", "StoreUnavailable": "errors", "head_revision": "migrate",
     "ChatKind": "values", "DigestMode": "values", "QuietHours": "preferences", "SettingError": "preferences",
     "Chat": "records", "ChatSubscription": "records", "Subscription": "records", "ChatNotFound": "errors",
     "Store": "repository", "SubscriptionNotFound": "errors", "DatabaseUrlError": "errors",
@@ -35,7 +35,7 @@ _EXPORTS = {
 __all__ = [
     "Chat", "ChatKind", "ChatNotFound", "ChatSubscription", "Database", "DatabaseUrlError", "DigestMode",
     "QuietHours", "SettingError", "Store", "StoreUnavailable", "Subscription", "SubscriptionNotFound",
-    "head_revision", "normalise_database_url", "open_store", "redact_url", "upgrade",
+    "head_revision", "normalise_database_url", "open_store", "redact_url",
 ]
 
 

@@ -8,7 +8,6 @@ imports Alembic (tests check that the constant is Alembic's head).
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,23 +71,3 @@ def _upgrade_to_head(connection: Connection) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
-
-
-def upgrade(database_url: str) -> None:
-    """Blocking upgrade (scripts, tests). In async code use `open_store` (`python -m bot db upgrade` does)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(_upgrade(database_url))
-        return
-    raise RuntimeError("upgrade() blocks: inside an event loop, `await open_store(url)` instead")
-
-
-async def _upgrade(database_url: str) -> None:
-    from bot.store.database import Database
-
-    db = Database(database_url)
-    try:
-        await db.open()
-    finally:
-        await db.close()

@@ -63,7 +63,7 @@ def redact_url(url: str | URL) -> str:
 
 
 def database_password(url: str) -> str | None:
-    """The password in `url`, for log masking (`bot.logs.SecretMaskFilter`); None if there is none."""
+    """The password in `url`, for log masking (`bot.telemetry.logs.SecretMaskFilter`); None if there is none."""
     if "@" not in url:
         return None  # no credentials at all (sqlite:///…): nothing to parse
     try:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from bot.ratelimit import PlatformLimiter
-from bot.services import Services
+from bot.ports.services import Services
+from bot.sending.ratelimit import PlatformLimiter
 from handlers.discord.send import DISCORD_LIMITS, DiscordNotifier
 from handlers.discord.transport import DiscordTransport, login, new_client, point_at
 

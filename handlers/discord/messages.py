@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import discord
 
+from bot.ports.reply import Reply
 from bot.render.embeds import EmbedSpec, embed_of
-from bot.reply import Reply
 from handlers.discord.slash import button_id
 
 CONTENT_LIMIT = 2000

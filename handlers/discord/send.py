@@ -10,16 +10,9 @@ from collections.abc import Callable
 import aiohttp
 import discord
 
-from bot.notifier import (
-    CHAT_RETRY,
-    ChatGone,
-    PermanentError,
-    PlatformLimits,
-    SendResult,
-    TransientError,
-)
-from bot.ratelimit import PlatformLimiter, Priority
-from bot.reply import Reply
+from bot.ports.notifier import CHAT_RETRY, ChatGone, PermanentError, SendResult, TransientError
+from bot.ports.reply import Reply
+from bot.sending.ratelimit import PlatformLimiter, PlatformLimits, Priority
 from handlers.discord.messages import message_parts
 
 log = logging.getLogger(__name__)
@@ -56,7 +49,7 @@ def count_rate_limits() -> RateLimitCounter:
 
 
 class DiscordNotifier:
-    """`bot.notifier.Notifier` for Discord. A chat is a channel id (guild channel or DM channel)."""
+    """`bot.ports.notifier.Notifier` for Discord. A chat is a channel id (guild channel or DM channel)."""
 
     platform = "discord"
     retry = CHAT_RETRY

@@ -19,11 +19,11 @@ import yarl
 from discord import app_commands
 
 from bot.config import Settings
-from bot.ratelimit import PlatformLimiter
-from bot.reply import Reply
-from bot.services import Services
+from bot.ports.reply import Reply
+from bot.ports.services import Services
+from bot.ports.transport import TransportStartError
+from bot.sending.ratelimit import PlatformLimiter
 from bot.store.state_repo import StateRepo
-from bot.transport import TransportStartError
 from handlers.discord.messages import message_parts
 from handlers.discord.send import DISCORD_LIMITS, DiscordNotifier
 from handlers.discord.slash import (

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from telegram import Bot
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.ratelimit import TELEGRAM_LIMITS, PlatformLimiter
-from bot.services import Services
+from bot.ports.services import Services
+from bot.sending.ratelimit import TELEGRAM_LIMITS, PlatformLimiter
 from handlers.chats import ChatBook
 from handlers.telegram.send import TelegramNotifier, TelegramSender
 from handlers.telegram.transport import TelegramTransport, file_base_url, mask_token_in_library_logs

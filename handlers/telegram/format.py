@@ -9,7 +9,7 @@ from collections.abc import Callable
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
 
-from bot.reply import Button
+from bot.ports.reply import Button
 
 CAPTION_LIMIT = int(MessageLimit.CAPTION_LENGTH)  # 1,024
 TEXT_LIMIT = int(MessageLimit.MAX_TEXT_LENGTH)  # 4,096

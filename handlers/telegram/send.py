@@ -1,5 +1,5 @@
 """Outgoing Telegram traffic: one sender that puts every Bot API call through the transport's single
-`PlatformLimiter`, and the `Notifier` the delivery engine uses, which maps PTB errors to `bot.notifier`'s."""
+`PlatformLimiter`, and the `Notifier` the delivery engine uses, which maps PTB errors to `bot.ports.notifier`'s."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from telegram.error import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.notifier import (
+from bot.ports.notifier import (
     CHAT_RETRY,
     ChatGone,
     ChatMoved,
@@ -32,8 +32,8 @@ from bot.notifier import (
     SendResult,
     TransientError,
 )
-from bot.ratelimit import PlatformLimiter, Priority
-from bot.reply import Reply
+from bot.ports.reply import Reply
+from bot.sending.ratelimit import PlatformLimiter, Priority
 from handlers.telegram.format import CAPTION_LIMIT, TEXT_LIMIT, keyboard, split_html
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ MovedCallback = Callable[[str, str], Awaitable[None]]
 
 
 class TelegramNotifier:
-    """`bot.notifier.Notifier` for Telegram. A chart is uploaded on the first send; the result's
+    """`bot.ports.notifier.Notifier` for Telegram. A chart is uploaded on the first send; the result's
     `media_handle` (the photo's file_id) lets later sends of the same alert skip the upload."""
 
     platform = "telegram"

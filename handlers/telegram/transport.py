@@ -35,11 +35,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot.logs import SecretMaskFilter
-from bot.ratelimit import TELEGRAM_LIMITS, PlatformLimiter
-from bot.reply import Reply
-from bot.services import Services
-from bot.transport import TransportStartError
+from bot.ports.reply import Reply
+from bot.ports.services import Services
+from bot.ports.transport import TransportStartError
+from bot.sending.ratelimit import TELEGRAM_LIMITS, PlatformLimiter
+from bot.telemetry.logs import SecretMaskFilter
 from handlers.quotas import CommandQuotas
 from handlers.registry import COMMANDS, Command
 from handlers.runner import CommandRunner, Incoming

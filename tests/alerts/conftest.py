@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.engine import make_url
 
-from bot.analysis import PairAnalyzer
+from bot.analysis.analyzer import PairAnalyzer
 from bot.market.data import SnapshotMarketData
 from bot.store.models import Base
 from tests.store.conftest import (  # noqa: F401  (fixtures)

@@ -14,9 +14,9 @@ from bot.config import MarketDataMode
 from bot.market import snapshot
 from bot.market.align import LegPrices
 from bot.market.data import LegData
-from bot.notifier import CHAT_RETRY, DeliveryError, PlatformLimits, RetryLater, SendResult
-from bot.ratelimit import PlatformLimiter
-from bot.reply import Reply
+from bot.ports.notifier import CHAT_RETRY, DeliveryError, RetryLater, SendResult
+from bot.ports.reply import Reply
+from bot.sending.ratelimit import PlatformLimiter, PlatformLimits
 from bot.store import Chat, Store
 from bot.store.alerts_repo import AlertsRepo, InstanceKey, InstanceUpdate, NewAlert, Recipient, Release
 from bot.store.models import ChatRow, SubscriptionRow

@@ -26,7 +26,7 @@ from handlers.registry import ChatContext
 @pytest.fixture(autouse=True)
 def _keep_pytest_logging(monkeypatch):
     """main() sets up logging for a terminal; under pytest, leave the capture handlers alone."""
-    monkeypatch.setattr("bot.logs.setup_logging", lambda settings: None)
+    monkeypatch.setattr("bot.telemetry.logs.setup_logging", lambda settings: None)
 
 
 def test_replay_lists_what_the_rules_fire_as_json_lines(capsys, snapshot_analyzer):

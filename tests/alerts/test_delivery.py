@@ -8,19 +8,18 @@ from datetime import date, datetime, timedelta
 
 from bot.alerts.delivery import DeliveryWorker
 from bot.alerts.holding import release_for
-from bot.notifier import (
+from bot.ports.notifier import (
     CHAT_RETRY,
     ChatGone,
     ChatMoved,
     PermanentError,
-    PlatformLimits,
     RetryLater,
     RetryPolicy,
     TransientError,
     clamp_retry_after,
 )
-from bot.ratelimit import PlatformLimiter
 from bot.render.alert_messages import AlertContent
+from bot.sending.ratelimit import PlatformLimiter, PlatformLimits
 from bot.store import Store
 from bot.store.alerts_repo import AlertsRepo
 from bot.store.preferences import parse_quiet_hours

@@ -14,7 +14,7 @@ from bot.alerts.payload import event_payload
 from bot.alerts.replay import fold, observations, replay
 from bot.alerts.rules import RuleParams, RuleState
 from bot.alerts.service import AlertService
-from bot.analysis import PairAnalyzer
+from bot.analysis.analyzer import PairAnalyzer
 from bot.config import load_settings
 from bot.market import calendars
 from bot.market.align import LegPrices

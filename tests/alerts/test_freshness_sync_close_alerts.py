@@ -12,7 +12,7 @@ import pytest
 from bot.alerts.replay import replay
 from bot.alerts.rules import RuleParams
 from bot.alerts.service import AlertService
-from bot.analysis import PairAnalyzer
+from bot.analysis.analyzer import PairAnalyzer
 from bot.render.alert_messages import AlertContent
 from bot.render.alert_text import evaluation_status_lines
 from bot.store import Store

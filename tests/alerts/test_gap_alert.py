@@ -15,10 +15,10 @@ from bot.alerts.kinds import ALERT_KINDS, DEFAULT_KINDS, kinds_for_word
 from bot.alerts.preview import preview
 from bot.alerts.replay import fold, observations, replay
 from bot.alerts.rules import Observation, RuleParams, RuleState
+from bot.analysis.gap import GapResult, GapService
 from bot.analytics.regimes import DEFAULT_THRESHOLDS
 from bot.assets import find_asset
 from bot.config import load_settings
-from bot.gap import GapResult, GapService
 from bot.market import calendars
 from bot.render.alert_text import alert_fields, alert_line, alert_text, preview_text
 from bot.store import Store

@@ -9,7 +9,7 @@ import pytest
 
 from bot.alerts.replay import observations
 from bot.alerts.rules import Observation, RuleParams
-from bot.analysis import PairAnalyzer
+from bot.analysis.analyzer import PairAnalyzer
 from tests.alerts.support import ClockedMarketData
 
 

@@ -14,7 +14,7 @@ from bot.alerts.engine import AlertEngine
 from bot.alerts.holding import release_for
 from bot.alerts.kinds import DEFAULT_KINDS, SCAN, kinds_for_word
 from bot.alerts.scan_digest import DIGEST_TOP
-from bot.analysis import PairAnalyzer
+from bot.analysis.analyzer import PairAnalyzer
 from bot.app import App
 from bot.assets import Asset
 from bot.config import load_settings
@@ -111,7 +111,7 @@ async def test_the_digest_goes_out_once_after_the_weeks_last_session(store: Stor
     assert report.fired.get(SCAN) == 1 and not report.refused
     (alert,) = await _scan_alerts(repo)
     assert alert.as_of == friday
-    expected = services.analysis.universe.scan(Window(90), friday).rows[:DIGEST_TOP]
+    expected = services.scanner.scan(Window(90), friday).rows[:DIGEST_TOP]
     rows = alert.payload["detail"]["rows"]
     assert len(rows) == DIGEST_TOP == len(expected)
     assert [r["pair"] for r in rows] == [r.pair for r in expected]

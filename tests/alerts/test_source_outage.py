@@ -30,7 +30,7 @@ from bot.alerts.replay import replay
 from bot.alerts.rules import RuleParams
 from bot.alerts.scheduler import AFTER_CLOSE, AFTER_MIDNIGHT, CATCH_UP, DEFAULT_RETRY, RETRY, AlertScheduler
 from bot.alerts.service import AlertService
-from bot.analysis import PairAnalyzer
+from bot.analysis.analyzer import PairAnalyzer
 from bot.render.alert_messages import AlertContent
 from bot.render.alert_text import evaluation_status_lines
 from bot.store import Store

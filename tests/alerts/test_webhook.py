@@ -22,8 +22,8 @@ from bot.alerts.webhook import (
     check_webhook_url,
     verify_signature,
 )
-from bot.notifier import ChatGone, PermanentError, RetryLater, TransientError
-from bot.reply import Reply
+from bot.ports.notifier import ChatGone, PermanentError, RetryLater, TransientError
+from bot.ports.reply import Reply
 
 SECRET = "s3cret-for-tests"
 

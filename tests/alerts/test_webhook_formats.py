@@ -23,8 +23,8 @@ from bot.alerts.webhook import (
     mask_url,
     recognise,
 )
-from bot.notifier import NotConfigured
-from bot.reply import Reply
+from bot.ports.notifier import NotConfigured
+from bot.ports.reply import Reply
 
 SECRET = "s3cret-for-tests"
 SLACK_PATH = "/services/T0123ABCD/B0456EFGH/abcDEF123ghiJKL456mnoPQR7"

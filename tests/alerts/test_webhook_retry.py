@@ -23,7 +23,7 @@ from bot.alerts.webhook import (
     retry_after_seconds,
     verify_signature,
 )
-from bot.notifier import CHAT_RETRY
+from bot.ports.notifier import CHAT_RETRY
 from bot.render.alert_messages import AlertContent
 from bot.store import Chat, Store
 from bot.store.alerts_repo import AlertsRepo

@@ -12,9 +12,8 @@ import pytest
 import yarl
 
 from bot.config import Settings, load_settings
-from bot.notifier import PlatformLimits
-from bot.ratelimit import PlatformLimiter
-from bot.services import Services
+from bot.ports.services import Services
+from bot.sending.ratelimit import PlatformLimiter, PlatformLimits
 from bot.store import Store, open_store
 from handlers.discord.transport import DiscordTransport
 from handlers.quotas import CommandQuotas, QuotaLimits

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from bot.services import Services
+from bot.ports.services import Services
 from handlers.discord.slash import autocomplete_choices
 from tests.reliability.discord_fuzz import Autocomplete, Input, discord_fuzz, inputs
 

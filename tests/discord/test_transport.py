@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from bot.services import Services
+from bot.ports.services import Services
 from bot.store import Store
 from handlers.discord.slash import MANAGE_CHANNELS
 from handlers.registry import COMMANDS
@@ -168,7 +168,7 @@ async def test_buttons_edit_the_message_in_place_even_after_a_restart(services: 
 async def test_a_channel_that_refuses_goes_inactive_and_comes_back_with_its_server(
     transport, fake: FakeDiscord, store: Store
 ) -> None:
-    from bot.reply import Reply
+    from bot.ports.reply import Reply
     from handlers.discord.send import RATE_LIMITS
 
     chat = await store.upsert_chat("discord", str(CHANNEL_ID), "group", "Test guild #general")

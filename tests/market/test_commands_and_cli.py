@@ -16,14 +16,14 @@ from bot.app import App
 from bot.assets import find_asset
 from bot.cli import build_parser
 from bot.cli import main as cli_main
-from bot.cli.market import run_doctor
+from bot.cli.market import doctor_report, run_doctor
 from bot.config import SUPPORTED_EXCHANGES, ConfigError, MarketDataMode
-from bot.market.backfill import backfill, doctor_report
+from bot.market.backfill import backfill
 from bot.market.cache import PriceCache
 from bot.market.data import SnapshotMarketData
 from bot.market.live import LiveMarketData
 from bot.market.sources.crypto import QUOTE_CURRENCY
-from bot.services import Services
+from bot.ports.services import Services
 from handlers.commands import dispatch
 from handlers.registry import ChatContext
 from tests.helpers import make_services
@@ -201,7 +201,7 @@ async def test_backfill_pages_from_since_with_progress_and_a_summary(fakes, stor
 async def test_doctor_runs_from_the_command_line(store, capsys, monkeypatch):
     await PriceCache(store.db).record_error("RUT", "1d", "yahoo: rate limited by Yahoo (HTTP 429)")
     monkeypatch.setenv("DATABASE_URL", str(store.engine.url).replace("+aiosqlite", ""))
-    monkeypatch.setattr("bot.logs.setup_logging", lambda settings: None)
+    monkeypatch.setattr("bot.telemetry.logs.setup_logging", lambda settings: None)
     code = await asyncio.to_thread(cli_main, ["doctor", "--assets", "RUT"])
     printed = capsys.readouterr().out
     assert code == 0 and "RUT 1d: nothing stored yet; last error" in printed and "HTTP 429" in printed

@@ -19,7 +19,7 @@ from bot.market.backfill import backfill
 from bot.market.cache import PriceCache
 from bot.market.data import NoData
 from bot.market.sources.updater import FIRST_FETCH_SPAN
-from bot.services import Services
+from bot.ports.services import Services
 from bot.store.models import PriceBarRow
 from handlers.commands import dispatch
 from tests.helpers import make_services

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from bot.alerts.kinds import ALERT_KINDS
 from bot.assets import all_assets
 from bot.config import load_settings
-from bot.reply import Reply
-from bot.services import Services
+from bot.ports.reply import Reply
+from bot.ports.services import Services
 from bot.store import open_store
 from bot.store.preferences import THRESHOLD_DEFAULTS
 from handlers.commands import dispatch

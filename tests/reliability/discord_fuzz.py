@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
 from bot.app import App
-from bot.services import Services
+from bot.ports.services import Services
 from bot.store import open_store
 from handlers.discord.slash import MANAGE_CHANNELS
 from handlers.discord.transport import DiscordTransport

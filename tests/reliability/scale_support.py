@@ -40,7 +40,7 @@ import asyncpg
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
-from bot.leader import LEADER_LOCK
+from bot.server.leader import LEADER_LOCK
 from tests.telegram import updates
 from tests.telegram.fake_bot_api import MESSAGE_METHODS, TOKEN, FakeBotAPI
 
@@ -434,7 +434,7 @@ def firing_pair() -> Firing:
     from bot.alerts.kinds import DEFAULT_KINDS, in_order
     from bot.alerts.replay import replay
     from bot.alerts.rules import RuleParams
-    from bot.analysis import PairAnalyzer
+    from bot.analysis.analyzer import PairAnalyzer
     from bot.assets import find_asset
     from bot.market.data import SnapshotMarketData
     from bot.store.preferences import effective_thresholds

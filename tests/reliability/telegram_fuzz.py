@@ -37,7 +37,7 @@ from hypothesis.control import currently_in_test_context
 from telegram import Update
 
 from bot.app import App
-from bot.services import Services
+from bot.ports.services import Services
 from bot.store import open_store
 from handlers.registry import COMMANDS, ChatContext
 from handlers.telegram.format import CAPTION_LIMIT, TEXT_LIMIT, tg_len

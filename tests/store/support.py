@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import handlers.commands  # noqa: F401  (registers the commands under test)
 from bot.config import Settings, load_settings
-from bot.reply import Reply
-from bot.services import Services
+from bot.ports.reply import Reply
+from bot.ports.services import Services
 from bot.store import Store, open_store
 from handlers.registry import COMMANDS, ChatContext, Request
 from tests.helpers import make_services

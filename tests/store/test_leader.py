@@ -1,4 +1,4 @@
-"""Leader election on PostgreSQL (bot/leader.py): two `PostgresLeadership`s, each on an engine of its own as two
+"""Leader election on PostgreSQL (bot/server/leader.py): two `PostgresLeadership`s, each on an engine of its own as two
 processes would have, on the test database.
 
 Each test takes a lock key of its own (and its engines an application_name of their own), so tests running
@@ -19,7 +19,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.leader import PostgresLeadership
+from bot.server.leader import PostgresLeadership
 from bot.store import normalise_database_url
 from tests.store.conftest import _asyncpg_dsn, postgres_url, require_postgres
 

@@ -1,4 +1,4 @@
-"""Migrations: applied at start-up, by `upgrade()` and by the alembic command line; they match the models."""
+"""Migrations: applied at start-up (open_store) and by the alembic command line; they match the models."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 
-from bot.store import head_revision, open_store, upgrade
+from bot.store import head_revision, open_store
 from bot.store.migrate import HEAD_REVISION, alembic_config
 from bot.store.models import Base
 from tests.store.support import Database
@@ -80,16 +80,12 @@ async def test_downgrade_and_upgrade_again(fresh_database: Database) -> None:
         await store.close()
 
 
-def test_sync_upgrade_creates_the_folder_and_is_repeatable(tmp_path: Path) -> None:
+async def test_open_store_creates_the_folder_and_migrating_again_is_a_no_op(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'nested' / 'var' / 'bot.sqlite3'}"
-    upgrade(url)
-    upgrade(url)
+    for _ in range(2):
+        store = await open_store(url)
+        await store.close()
     assert (tmp_path / "nested" / "var" / "bot.sqlite3").is_file()
-
-
-async def test_sync_upgrade_refuses_to_block_a_running_loop(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match="open_store"):
-        upgrade(f"sqlite:///{tmp_path / 'x.sqlite3'}")
 
 
 def test_alembic_command_line_upgrades_and_sees_no_model_drift(tmp_path: Path) -> None:

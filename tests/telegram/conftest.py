@@ -13,9 +13,8 @@ from telegram import Update
 
 from bot.app import App
 from bot.config import Settings, load_settings
-from bot.notifier import PlatformLimits
-from bot.ratelimit import PlatformLimiter
-from bot.services import Services
+from bot.ports.services import Services
+from bot.sending.ratelimit import PlatformLimiter, PlatformLimits
 from bot.store import Store, open_store
 from handlers.quotas import CommandQuotas, QuotaLimits
 from handlers.telegram.transport import TelegramTransport

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from bot.services import Services
+from bot.ports.services import Services
 from tests.reliability.telegram_fuzz import Input, inputs, telegram_fuzz
 
 

@@ -130,7 +130,7 @@ async def test_start_subscribe_deep_link_subscribes_in_one_tap(harness: Harness,
 
 
 async def test_long_replies_are_split_and_captions_overflow_into_messages(harness: Harness) -> None:
-    from bot.reply import Button, Reply
+    from bot.ports.reply import Button, Reply
 
     png = (await harness.command("/corr 90d"))[-1].files["photo"]
     long_text = "Headline <with markup>\n" + "\n".join(f"row {n}: " + "x & y " * 20 for n in range(80))

@@ -9,9 +9,9 @@ import os
 import sys
 from pathlib import Path
 
-from bot.ratelimit import TELEGRAM_LIMITS, PlatformLimiter
-from bot.reply import Reply
-from bot.services import Services
+from bot.ports.reply import Reply
+from bot.ports.services import Services
+from bot.sending.ratelimit import TELEGRAM_LIMITS, PlatformLimiter
 from bot.store import Store
 from tests.telegram import updates
 from tests.telegram.conftest import Harness, make_transport

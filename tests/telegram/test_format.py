@@ -8,7 +8,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.reply import Button
+from bot.ports.reply import Button
 from handlers.telegram.format import (
     CALLBACK_LIMIT,
     CAPTION_LIMIT,

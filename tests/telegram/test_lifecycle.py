@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.notifier import ChatGone, ChatMoved
-from bot.reply import Reply
+from bot.ports.notifier import ChatGone, ChatMoved
+from bot.ports.reply import Reply
 from bot.store import Store
 from tests.telegram import updates
 from tests.telegram.conftest import Harness

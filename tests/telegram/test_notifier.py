@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from bot.notifier import ChatGone, DeliveryError, PermanentError, RetryLater, TransientError
-from bot.ratelimit import TELEGRAM_LIMITS, PlatformLimiter
-from bot.reply import Button, Reply
-from bot.services import Services
+from bot.ports.notifier import ChatGone, DeliveryError, PermanentError, RetryLater, TransientError
+from bot.ports.reply import Button, Reply
+from bot.ports.services import Services
+from bot.sending.ratelimit import TELEGRAM_LIMITS, PlatformLimiter
 from handlers.telegram import build_transport
 from tests.telegram import updates
 from tests.telegram.conftest import Harness, make_transport

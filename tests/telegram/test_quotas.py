@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.services import Services
+from bot.ports.services import Services
 from handlers.quotas import CommandQuotas, QuotaLimits, slow_down_reply
 from tests.telegram import updates
 from tests.telegram.conftest import FakeClock, Harness, make_transport

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.services import Services
+from bot.ports.services import Services
 from handlers.commands import COMMANDS
 from handlers.telegram.transport import APOLOGY, TelegramStartError, TelegramTransport
 from tests.telegram import updates

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Protocol
 from tenacity import RetryCallState, wait_exponential_jitter
 from tenacity.wait import wait_base
 
-from bot.reply import Reply
+from bot.ports.reply import Reply
 
 if TYPE_CHECKING:
-    from bot.ratelimit import PlatformLimiter
+    from bot.sending.ratelimit import PlatformLimiter
 
 MIN_RETRY_AFTER, MAX_RETRY_AFTER = 1.0, 3600.0
 UNREADABLE_RETRY_AFTER = 60.0  # what a retry_after that is not a number (NaN, text) counts as
@@ -63,15 +63,6 @@ class SendResult:
     # A handle the platform can reuse for the same media (Telegram's file_id): the engine passes it to
     # the next send of the same alert so a chart is uploaded once, not once per chat.
     media_handle: str | None = None
-
-
-@dataclass(frozen=True)
-class PlatformLimits:
-    """Documented sending limits of a platform, enforced by `bot.ratelimit.PlatformLimiter`."""
-
-    per_second: float  # all chats together
-    per_chat_per_second: float
-    per_group_per_minute: float | None = None
 
 
 class DeliveryError(Exception):

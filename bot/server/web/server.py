@@ -20,13 +20,13 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
-from bot.analysis import AnalysisError
+from bot.analysis.errors import AnalysisError
 from bot.market.data import NoData
-from bot.metrics import CONTENT_TYPE, Metrics
-from bot.prewarm import watched_pairs
-from bot.services import Services
-from bot.web import pages
-from bot.web.health import Health
+from bot.ports.services import Services
+from bot.server.prewarm import watched_pairs
+from bot.server.web import pages
+from bot.server.web.health import Health
+from bot.telemetry.metrics import CONTENT_TYPE, Metrics
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent / "templates"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.notifier import Notifier
+from bot.ports.notifier import Notifier
 
 
 class TransportStartError(RuntimeError):

@@ -16,7 +16,9 @@ from datetime import date
 
 import pandas as pd
 
-from bot.analysis import AnalysisError, AsOf, PairAnalyzer, PairData
+from bot.analysis.analyzer import PairAnalyzer
+from bot.analysis.errors import AnalysisError
+from bot.analysis.results import AsOf, PairData
 from bot.analytics import gap as gm
 from bot.analytics.regimes import Regime, RegimeChange
 from bot.assets import Asset

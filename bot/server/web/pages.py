@@ -8,12 +8,12 @@ import math
 from dataclasses import dataclass, field
 
 from bot.alerts.payload import fired
-from bot.analysis import AnalysisError
+from bot.analysis.errors import AnalysisError
 from bot.assets import Asset, find_asset
 from bot.market.data import NoData
+from bot.ports.services import Services
 from bot.render import alert_text
 from bot.render.text import day, num
-from bot.services import Services
 from bot.windows import parse_window
 
 PAIR_SLUG_SEPARATOR = "-"  # ETH-RUT in URLs

@@ -8,14 +8,26 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from cachetools import LRUCache
 
+from bot.analysis.errors import AnalysisError
+from bot.analysis.results import (
+    AFTER_DATA,
+    BEHIND,
+    BUNDLED_END,
+    PENDING,
+    AsOf,
+    Candidate,
+    ChartData,
+    CorrResult,
+    PairData,
+    RegimeNow,
+    WindowHistory,
+)
 from bot.analytics import correlation as corr
 from bot.analytics.divergence import divergence_z_series
 from bot.analytics.regimes import DEFAULT_THRESHOLDS, RegimeHistory, Thresholds, regime_history
@@ -23,11 +35,8 @@ from bot.assets import Asset
 from bot.config import MarketDataMode
 from bot.market import calendars
 from bot.market.align import align, aligned_returns, alignment_label
-from bot.market.data import LegData, MarketData, pair_freshness, sync_calendar
+from bot.market.data import MarketData, pair_freshness, sync_calendar
 from bot.windows import Window
-
-if TYPE_CHECKING:
-    from bot.scan import UniverseScanner
 
 CHART_MIN_DAYS = 365
 # Derived series (rolling measures per window, EWMA, divergence) kept per pair; every window anyone asks for
@@ -37,146 +46,6 @@ PAIR_CACHE = 64
 
 
 _MISSING = object()
-
-
-class AnalysisError(ValueError):
-    """A question that has no honest answer (too few observations, date outside the data)."""
-
-
-@dataclass(frozen=True)
-class PairData:
-    asset: Asset
-    benchmark: Asset
-    aligned: pd.DataFrame  # date -> a, b, sync
-    returns: pd.DataFrame  # date -> ra, rb, sync, daily
-    legs: tuple[LegData, LegData]
-
-    @property
-    def key(self) -> str:
-        return f"{self.asset.symbol}:{self.benchmark.symbol}"
-
-    @property
-    def source(self) -> str:
-        """The least fresh leg's source."""
-        order = {"live": 0, "cache": 1, "snapshot": 2}
-        return max((leg.source for leg in self.legs), key=lambda s: order.get(s, 3))
-
-    @property
-    def sources(self) -> dict[str, str]:
-        return {self.asset.symbol: self.legs[0].source, self.benchmark.symbol: self.legs[1].source}
-
-
-# Why an answer is not as of today (or not as of the date asked): `AsOf.stale_kind`
-BEHIND = "behind"  # a leg's data is behind its market's last completed session (by the clock)
-PENDING = "pending"  # sync-close: the crypto hourly candles have not reached the newest session's close yet
-AFTER_DATA = "after-data"  # a date was asked after the pair's last observation
-BUNDLED_END = "bundled-end"  # the same in snapshot mode: the bundled data simply ends there
-
-
-@dataclass(frozen=True)
-class AsOf:
-    """The observation an answer is for, and whether (and why) it is not the one asked for."""
-
-    when: pd.Timestamp
-    stale: bool = False
-    reason: str | None = None
-    stale_kind: str | None = None
-    requested: pd.Timestamp | None = None  # the date asked (--as-of), if any
-
-
-@dataclass(frozen=True)
-class WindowHistory:
-    """Rolling measures of one window over a pair's whole history (every observation date)."""
-
-    window: Window
-    pearson: pd.Series
-    spearman: pd.Series
-    n_obs: pd.Series
-    beta: pd.Series
-    regimes: RegimeHistory
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """The dwell in progress at a date (docs/methods.md §4.6): a regime other than the adopted one that the
-    correlation and its rank check have agreed on for `count` consecutive observations (1 … dwell − 1)."""
-
-    regime: str
-    count: int
-    since: pd.Timestamp
-    dwell: int
-
-
-@dataclass(frozen=True)
-class CorrResult:
-    asset: Asset
-    benchmark: Asset
-    window: Window
-    as_of: pd.Timestamp
-    window_start: pd.Timestamp  # first return date inside the window
-    n_obs: int
-    correlation: float
-    ci95: tuple[float, float]
-    spearman: float
-    beta: float
-    divergence_z: float | None
-    regime: str | None
-    regime_since: pd.Timestamp | None
-    record: corr.RecordRank | None
-    change_z: float | None
-    alignment: str
-    source: str
-    sources: dict[str, str]
-    stale: bool
-    stale_reason: str | None
-    data_end: pd.Timestamp  # the pair's last aligned observation
-    data_start: pd.Timestamp | None = None  # the pair's first aligned observation
-    stale_kind: str | None = None  # BEHIND, PENDING, AFTER_DATA, BUNDLED_END (see AsOf)
-    requested: pd.Timestamp | None = None  # the date asked, if any
-    candidate: Candidate | None = None  # a regime change building at as_of (docs/methods.md §4.6)
-
-    @property
-    def window_truncated(self) -> bool:
-        """Does the window reach back before the pair's first observation (less history than its length)?"""
-        return self.data_start is not None and self.as_of - pd.Timedelta(days=self.window.days) < self.data_start
-
-    @property
-    def years_of_data(self) -> float:
-        """Calendar years from the pair's first observation to as_of (365-day years, as windows count)."""
-        start = self.data_start if self.data_start is not None else self.window_start
-        return (self.as_of - start).days / 365
-
-
-@dataclass(frozen=True)
-class RegimeNow:
-    window: Window
-    regime: str | None
-    since: pd.Timestamp | None
-    correlation: float
-    n_obs: int
-    spearman: float = math.nan
-    candidate: Candidate | None = None
-
-
-@dataclass(frozen=True)
-class ChartData:
-    """What a pair chart shows, over `max(window, 1 year)` ending at `as_of`."""
-
-    asset: Asset
-    benchmark: Asset
-    window: Window
-    as_of: pd.Timestamp
-    prices: pd.DataFrame  # date -> a, b (aligned prices; the chart rebases them)
-    correlation: pd.Series  # rolling correlation of the chosen window
-    ci_low: pd.Series
-    ci_high: pd.Series
-    ewma: pd.Series
-    regimes: pd.Series  # adopted regime per date (str or None)
-    thresholds: Thresholds
-    current: float
-    n_obs: int
-    source: str
-    stale: bool
 
 
 def _opt(value: float) -> float | None:
@@ -198,7 +67,6 @@ class PairAnalyzer:
         self._lock = threading.RLock()
         self._pairs: LRUCache[tuple[str, str], tuple[tuple, PairData]] = LRUCache(PAIR_CACHE)
         self._derived: LRUCache[tuple, object] = LRUCache(DERIVED_CACHE)
-        self._universe: UniverseScanner | None = None
 
     # ---- data -------------------------------------------------------------------------------------
     def pair(self, asset: Asset, benchmark: Asset) -> PairData:
@@ -383,18 +251,6 @@ class PairAnalyzer:
             )
         return data, resolved, out
 
-    # ---- the universe -------------------------------------------------------------------------------
-    @property
-    def universe(self) -> UniverseScanner:
-        """The cached scan of every crypto asset against every equity/index benchmark, and the matrix
-        (bot/scan.py), on top of this analyzer's pair caches."""
-        with self._lock:
-            if self._universe is None:
-                from bot.scan import UniverseScanner  # bot.scan builds on this module
-
-                self._universe = UniverseScanner(self)
-            return self._universe
-
     def chart_data(self, result: CorrResult) -> ChartData:
         data = self.pair(result.asset, result.benchmark)
         history = self.window_history(data, result.window)
@@ -404,8 +260,7 @@ class PairAnalyzer:
         in_span = (history.pearson.index > start) & (history.pearson.index <= result.as_of)
         rho = history.pearson[in_span]
         n = history.n_obs[in_span]
-        z = np.arctanh(rho.clip(-0.9999, 0.9999))
-        se = 1.0 / np.sqrt((n - 3).where(n > 3))
+        ci_low, ci_high = corr.fisher_ci_arrays(rho.to_numpy(), n.to_numpy())
         return ChartData(
             asset=result.asset,
             benchmark=result.benchmark,
@@ -413,8 +268,8 @@ class PairAnalyzer:
             as_of=result.as_of,
             prices=prices[["a", "b"]],
             correlation=rho,
-            ci_low=np.tanh(z - 1.96 * se),
-            ci_high=np.tanh(z + 1.96 * se),
+            ci_low=pd.Series(ci_low, index=rho.index),
+            ci_high=pd.Series(ci_high, index=rho.index),
             ewma=self.ewma(data)[in_span],
             regimes=history.regimes.adopted[in_span],
             thresholds=self.thresholds,

@@ -8,13 +8,14 @@ from bot.config import Settings
 
 if TYPE_CHECKING:
     from bot.alerts.service import AlertService
-    from bot.analysis import PairAnalyzer
+    from bot.analysis.analyzer import PairAnalyzer
+    from bot.analysis.scan import UniverseScanner
     from bot.market.data import MarketData
-    from bot.metrics import Metrics
     from bot.render.chart_cache import ChartRenderer
     from bot.store import Store
+    from bot.telemetry.metrics import Metrics
 
-NAMES = ("settings", "market", "analysis", "charts", "store", "alerts", "metrics")
+NAMES = ("settings", "market", "analysis", "scanner", "charts", "store", "alerts", "metrics")
 
 
 class Provider(Protocol):
@@ -26,6 +27,8 @@ class Provider(Protocol):
     def market(self) -> MarketData: ...
     @property
     def analysis(self) -> PairAnalyzer: ...
+    @property
+    def scanner(self) -> UniverseScanner: ...
     @property
     def charts(self) -> ChartRenderer: ...
     @property
@@ -71,6 +74,10 @@ class Services:
     @property
     def analysis(self) -> PairAnalyzer:
         return self._get("analysis")
+
+    @property
+    def scanner(self) -> UniverseScanner:
+        return self._get("scanner")
 
     @property
     def charts(self) -> ChartRenderer:

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 from cachetools import LRUCache
 
-from bot.analysis import AnalysisError, AsOf, CorrResult
+from bot.analysis.errors import AnalysisError
+from bot.analysis.results import AsOf, CorrResult
 from bot.analytics.scan import LOOKBACK, decoupling_score, ranking
 from bot.assets import Asset, all_assets
 from bot.config import MarketDataMode
@@ -35,7 +36,7 @@ from bot.market.data import NoData
 from bot.windows import Window
 
 if TYPE_CHECKING:
-    from bot.analysis import PairAnalyzer
+    from bot.analysis.analyzer import PairAnalyzer
 
 SCAN_CACHE = 32
 MATRIX_CACHE = 32

@@ -21,15 +21,24 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
 from cachetools import LRUCache
 
-from bot.notifier import PlatformLimits
-
 if TYPE_CHECKING:
-    from bot.shared_rate import SharedRate
+    from bot.sending.shared_rate import SharedRate
+
+
+@dataclass(frozen=True)
+class PlatformLimits:
+    """Documented sending limits of a platform, enforced by `PlatformLimiter` below."""
+
+    per_second: float  # all chats together
+    per_chat_per_second: float
+    per_group_per_minute: float | None = None
+
 
 TELEGRAM_LIMITS = PlatformLimits(per_second=30, per_chat_per_second=1, per_group_per_minute=20)
 MAX_TRACKED_CHATS = 20_000

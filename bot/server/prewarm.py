@@ -14,10 +14,10 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from bot.analysis import AnalysisError
+from bot.analysis.errors import AnalysisError
 from bot.assets import Asset, find_asset
 from bot.market.data import NoData
-from bot.services import Services
+from bot.ports.services import Services
 from bot.windows import Window, WindowError, parse_window
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """A running bot: the transports, the alert scheduler and outbox, the HTTP server and the leader lease, all on one
 event loop, until SIGTERM/SIGINT; then a graceful stop within seconds.
 
-Start: transports first (a token refused is one line, status 2), then — if this process leads (bot/leader.py)
+Start: transports first (a token refused is one line, status 2), then — if this process leads (bot/server/leader.py)
 — the scheduler; every process drains the outbox; the HTTP server last. Stop: take no more updates (transports
 stop), give up the lead (the scheduler stops; another process may take over at once), give back undelivered
 claims (the outbox worker), stop the HTTP server, close the database and HTTP sessions (App.close, by the CLI).
@@ -14,23 +14,51 @@ import contextlib
 import logging
 import signal
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
-from bot.prewarm import keep_warm
-from bot.transport import Transport, TransportStartError
-from bot.web.health import DATABASE_TIMEOUT, LAG_LIMIT, Health, LoopWatch
+from bot.ports.transport import Transport, TransportStartError
+from bot.server.prewarm import keep_warm
+from bot.server.web.health import DATABASE_TIMEOUT, LAG_LIMIT, Health, LoopWatch
 
 if TYPE_CHECKING:
-    from bot.app import App
-    from bot.web.server import WebServer
+    from contextlib import AbstractAsyncContextManager
+
+    from bot.alerts.service import AlertService
+    from bot.config import Settings
+    from bot.market.data import MarketData
+    from bot.ports.services import Services
+    from bot.server.leader import Leadership
+    from bot.server.web.server import WebServer
+    from bot.store import Store
+    from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 
+class RuntimeHost(Protocol):
+    """What a running server needs of the composition root (bot.app.App provides it)."""
+
+    settings: Settings
+
+    @property
+    def services(self) -> Services: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def alerts(self) -> AlertService: ...
+    @property
+    def market(self) -> MarketData: ...
+    def leadership(self) -> Leadership: ...
+    def alerts_running(self, transports: list[Transport], *, schedule: Leadership | None = None
+                       ) -> AbstractAsyncContextManager[None]: ...
+
+
 class Runtime:
-    def __init__(self, app: App, transports: list[Transport]):
+    def __init__(self, app: RuntimeHost, transports: list[Transport]):
         self.app = app
         self.transports = transports
         self.stopping = asyncio.Event()
@@ -105,7 +133,7 @@ class Runtime:
         settings = self.app.settings
         if settings.http_port is None:
             return
-        from bot.web.server import WebServer
+        from bot.server.web.server import WebServer
 
         self.web = WebServer(self.app.services, self.app.metrics, self.health, host=settings.http_host,
                              port=settings.http_port)

@@ -1,0 +1,1 @@
+"""What the bot tells its operator: logs (with secrets masked) and Prometheus metrics."""

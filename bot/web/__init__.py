@@ -1,1 +1,0 @@
-"""The bot's HTTP side: /healthz, /metrics and the read-only status page (bot/web/server.py)."""
