@@ -47,7 +47,7 @@ def plain_chart(data: ChartData) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from bot.render.charts import DPI, HEIGHT_IN, WIDTH_IN
+    from bot.render.chart_style import DPI, HEIGHT_IN, WIDTH_IN
 
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
     canvas = FigureCanvasAgg(fig)

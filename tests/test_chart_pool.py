@@ -203,7 +203,7 @@ def test_pool_renders_keep_matplotlib_out_of_this_process() -> None:
         "import asyncio, sys\n"
         "import bot.render.chart_cache\n"
         "assert 'matplotlib' not in sys.modules, 'importing the chart cache imported matplotlib'\n"
-        "from bot.analysis import PairAnalyzer\n"
+        "from bot.analysis.analyzer import PairAnalyzer\n"
         "from bot.assets import find_asset\n"
         "from bot.market.data import SnapshotMarketData\n"
         "from bot.render.chart_cache import ChartRenderer\n"

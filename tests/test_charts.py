@@ -26,9 +26,10 @@ from bot.analysis.results import ChartData
 from bot.analytics.regimes import DEFAULT_THRESHOLDS
 from bot.assets import find_asset
 from bot.market.data import SnapshotMarketData
-from bot.render import charts
+from bot.render import chart_style, charts
 from bot.render.chart_cache import THEME_NAMES, ChartRenderer
-from bot.render.charts import regime_spans, render_pair_chart
+from bot.render.chart_shapes import regime_spans
+from bot.render.charts import render_pair_chart
 from bot.windows import parse_window
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -320,20 +321,20 @@ def test_a_reused_canvas_draws_exactly_what_a_fresh_one_draws(
         eth_rut_90d, thresholds=dataclasses.replace(DEFAULT_THRESHOLDS, coupled_enter=0.3, decoupled_enter=0.25)
     )
     sequence = [eth_rut_90d, synthetic_chart_data(), btc_eth, custom, eth_rut_90d]
-    canvas = charts.PairChartCanvas(charts.DARK)
+    canvas = charts.PairChartCanvas(chart_style.DARK)
     for data in sequence:
-        assert canvas.render(data) == charts.PairChartCanvas(charts.DARK).render(data)
+        assert canvas.render(data) == charts.PairChartCanvas(chart_style.DARK).render(data)
 
 
 def test_pngs_decode_to_the_drawn_pixels(eth_rut_90d: ChartData) -> None:
-    canvas = charts.PairChartCanvas(charts.LIGHT)
+    canvas = charts.PairChartCanvas(chart_style.LIGHT)
     png = canvas.render(eth_rut_90d)
     drawn = np.asarray(canvas.canvas.buffer_rgba())[..., :3]
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(png)).convert("RGB")), drawn)
 
 
 def test_the_cache_knows_the_theme_names_without_matplotlib() -> None:
-    assert tuple(charts.THEMES) == THEME_NAMES
+    assert tuple(chart_style.THEMES) == THEME_NAMES
 
 
 def test_shared_renderer_counts_every_call_from_threads(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -360,7 +361,7 @@ def test_charts_never_import_pyplot() -> None:
     code = (
         "import sys\n"
         "from bot.render.charts import render_pair_chart\n"
-        "from bot.analysis import PairAnalyzer\n"
+        "from bot.analysis.analyzer import PairAnalyzer\n"
         "from bot.assets import find_asset\n"
         "from bot.market.data import SnapshotMarketData\n"
         "from bot.windows import parse_window\n"

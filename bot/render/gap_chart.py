@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from bot.analysis.gap import GIVEN, GapResult
 from bot.analysis.results import BUNDLED_END
-from bot.render.charts import SOURCE_LABELS, chart_theme, style_axes
+from bot.render.chart_style import SOURCE_LABELS, chart_theme, style_axes
 from bot.render.gap_text import benchmark_name, pct
 from bot.render.text import capitalise, num
 
@@ -79,7 +79,7 @@ def _log_axis(ax: Axes, values: list[np.ndarray], max_ticks: int = 6) -> None:
     ax.yaxis.set_minor_locator(ticker.NullLocator())
 
 
-def _source_line(result: GapResult) -> str:
+def source_line(result: GapResult) -> str:
     pair = result.pair
     providers = list(dict.fromkeys("Binance" if a.is_crypto else "Yahoo Finance" for a in (pair.asset, pair.benchmark)))
     return f"Source: {SOURCE_LABELS.get(pair.source, pair.source)} ({', '.join(providers)})"
@@ -169,7 +169,7 @@ def render_gap_chart(result: GapResult, theme: str = "light") -> bytes:
     subtitle = (f"beta {num(result.beta)}, fitted on {result.fit.n_obs} daily returns in the year to "
                 f"{result.anchor:%Y-%m-%d} (correlation {num(result.fit.correlation)}) · anchor: {how} · log scale")
     fig.text(LEFT, SUBTITLE_Y, subtitle, ha="left", va="center", fontsize=SMALL_PT, color=th.muted)
-    fig.text(LEFT, FOOTER_Y, _source_line(result), ha="left", va="bottom", fontsize=SMALL_PT, color=th.muted)
+    fig.text(LEFT, FOOTER_Y, source_line(result), ha="left", va="bottom", fontsize=SMALL_PT, color=th.muted)
     fig.text(0.985, FOOTER_Y, "decoupler", ha="right", va="bottom", fontsize=SMALL_PT + 1, fontweight="bold",
              color=th.muted)
     if pair.as_of.stale and pair.as_of.stale_kind != BUNDLED_END:  # the snapshot just ends: no badge
