@@ -38,7 +38,7 @@ async def webhook_command(app: App, args: argparse.Namespace) -> int:
 
 
 def _webhook_words(settings: Settings, words: list[str]) -> tuple[str, tuple[str, str], frozenset[str]]:
-    from bot.alerts.webhook import WebhookUrlError, check_webhook_url
+    from bot.alerts.webhook_urls import WebhookUrlError, check_webhook_url
 
     if not words:
         raise ArgumentProblem("webhook add needs a URL: webhook add https://example.com/hook [ETH:RUT] [kinds]")
@@ -65,7 +65,7 @@ def _webhook_words(settings: Settings, words: list[str]) -> tuple[str, tuple[str
 
 
 async def _webhook_add(app: App, words: list[str]) -> int:
-    from bot.alerts.webhook import HOOK_LABELS, HookKind, address_note, mask_url, recognise
+    from bot.alerts.webhook_urls import HOOK_LABELS, HookKind, address_note, mask_url, recognise
 
     settings, store = app.settings, app.store
     url, (asset, benchmark), kinds = _webhook_words(settings, words)
@@ -90,7 +90,7 @@ async def _webhook_add(app: App, words: list[str]) -> int:
 
 
 async def _webhook_list(app: App, words: list[str]) -> int:
-    from bot.alerts.webhook import HOOK_LABELS, mask_url, recognise
+    from bot.alerts.webhook_urls import HOOK_LABELS, mask_url, recognise
 
     rows = await app.store.platform_subscriptions(PLATFORM)
     if not rows:
@@ -139,6 +139,6 @@ async def _known_hook(app: App, words: list[str], action: str) -> Chat:
 
 
 def _shown(url: str) -> str:
-    from bot.alerts.webhook import mask_url
+    from bot.alerts.webhook_urls import mask_url
 
     return mask_url(url)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from bot.alerts.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from bot.alerts.webhook_bodies import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from bot.store import Store, open_store
 from bot.store.alerts_repo import AlertsRepo
 from tests.alerts.support import add_chats

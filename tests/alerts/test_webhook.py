@@ -12,16 +12,9 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from bot.alerts.webhook import (
-    DELIVERY_HEADER,
-    MAX_URL_LENGTH,
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    WebhookNotifier,
-    WebhookUrlError,
-    check_webhook_url,
-    verify_signature,
-)
+from bot.alerts.webhook import WebhookNotifier
+from bot.alerts.webhook_bodies import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from bot.alerts.webhook_urls import MAX_URL_LENGTH, WebhookUrlError, check_webhook_url
 from bot.ports.notifier import ChatGone, PermanentError, RetryLater, TransientError
 from bot.ports.reply import Reply
 
@@ -100,7 +93,7 @@ async def test_an_alert_arrives_signed_as_json_with_its_chart(endpoint):
 
 
 def test_a_wrong_secret_or_a_changed_body_fails_verification():
-    from bot.alerts.webhook import sign
+    from bot.alerts.webhook_bodies import sign
 
     signature = sign(SECRET, "1700000000", b"body")
     assert verify_signature(SECRET, "1700000000", b"body", signature)

@@ -12,17 +12,9 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from bot.alerts.webhook import (
-    DELIVERY_HEADER,
-    SIGNATURE_HEADER,
-    HookKind,
-    WebhookNotifier,
-    WebhookUrlError,
-    address_note,
-    check_webhook_url,
-    mask_url,
-    recognise,
-)
+from bot.alerts.webhook import WebhookNotifier
+from bot.alerts.webhook_bodies import DELIVERY_HEADER, SIGNATURE_HEADER
+from bot.alerts.webhook_urls import HookKind, WebhookUrlError, address_note, check_webhook_url, mask_url, recognise
 from bot.ports.notifier import NotConfigured
 from bot.ports.reply import Reply
 

@@ -13,16 +13,8 @@ from aiohttp import web
 
 from bot.alerts.delivery import DeliveryWorker, backoff_seconds
 from bot.alerts.kinds import DEFAULT_KINDS
-from bot.alerts.webhook import (
-    DELIVERY_HEADER,
-    SIGNATURE_HEADER,
-    TIMEOUT_SECONDS,
-    TIMESTAMP_HEADER,
-    WEBHOOK_RETRY,
-    WebhookNotifier,
-    retry_after_seconds,
-    verify_signature,
-)
+from bot.alerts.webhook import TIMEOUT_SECONDS, WEBHOOK_RETRY, WebhookNotifier, retry_after_seconds
+from bot.alerts.webhook_bodies import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from bot.ports.notifier import CHAT_RETRY
 from bot.render.alert_messages import AlertContent
 from bot.store import Chat, Store

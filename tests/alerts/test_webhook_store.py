@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from bot.alerts.kinds import DEFAULT_KINDS
-from bot.alerts.webhook import check_webhook_url
+from bot.alerts.webhook_urls import check_webhook_url
 from bot.store import Store
 from bot.store.migrate import alembic_config
 from bot.store.models import ChatRow
