@@ -41,7 +41,8 @@ from bot.ports.reply import Reply
 from bot.render.alert_messages import AlertContent
 from bot.sending.ratelimit import PlatformLimiter, PlatformLimits, Priority
 from bot.store import Store, open_store
-from bot.store.alerts_repo import AlertsRepo, InstanceKey, InstanceUpdate, NewAlert, Release
+from bot.store.alert_records import InstanceKey, InstanceUpdate, NewAlert, Release
+from bot.store.alerts_repo import AlertsRepo
 from bot.store.models import ChatRow, SubscriptionRow, dump_kinds
 
 ALL_KINDS = dump_kinds(DEFAULT_KINDS)

@@ -25,11 +25,12 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.alerts.payload import fired
 from bot.alerts.rules import FiredAlert
+from bot.clock import utcnow
 from bot.ports.notifier import (
     ChatGone,
     ChatMoved,
@@ -43,7 +44,8 @@ from bot.ports.notifier import (
 )
 from bot.ports.reply import Reply
 from bot.store import Store
-from bot.store.alerts_repo import AlertsRepo, ClaimedDelivery
+from bot.store.alert_records import ClaimedDelivery
+from bot.store.alerts_repo import AlertsRepo
 from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -54,9 +56,6 @@ NOT_CONFIGURED_WAIT = timedelta(minutes=10)  # a platform that needs the operato
 GROUP_KINDS = frozenset({"group", "channel"})
 _NO_HANDLE = ""  # the platform gave no media handle for this alert: nobody needs to wait for one
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _duration(delta: timedelta) -> str:

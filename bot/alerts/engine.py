@@ -31,7 +31,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 
@@ -45,20 +45,21 @@ from bot.alerts.scan_digest import DIGEST_CALENDAR, data_target, digest_keys, di
 from bot.analysis.analyzer import PairAnalyzer
 from bot.analysis.scan import UniverseScanner
 from bot.assets import Asset, all_assets, find_asset
+from bot.clock import utcnow
 from bot.market.data import NoData
 from bot.store import Store
-from bot.store.alerts_repo import (
+from bot.store.alert_records import (
     RECORD_ONLY,
     SEND,
     SKIP,
-    AlertsRepo,
-    EvaluationConflict,
     EvaluationNote,
     InstanceKey,
     InstanceUpdate,
     NewAlert,
     RuleInstance,
 )
+from bot.store.alerts_repo import AlertsRepo
+from bot.store.rule_state import EvaluationConflict
 
 log = logging.getLogger(__name__)
 DEFAULT_DELAY = timedelta(minutes=20)
@@ -125,9 +126,6 @@ class RunReport:
     failed: list[Failure] = field(default_factory=list)  # instances whose evaluation raised
     fired: dict[str, int] = field(default_factory=dict)  # alerts of the evaluated session, by kind
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class AlertEngine:

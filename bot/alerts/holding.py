@@ -14,7 +14,7 @@ from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.alerts.kinds import universe_wide
-from bot.store.alerts_repo import Recipient, Release
+from bot.store.alert_records import Recipient, Release
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from bot.alerts.market_sessions import UTC_DAYS, latest_session, stale_legs, wee
 from bot.alerts.payload import event_payload
 from bot.alerts.rules import AlertEvent
 from bot.analysis.scan import MATRIX_MAX_ASSETS, ScanRow, UniverseScanner
-from bot.store.alerts_repo import SEND, SKIP, InstanceKey, InstanceUpdate, NewAlert, RuleInstance
+from bot.store.alert_records import SEND, SKIP, InstanceKey, InstanceUpdate, NewAlert, RuleInstance
 from bot.store.records import Subscription
 from bot.store.universe import NO_THRESHOLDS, UNIVERSE
 from bot.windows import Window

@@ -28,6 +28,7 @@ from tenacity import wait_exponential
 
 from bot.alerts.engine import RunReport
 from bot.alerts.market_sessions import next_run
+from bot.clock import utcnow
 from bot.ports.notifier import backoff_seconds
 
 log = logging.getLogger(__name__)
@@ -44,9 +45,6 @@ HOUSEKEEPING_AT = {"hour": 4, "minute": 10}  # UTC: between the US close runs an
 RunAlerts = Callable[[], Awaitable[RunReport]]
 Housekeeping = Callable[[], Awaitable[object]]
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class AlertScheduler:

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pandas as pd
 
@@ -20,18 +20,17 @@ from bot.alerts.scheduler import AlertScheduler
 from bot.analysis.analyzer import PairAnalyzer
 from bot.analysis.scan import UniverseScanner
 from bot.assets import Asset, find_asset
+from bot.clock import utcnow
 from bot.ports.notifier import Notifier
 from bot.store import Chat, Store
-from bot.store.alerts_repo import AlertsRepo, Evaluation, InstanceKey
+from bot.store.alert_records import Evaluation, InstanceKey
+from bot.store.alerts_repo import AlertsRepo
 from bot.store.retention import Pruned, RetentionRepo
 from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 STOP_GRACE = 3.0  # seconds sends under way get to finish at shutdown
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class AlertService:

@@ -8,13 +8,14 @@ Timestamps in `price_bars` are naive UTC: the session date at midnight for 1d ba
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, select, update
 
 from bot.assets import Asset, AssetKind
+from bot.clock import utcnow
 from bot.store.database import Database
 from bot.store.models import CustomAssetRow, PriceBarRow, SourceStatusRow
 
@@ -40,9 +41,6 @@ class SeriesStatus:
     last_error: str | None
     last_error_at: datetime | None
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class PriceCache:

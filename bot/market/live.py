@@ -17,11 +17,11 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pandas as pd
 
 from bot.assets import Asset, register_asset
+from bot.clock import as_utc
 from bot.config import MarketDataMode
 from bot.market import calendars, snapshot
 from bot.market.align import LegPrices
@@ -352,8 +352,8 @@ async def series_status(
                 None if last is None else bar_end(asset, interval, last.ts),
                 last is None or next_bar_due(asset, interval, last.ts, now),
                 None if row is None else row.last_error,
-                None if row is None else _aware(row.last_error_at),
-                None if row is None else _aware(row.last_success_at),
+                None if row is None else as_utc(row.last_error_at),
+                None if row is None else as_utc(row.last_success_at),
             ))
         out.append(AssetStatus(asset.symbol, (labels or {}).get(asset.symbol), lines))
     return out
@@ -367,9 +367,3 @@ def bar_end(asset: Asset, interval: str, ts: pd.Timestamp) -> pd.Timestamp:
             return naive_utc(closes[ts])
     return ts + STEP[interval]
 
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands timezone-aware columns back naive; they were written in UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)

@@ -12,7 +12,7 @@ with no pair (asset and benchmark NULL) is universe-wide.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bot.clock import utcnow
 from bot.store.values import ChatKind, DigestMode, dump_kinds, load_kinds  # noqa: F401 (re-exported)
 
 NAMING_CONVENTION = {
@@ -49,9 +50,6 @@ NAMING_CONVENTION = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _created_at() -> Mapped[datetime]:

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 from typing import TYPE_CHECKING, NamedTuple
 
+from bot.clock import as_utc
 from bot.store.values import ChatKind, DigestMode, load_kinds
 
 if TYPE_CHECKING:
     from bot.store.models import ChatRow, SubscriptionRow
 from bot.store.preferences import QuietHours, load_thresholds
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite returns naive datetimes; everything the store writes is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _quiet_hours(start: time | None, end: time | None) -> QuietHours | None:
@@ -56,8 +52,8 @@ class Chat:
             default_digest=DigestMode(row.default_digest_mode),
             active=row.active,
             inactive_reason=row.inactive_reason,
-            created_at=_aware(row.created_at),
-            updated_at=_aware(row.updated_at),
+            created_at=as_utc(row.created_at),
+            updated_at=as_utc(row.updated_at),
         )
 
 
@@ -93,8 +89,8 @@ class Subscription:
             window_days=row.window_days,
             thresholds=load_thresholds(row.thresholds),
             digest=DigestMode(row.digest_mode),
-            created_at=_aware(row.created_at),
-            updated_at=_aware(row.updated_at),
+            created_at=as_utc(row.created_at),
+            updated_at=as_utc(row.updated_at),
         )
 
 

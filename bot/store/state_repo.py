@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot.clock import utcnow
 from bot.store.database import Repository
-from bot.store.models import BotStateRow, utcnow
+from bot.store.models import BotStateRow
 
 
 class StateRepo(Repository):

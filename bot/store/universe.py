@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import utcnow
 from bot.store.database import Repository
-from bot.store.models import ChatRow, DigestMode, SubscriptionRow, dump_kinds, load_kinds, utcnow
+from bot.store.models import ChatRow, DigestMode, SubscriptionRow, dump_kinds, load_kinds
 from bot.store.preferences import SettingError
 from bot.store.records import Chat, Subscription
 from bot.store.repository import ChatNotFound

@@ -18,7 +18,8 @@ from bot.ports.notifier import CHAT_RETRY, DeliveryError, RetryLater, SendResult
 from bot.ports.reply import Reply
 from bot.sending.ratelimit import PlatformLimiter, PlatformLimits
 from bot.store import Chat, Store
-from bot.store.alerts_repo import AlertsRepo, InstanceKey, InstanceUpdate, NewAlert, Recipient, Release
+from bot.store.alert_records import InstanceKey, InstanceUpdate, NewAlert, Recipient, Release
+from bot.store.alerts_repo import AlertsRepo
 from bot.store.models import ChatRow, SubscriptionRow
 
 

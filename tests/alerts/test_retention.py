@@ -11,7 +11,8 @@ from sqlalchemy import func, insert, select, update
 from bot.alerts.engine import RunReport
 from bot.alerts.scheduler import HOUSEKEEPING, AlertScheduler
 from bot.store import Store
-from bot.store.alerts_repo import AlertsRepo, InstanceKey
+from bot.store.alert_records import InstanceKey
+from bot.store.alerts_repo import AlertsRepo
 from bot.store.models import AlertMediaRow, AlertRow, DeliveryRow, EvaluationRow, PriceBarRow
 from bot.store.retention import Pruned, RetentionRepo
 from tests.alerts.support import ETH_RUT_90D, add_chats, at, fire

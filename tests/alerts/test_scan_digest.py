@@ -22,7 +22,8 @@ from bot.market import snapshot
 from bot.market.data import LegData, NoData
 from bot.render.alert_messages import AlertContent
 from bot.store import Store
-from bot.store.alerts_repo import AlertsRepo, Recipient
+from bot.store.alert_records import Recipient
+from bot.store.alerts_repo import AlertsRepo
 from bot.store.preferences import QuietHours
 from bot.store.universe import UniverseSubscriptions
 from bot.windows import Window

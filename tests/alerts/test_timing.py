@@ -11,7 +11,7 @@ from bot.alerts.engine import Refusal, RunReport
 from bot.alerts.holding import release_for
 from bot.alerts.market_sessions import UTC_DAYS, next_run
 from bot.alerts.scheduler import AFTER_CLOSE, AFTER_MIDNIGHT, CATCH_UP, RETRY, AlertScheduler
-from bot.store.alerts_repo import Recipient
+from bot.store.alert_records import Recipient
 from bot.store.preferences import QuietHours
 from tests.alerts.support import at
 
