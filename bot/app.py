@@ -255,7 +255,7 @@ class App:
         settings = self.settings
         limits = PlatformLimits(settings.webhook_max_per_second, WEBHOOK_LIMITS.per_chat_per_second)
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-        return WebhookNotifier(secret, limits=limits)
+        return WebhookNotifier(secret, limits=limits, allow_private=settings.allow_private_webhooks)
 
     # ------------------------------------------------------------ running
 

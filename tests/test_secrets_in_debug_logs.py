@@ -27,12 +27,12 @@ SECRETS = (SLACK_SECRET, DISCORD_TOKEN, QUERY_SECRET)
 class _Receiver(BaseHTTPRequestHandler):
     """Every POST is taken (2xx): Slack-, Discord- and generic-shaped hooks on 127.0.0.1."""
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.send_response(204)
         self.end_headers()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         return
 
 

@@ -52,6 +52,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from tenacity import wait_exponential_jitter, wait_random
 
 from bot.alerts.webhook_bodies import (
@@ -65,7 +66,14 @@ from bot.alerts.webhook_bodies import (
     sign,
     slack_message,
 )
-from bot.alerts.webhook_urls import HookKind, WebhookUrlError, check_webhook_url, recognise
+from bot.alerts.webhook_urls import (
+    HookKind,
+    PrivateDestination,
+    WebhookUrlError,
+    check_webhook_url,
+    public_socket,
+    recognise,
+)
 from bot.ports.notifier import (
     UNREADABLE_RETRY_AFTER,
     ChatGone,
@@ -108,10 +116,16 @@ class WebhookNotifier:
         limits: PlatformLimits = WEBHOOK_LIMITS,
         timeout: float = TIMEOUT_SECONDS,
         session: aiohttp.ClientSession | None = None,
+        allow_private: bool = False,
+        resolver: AbstractResolver | None = None,
     ) -> None:
         """`secret` (WEBHOOK_SECRET) signs generic requests; without it only Slack and Discord hooks are
-        reached, and generic deliveries fail as transient until it is set."""
+        reached, and generic deliveries fail as transient until it is set. Unless `allow_private`
+        (ALLOW_PRIVATE_WEBHOOKS), requests connect to public addresses only (webhook_urls.public_socket); a
+        `session` passed in is the caller's, with the caller's connector; `resolver` replaces the system's (DNS)."""
         self.limiter = PlatformLimiter(limits)
+        self.allow_private = allow_private
+        self._resolver = resolver
         self._secret = secret or None
         self.timeout = timeout
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -121,7 +135,7 @@ class WebhookNotifier:
     async def send(self, chat_id: str, reply: Reply, media: str | None = None, *, is_group: bool = False
                    ) -> SendResult:
         try:
-            url = check_webhook_url(chat_id)
+            url = check_webhook_url(chat_id, allow_private=self.allow_private)
         except WebhookUrlError as bad:
             raise PermanentError(str(bad)) from None
         async with self.limiter.slot(chat_id, priority=Priority.ALERT):
@@ -151,6 +165,10 @@ class WebhookNotifier:
             ) as response:
                 status, retry_after = response.status, response.headers.get("Retry-After")
                 answer = await response.content.read(_MAX_ANSWER)
+        except aiohttp.ClientConnectorError as trouble:
+            if isinstance(trouble.os_error, PrivateDestination):
+                raise PermanentError(str(trouble.os_error)) from None
+            raise TransientError(f"{type(trouble).__name__} posting to the webhook") from None
         except (aiohttp.ClientError, TimeoutError) as trouble:
             raise TransientError(f"{type(trouble).__name__} posting to the webhook") from None
         if status == 429:
@@ -159,7 +177,9 @@ class WebhookNotifier:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+            factory = None if self.allow_private else public_socket
+            connector = aiohttp.TCPConnector(socket_factory=factory, resolver=self._resolver)
+            self._session = aiohttp.ClientSession(connector=connector)
             self._own_session = True
         return self._session
 

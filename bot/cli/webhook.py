@@ -43,7 +43,7 @@ def _webhook_words(settings: Settings, words: list[str]) -> tuple[str, tuple[str
     if not words:
         raise ArgumentProblem("webhook add needs a URL: webhook add https://example.com/hook [ETH:RUT] [kinds]")
     try:
-        url = check_webhook_url(words[0])
+        url = check_webhook_url(words[0], allow_private=settings.allow_private_webhooks)
     except WebhookUrlError as bad:
         raise ArgumentProblem(str(bad)) from None
     pair_words = [w for w in words[1:] if any(sep in w for sep in ":-/")]

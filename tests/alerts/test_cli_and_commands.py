@@ -146,6 +146,19 @@ def test_webhook_add_takes_long_slack_discord_and_local_urls_and_list_masks_thei
     assert LONG_HOOK in listed and "OFF" not in listed
 
 
+@pytest.mark.parametrize("url", ["http://0x7f000001/hook", "http://2130706433/hook", "http://[::ffff:127.0.0.1]/h",
+                                 "http://169.254.169.254/latest/meta-data", "http://localhost:8080/hook?token=x"])
+def test_webhook_add_refuses_internal_addresses_unless_allowed(tmp_path: Path, monkeypatch, capsys, url):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'hooks.sqlite3'}")
+    monkeypatch.delenv("ALLOW_PRIVATE_WEBHOOKS")
+    assert main(["webhook", "add", url]) == 2  # today: added, with a note
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "webhooks go to public addresses only; set ALLOW_PRIVATE_WEBHOOKS=1" in err
+    monkeypatch.setenv("ALLOW_PRIVATE_WEBHOOKS", "1")
+    assert main(["webhook", "add", url]) == 0
+    assert "make sure that is what you mean" in capsys.readouterr().out
+
+
 def test_webhook_list_shows_disabled_hooks_and_why_and_enable_turns_one_back_on(tmp_path: Path, monkeypatch, capsys):
     import asyncio
 
