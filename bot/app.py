@@ -86,6 +86,7 @@ class App:
         market = LiveMarketData(
             settings.market_data, self.price_cache, self.sources(),
             budget_seconds=settings.market_budget_seconds, cooldown_seconds=settings.source_cooldown_seconds,
+            max_custom_assets=settings.max_custom_assets,
         )
         market.updater.on_source_error = lambda source: self.metrics.source_errors.labels(source).inc()
         return market

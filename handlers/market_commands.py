@@ -12,7 +12,18 @@ from bot.ports.reply import Button, Reply, error_reply
 from bot.render import text
 from bot.windows import parse_window
 from handlers.parsing import PairQuery, UsageError, parse_pair_args
-from handlers.registry import ASSET, BENCHMARK, COMMANDS, PAIR_OPTIONS, Option, OptionKind, Request, command, is_admin
+from handlers.registry import (
+    ASSET,
+    BENCHMARK,
+    COMMANDS,
+    PAIR_OPTIONS,
+    Option,
+    OptionKind,
+    Request,
+    command,
+    is_operator,
+    operators_only,
+)
 
 BUTTON_WINDOWS = ("30d", "90d", "1y")
 PAIR_HELP = (
@@ -163,7 +174,8 @@ async def regime_command(req: Request) -> Reply:
 @command("assets", summary="The tickers Decoupler knows; add one",
          help="Every ticker with its kind, market and aliases; * marks bundled offline history. "
          "/assets add SOL adds a crypto asset an exchange lists; /assets add TSLA a US stock, ETF or index "
-         "Yahoo knows (checked with the source first; in groups, admins only).",
+         "Yahoo knows (checked with the source first). The list is every chat's: only the bot's operators add to it "
+         "(the command line, or users in OPERATOR_IDS), at most MAX_CUSTOM_ASSETS tickers.",
          options=(Option("action", OptionKind.CHOICE, "add: add a ticker", choices=("add",)),
                   Option("ticker", OptionKind.TEXT, "The ticker to add, e.g. SOL or TSLA"),
                   Option("kind", OptionKind.CHOICE, "What it is (found out when not given)",
@@ -189,8 +201,8 @@ async def _add_asset(req: Request, args: list[str]) -> Reply:
     usage = "/assets add TICKER [crypto|stock|index]"
     if not args or len(args) > 2:
         return error_reply("Name one ticker to add, e.g. /assets add SOL or /assets add TSLA.", usage)
-    if req.chat.chat_kind != "private" and not await is_admin(req.chat):
-        return error_reply("Only chat admins can add tickers here (/assets add).")
+    if not is_operator(req.chat, req.services.settings.operator_ids):
+        return error_reply(operators_only(req.chat, "add tickers (the list is every chat's)"))
     try:
         asset = await req.services.market.add_asset(args[0], args[1] if len(args) > 1 else None, req.chat.key)
     except LiveDataNeeded as exc:

@@ -58,6 +58,25 @@ async def is_admin(chat: ChatContext) -> bool:
         return False
 
 
+# Who runs the bot: the command line always; in a chat, a user the operator listed in OPERATOR_IDS.
+OPERATOR_PLATFORMS = frozenset({"console", "cli"})
+
+
+def is_operator(chat: ChatContext, operator_ids: frozenset[str]) -> bool:
+    """One rule for every platform: things that change the bot for everyone (the global ticker list) are for
+    operators only; a chat admin runs a chat, not the bot."""
+    if chat.platform in OPERATOR_PLATFORMS:
+        return True
+    return chat.user_id is not None and f"{chat.platform}:{chat.user_id}".lower() in operator_ids
+
+
+def operators_only(chat: ChatContext, what: str) -> str:
+    """The one-line refusal: who may, and the asker's own id for the operator to list."""
+    you = f" (you are {chat.platform}:{chat.user_id})" if chat.user_id else ""
+    return (f"Only the bot's operators can {what}: the command line (python -m bot ask), or a user listed in "
+            f"OPERATOR_IDS{you}.")
+
+
 @dataclass
 class Request:
     services: Services

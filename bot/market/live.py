@@ -84,6 +84,7 @@ class LiveMarketData:
         cooldown_seconds: float,
         clock: Clock | None = None,
         bundled: BundledSnapshot | None = None,
+        max_custom_assets: int = 20,
     ):
         if mode is MarketDataMode.SNAPSHOT:
             raise ValueError("MARKET_DATA=snapshot uses SnapshotMarketData, which never touches the network")
@@ -91,6 +92,7 @@ class LiveMarketData:
         self.cache = cache
         self.sources = sources
         self.budget_seconds = budget_seconds
+        self.max_custom_assets = max_custom_assets  # MAX_CUSTOM_ASSETS: each costs a fetch and a /scan column
         self._clock = clock or real_clock
         self._bundled = bundled or BundledSnapshot()
         self.updater = SeriesUpdater(cache, sources, Cooldowns(cooldown_seconds), self._clock)
@@ -163,6 +165,10 @@ class LiveMarketData:
         """Validate a ticker against the sources' own symbol lists (or a test fetch), remember it, and
         fetch its history within the time budget. Raises AssetRejected with a reason to show."""
         await self.start()
+        added = len(await self.cache.custom_assets())
+        if added >= self.max_custom_assets:  # before any source is asked
+            raise AssetRejected(f"the list of added tickers is full ({added} of MAX_CUSTOM_ASSETS="
+                                f"{self.max_custom_assets})")
         asset = await lookup_asset(text, kind, self.sources)
         if not await self.cache.save_custom_asset(asset, added_by):
             raise AssetRejected(f"{asset.symbol} was added already")
