@@ -6,7 +6,7 @@ import difflib
 import logging
 from datetime import date
 
-from bot.ports.reply import Reply, error_reply
+from bot.ports.reply import Reply, command_text, error_reply
 from bot.ports.services import Services
 from bot.store import StoreUnavailable
 
@@ -74,6 +74,7 @@ async def dispatch(
 ) -> Reply:
     """Answer one message. Never raises: bad input gets a short reason and the usage."""
     chat = chat or ChatContext()
+    text = command_text(text)  # ＥＴＨ and ETH\u200b read as ETH; no RTL override or ANSI escape is echoed back
     if len(text) > MAX_TEXT:
         return error_reply(
             f"That message is too long for a command ({len(text):,} characters). Send /help for the list."

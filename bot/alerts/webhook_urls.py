@@ -18,6 +18,8 @@ import socket
 from enum import StrEnum
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from bot.ports.reply import printable
+
 MAX_URL_LENGTH = 2048  # chats.chat_id holds the URL (migration 0005)
 
 
@@ -63,8 +65,8 @@ def check_webhook_url(url: str, *, allow_private: bool = False) -> str:
         raise WebhookUrlError("a webhook URL must start with http:// or https://")
     if not parts.hostname:
         raise WebhookUrlError("a webhook URL needs a host, e.g. https://example.com/hooks/decoupler")
-    if any(ord(char) <= 32 or ord(char) == 127 for char in text):
-        raise WebhookUrlError("a webhook URL may not contain spaces or control characters")
+    if any(ord(char) <= 32 or ord(char) == 127 for char in text) or printable(text) != text:
+        raise WebhookUrlError("a webhook URL may not contain spaces, control or invisible characters")
     if len(text.encode()) > MAX_URL_LENGTH:
         raise WebhookUrlError(f"a webhook URL may have at most {MAX_URL_LENGTH} characters")
     host = _host(parts.hostname)

@@ -22,15 +22,18 @@ class ArgumentProblem(ValueError):
 
 
 def fail(message: str) -> int:
-    print(f"decoupler: {message}", file=sys.stderr)
+    from bot.ports.reply import printable
+
+    print(f"decoupler: {printable(message)}", file=sys.stderr)  # it may quote the operator's words
     return USAGE_ERROR
 
 
 def pair_argument(value: str | None, default: str) -> tuple[str, str]:
     """`--pair ETH:RUT` (or ETH-RUT, ETH/RUT; default the DEFAULT_PAIR) as two known tickers."""
     from bot.assets import find_asset
+    from bot.ports.reply import command_text
 
-    raw = (value or default).upper().replace("-", ":").replace("/", ":")
+    raw = command_text(value or default).upper().replace("-", ":").replace("/", ":")
     parts = [p for p in raw.split(":") if p]
     if len(parts) != 2:
         raise ArgumentProblem(f"--pair '{(value or '')[:20]}' must look like ASSET:BENCHMARK, e.g. ETH:RUT")
@@ -45,7 +48,9 @@ def pair_argument(value: str | None, default: str) -> tuple[str, str]:
 
 def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     def error(message: str) -> NoReturn:
-        print(f"decoupler {parser.prog.split()[-1]}: {message}", file=sys.stderr)
+        from bot.ports.reply import printable
+
+        print(f"decoupler {parser.prog.split()[-1]}: {printable(message)}", file=sys.stderr)
         raise SystemExit(USAGE_ERROR)
 
     parser.error = error  # type: ignore[method-assign]
