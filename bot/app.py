@@ -211,7 +211,7 @@ class App:
             notifiers["webhook"] = webhook
             stack.push_async_callback(webhook.close)
             if self.settings.webhook_secret is None:
-                missing.append("generic webhooks (no WEBHOOK_SECRET)")
+                missing.append("generic webhooks without their own secret (no WEBHOOK_SECRET)")
             if transports is not None:
                 notifiers.update({t.name: t.notifier for t in transports})
                 if "console" in notifiers:  # the terminal also prints what `python -m bot ask` subscribed to
@@ -249,14 +249,17 @@ class App:
         return shared
 
     def _webhook_notifier(self) -> WebhookNotifier:
-        """Slack and Discord hooks carry their own secret; generic ones wait for WEBHOOK_SECRET to be signed."""
+        """Slack and Discord hooks carry their own secret; generic ones sign with theirs (or WEBHOOK_SECRET)."""
         from bot.alerts.webhook import WEBHOOK_LIMITS, WebhookNotifier
         from bot.sending.ratelimit import PlatformLimits
 
         settings = self.settings
         limits = PlatformLimits(settings.webhook_max_per_second, WEBHOOK_LIMITS.per_chat_per_second)
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-        return WebhookNotifier(secret, limits=limits, allow_private=settings.allow_private_webhooks)
+        from bot.store.hook_secrets import HookSecrets
+
+        return WebhookNotifier(secret, limits=limits, allow_private=settings.allow_private_webhooks,
+                               hook_secret=HookSecrets(self.store.db).secret_for)
 
     # ------------------------------------------------------------ running
 

@@ -95,6 +95,9 @@ def test_no_webhook_secret_reaches_the_output_of_any_command_at_debug(tmp_path: 
     assert delivered, text[-3000:]  # the run-once reached the three hooks: their URLs went through every layer
     leaks = {secret: [line for line in text.splitlines() if secret in line][:3] for secret in SECRETS}
     assert not any(leaks.values()), json.dumps(leaks, indent=1)
+    (shown,) = [line for line in text.splitlines() if line.startswith("signing secret (shown once")]
+    hook_secret = shown.rsplit(" ", 1)[1]
+    assert text.count(hook_secret) == 1  # the generic hook's own secret: printed once by `webhook add`, never logged
 
 
 async def test_a_database_error_never_carries_the_statement_parameters(tmp_path: Path):

@@ -291,3 +291,17 @@ class BotStateRow(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = _updated_at()
+
+
+# ---- per-hook signing secrets (migration 0007) ------------------------------------------------------------
+
+
+class WebhookSecretRow(Base):
+    """The secret that signs one generic webhook's requests (HMAC-SHA256), shown once when it was made. It is
+    kept as it is, not hashed: signing needs it. A hook without a row signs with WEBHOOK_SECRET."""
+
+    __tablename__ = "webhook_secrets"
+
+    chat_pk: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = _created_at()

@@ -134,11 +134,24 @@ async def test_without_allow_private_a_request_never_connects_to_an_internal_add
 def test_a_wrong_secret_or_a_changed_body_fails_verification():
     from bot.alerts.webhook_bodies import sign
 
+    signature, now = sign(SECRET, "1700000000", b"body"), 1700000000
+    assert verify_signature(SECRET, "1700000000", b"body", signature, now=now)
+    assert not verify_signature("other", "1700000000", b"body", signature, now=now)
+    assert not verify_signature(SECRET, "1700000001", b"body", signature, now=now)
+    assert not verify_signature(SECRET, "1700000000", b"b0dy", signature, now=now)
+
+
+def test_a_signature_older_or_newer_than_the_tolerance_is_refused():
+    from bot.alerts.webhook_bodies import sign
+
     signature = sign(SECRET, "1700000000", b"body")
-    assert verify_signature(SECRET, "1700000000", b"body", signature)
-    assert not verify_signature("other", "1700000000", b"body", signature)
-    assert not verify_signature(SECRET, "1700000001", b"body", signature)
-    assert not verify_signature(SECRET, "1700000000", b"b0dy", signature)
+    for now in (1700000000 + 300, 1700000000 - 300, 1700000000 + 299.5):
+        assert verify_signature(SECRET, "1700000000", b"body", signature, now=now)
+    for now in (1700000000 + 301, 1700000000 - 301, 1700086400):  # today: a day-old request still verified
+        assert not verify_signature(SECRET, "1700000000", b"body", signature, now=now)
+    assert verify_signature(SECRET, "1700000000", b"body", signature, now=1700086400, tolerance=86400)
+    for stamp in ("", "17e8", "-1", " 1700000000", "1700000000.5"):
+        assert not verify_signature(SECRET, stamp, b"body", sign(SECRET, stamp, b"body"), now=1700000000)
 
 
 @pytest.mark.parametrize(
