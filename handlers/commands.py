@@ -74,7 +74,10 @@ async def dispatch(
 ) -> Reply:
     """Answer one message. Never raises: bad input gets a short reason and the usage."""
     chat = chat or ChatContext()
-    text = command_text(text)  # ＥＴＨ and ETH\u200b read as ETH; no RTL override or ANSI escape is echoed back
+    # ＥＴＨ and ETH\u200b read as ETH; no RTL override or ANSI escape is echoed back. NFKC may lengthen a text
+    # (one ligature can become 18 characters), so the limit holds before and after.
+    if len(text) <= MAX_TEXT:
+        text = command_text(text)
     if len(text) > MAX_TEXT:
         return error_reply(
             f"That message is too long for a command ({len(text):,} characters). Send /help for the list."

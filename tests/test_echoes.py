@@ -43,6 +43,11 @@ async def test_full_width_and_invisible_characters_read_as_the_plain_ticker_and_
     assert reply.text == plain.text
 
 
+async def test_the_length_limit_holds_after_normalising():
+    reply = await dispatch(make_services(), "/corr " + "\ufdfa" * 100)  # one character, 18 after NFKC
+    assert not reply.ok and reply.text.startswith("That message is too long for a command (1,806 characters)")
+
+
 def test_command_text_and_printable():
     assert command_text("/corr\tＥＴＨ\n９０ｄ") == "/corr ETH 90d"
     assert printable("line one\n\x1b[31mline two\u202e") == "line one\n[31mline two"
