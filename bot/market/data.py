@@ -115,6 +115,10 @@ class MarketData(Protocol):
         """A ticker users asked for; ValueError with a reason to show, LiveDataNeeded without live sources."""
         ...
 
+    async def remove_asset(self, text: str) -> Asset:
+        """Forget a ticker users added; ValueError with a reason to show, LiveDataNeeded without live sources."""
+        ...
+
     async def status(self, assets: Iterable[Asset]) -> list[AssetStatus]: ...
 
 
@@ -152,6 +156,10 @@ class SnapshotMarketData:
     async def add_asset(self, text: str, kind: str | None, added_by: str | None) -> Asset:
         raise LiveDataNeeded("Adding tickers needs live data (MARKET_DATA=auto or live); this bot answers from the "
                              "bundled snapshot only")
+
+    async def remove_asset(self, text: str) -> Asset:
+        raise LiveDataNeeded("Only live data has added tickers to remove (MARKET_DATA=auto or live); this bot answers "
+                             "from the bundled snapshot only")
 
     async def status(self, assets: Iterable[Asset]) -> list[AssetStatus]:
         rows = []

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from bot.assets import Asset, register_asset
+from bot.assets import Asset, find_asset, is_custom, register_asset, unregister_asset
 from bot.clock import as_utc
 from bot.config import MarketDataMode
 from bot.market import calendars, snapshot
@@ -175,6 +175,18 @@ class LiveMarketData:
         register_asset(asset)
         log.info("asset %s added (%s) by %s", asset.symbol, asset.kind.value, added_by or "?")
         await self.refresh([asset])
+        return asset
+
+    async def remove_asset(self, text: str) -> Asset:
+        """Forget a ticker users added (built-in ones stay); AssetRejected with a reason to show."""
+        await self.start()
+        asset = find_asset(text)
+        if asset is None or not is_custom(asset):
+            name, what = (asset.symbol, "built in") if asset else (text[:20], "not a ticker anyone added")
+            raise AssetRejected(f"{name} is {what}; only added tickers can be removed")
+        await self.cache.delete_custom_asset(asset.symbol)
+        unregister_asset(asset.symbol)  # other processes forget it at their next start
+        log.info("asset %s removed", asset.symbol)
         return asset
 
     # ---------------------------------------------------------------- status

@@ -188,6 +188,27 @@ async def test_the_ticker_list_is_capped(fakes, store, sources, clock, settings)
     assert App(market_settings(max_custom_assets=7)).market.max_custom_assets == 7
 
 
+async def test_operators_remove_added_tickers_that_nothing_watches(fakes, store, sources, clock, settings):
+    live = make_live(store, sources, clock, settings, budget_seconds=0.05)
+    assert (await dispatch(services_for(live, store), "/assets add SOL")).ok
+    refused = await dispatch(services_for(live, store), "/assets remove SOL", dm("55"))  # today: unknown argument
+    assert not refused.ok and refused.text.startswith("Only the bot's operators can remove tickers")
+    built_in = await dispatch(services_for(live, store), "/assets remove ETH")
+    assert not built_in.ok and "ETH is built in; only added tickers can be removed" in built_in.text
+    chat = await store.upsert_chat("telegram", "77", "private")
+    await store.subscribe(chat, "SOL", "SPY", window_days=90, kinds=DEFAULT_KINDS)
+    watched = await dispatch(services_for(live, store), "/assets remove sol")
+    assert not watched.ok and watched.text.startswith("SOL is watched by 1 subscription;")
+    await store.unsubscribe(chat, "SOL", "SPY")
+    removed = await dispatch(services_for(live, store), "/assets remove sol")
+    assert removed.ok and removed.text == "Removed SOL: /assets add SOL brings it back."
+    assert find_asset("SOL") is None
+    await make_live(store, sources, clock, settings).start()  # a new process does not bring it back
+    assert find_asset("SOL") is None
+    again = await dispatch(services_for(live, store), "/assets remove SOL")
+    assert not again.ok and "SOL is not a ticker anyone added" in again.text
+
+
 async def test_adding_needs_live_data():
     reply = await dispatch(services_for(SnapshotMarketData(), mode="snapshot"), "/assets add SOL")
     assert not reply.ok and "needs live data" in reply.text
