@@ -62,6 +62,11 @@ def test_the_command_line_echoes_nothing_hidden_and_reads_full_width_tickers(tmp
     assert main(["webhook", "add", "https://example.com/hook", "\x1b[2Jregime\u202e"]) == 2
     err = capsys.readouterr().err
     assert "is not an alert kind" in err and not any(char in err for char in HIDDEN)
+    for argv in (["\x1b[2Jrun"], ["ask", "/help", "--theme", "dark\u202e"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        err = capsys.readouterr().err
+        assert "invalid choice" in err and not any(char in err for char in HIDDEN)
     assert main(["alerts", "--pair", "ＥＴＨ:ＲＵＴ", "--from", "2024-04-01", "--to", "2024-05-01"]) == 0
     assert "ETH:RUT 90d" in capsys.readouterr().out
 

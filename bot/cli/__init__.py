@@ -57,6 +57,16 @@ def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose errors quote the words given (`invalid choice: '…'`): made printable first. Subcommand
+    parsers are of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        from bot.ports.reply import printable
+
+        super().error(printable(message))
+
+
 # Which module of bot/cli defines each subcommand, in the order `--help` lists them. `main` imports only the
 # module of the subcommand asked for (each imports what its commands need: pandas for a replay, SQLAlchemy for
 # the database), so `ask /help` starts fast; `--help` or an unknown word loads them all.
@@ -71,7 +81,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     wanted = SUBCOMMANDS.get(argv[0]) if argv else None
     names = [wanted] if wanted else list(dict.fromkeys(SUBCOMMANDS.values()))
-    parser = argparse.ArgumentParser(prog="python -m bot", description="Decoupler: crypto/equity correlation bot")
+    parser = _Parser(prog="python -m bot", description="Decoupler: crypto/equity correlation bot")
     sub = parser.add_subparsers(dest="cmd", required=True)
     for name in names:
         importlib.import_module(f"bot.cli.{name}").add_commands(sub)
