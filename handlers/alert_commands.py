@@ -10,7 +10,7 @@ from bot.alerts.payload import InstanceKey, instance_key
 from bot.alerts.preview import Preview
 from bot.analysis.errors import AnalysisError
 from bot.assets import Asset, find_asset
-from bot.market.data import NoData
+from bot.market.errors import NoData
 from bot.ports.reply import Reply, error_reply
 from bot.ports.services import Services
 from bot.render.alert_text import history_text, preview_text

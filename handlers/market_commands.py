@@ -7,7 +7,7 @@ import asyncio
 from bot.analysis.errors import AnalysisError
 from bot.analysis.results import CorrResult
 from bot.assets import all_assets
-from bot.market.data import LiveDataNeeded, NoData
+from bot.market.errors import LiveDataNeeded, NoData
 from bot.ports.reply import Button, Reply, error_reply
 from bot.render import text
 from bot.windows import parse_window

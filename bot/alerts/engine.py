@@ -46,7 +46,7 @@ from bot.analysis.analyzer import PairAnalyzer
 from bot.analysis.scan import UniverseScanner
 from bot.assets import Asset, all_assets, find_asset
 from bot.clock import utcnow
-from bot.market.data import NoData
+from bot.market.errors import NoData
 from bot.store import Store
 from bot.store.alert_records import (
     RECORD_ONLY,

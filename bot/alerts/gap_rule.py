@@ -25,7 +25,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from bot.analytics.gap import MIN_BETA_OBS, benchmark_move_to_close
-from bot.analytics.regimes import Regime, RegimeChange, RegimeState
+from bot.analytics.regimes import RegimeChange, RegimeState
+from bot.analytics.thresholds import Regime
 
 GAP_LEVELS = (0.25, 0.50)  # asset moves to close that fire when first reached, either direction
 GAP_CLOSED = 0.05  # a gap is closed when the move left is within this

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.alerts.gap_rule import GapState, StoredGap, dump_gap, gap_step, load_gap
 from bot.alerts.kinds import DIVERGENCE, GAP, RECORD, REGIME
-from bot.analytics.regimes import DEFAULT_THRESHOLDS, Regime, RegimeState, Thresholds, step
+from bot.analytics.regimes import RegimeState, step
+from bot.analytics.thresholds import DEFAULT_THRESHOLDS, Regime, Thresholds
 
 DIVERGENCE_REARM_OBS = 10  # observations after an alert before the divergence rule can re-arm
 RECORD_GAP_OBS = 20  # observations after a record alert before the same side can fire again

@@ -30,7 +30,8 @@ from bot.analysis.results import (
 )
 from bot.analytics import correlation as corr
 from bot.analytics.divergence import divergence_z_series
-from bot.analytics.regimes import DEFAULT_THRESHOLDS, RegimeHistory, Thresholds, regime_history
+from bot.analytics.regimes import RegimeHistory, regime_history
+from bot.analytics.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from bot.assets import Asset
 from bot.config import MarketDataMode
 from bot.market import calendars

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from bot.analytics import correlation as corr
-    from bot.analytics.regimes import RegimeHistory, Thresholds
+    from bot.analytics.regimes import RegimeHistory
+    from bot.analytics.thresholds import Thresholds
     from bot.market.data import LegData
 
 

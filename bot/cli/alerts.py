@@ -106,7 +106,7 @@ def _replay_request(settings: Settings, args: argparse.Namespace) -> ReplayReque
 
 
 async def _replay(app: App, request: ReplayRequest, as_json: bool) -> int:
-    from bot.market.data import NoData
+    from bot.market.errors import NoData
 
     params = request.params
     await app.market.refresh([find_asset(params.asset), find_asset(params.benchmark)])

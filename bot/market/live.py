@@ -26,7 +26,8 @@ from bot.config import MarketDataMode
 from bot.market import calendars, snapshot
 from bot.market.align import LegPrices
 from bot.market.cache import SNAPSHOT, PriceCache, StoredBar
-from bot.market.data import AssetStatus, LegData, NoData, SeriesLine
+from bot.market.data import AssetStatus, LegData, SeriesLine
+from bot.market.errors import NoData
 from bot.market.sources.base import DAILY, HOURLY, STEP, intervals_of, naive_utc
 from bot.market.sources.checks import next_bar_due
 from bot.market.sources.cooldown import Cooldowns

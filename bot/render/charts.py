@@ -27,7 +27,7 @@ from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory
 
 from bot.analysis.results import ChartData
-from bot.analytics.regimes import Thresholds
+from bot.analytics.thresholds import Thresholds
 from bot.render.chart_shapes import (
     date_nums,
     float_values,

@@ -8,7 +8,8 @@ from typing import Any
 import pandas as pd
 
 from bot.analysis.results import BUNDLED_END, AsOf, Candidate, CorrResult, PairData, RegimeNow
-from bot.analytics.regimes import DEFAULT_THRESHOLDS, Boundary, Regime, change_boundary, change_direction, classify
+from bot.analytics.regimes import Boundary, change_boundary, change_direction, classify
+from bot.analytics.thresholds import DEFAULT_THRESHOLDS, Regime
 from bot.assets import Asset
 
 SOURCE_WORDS = {"snapshot": "bundled snapshot", "cache": "cached prices", "live": "live prices"}

@@ -17,7 +17,7 @@ from functools import lru_cache
 from itertools import pairwise
 from zoneinfo import available_timezones
 
-from bot.analytics.regimes import Thresholds
+from bot.analytics.thresholds import Thresholds
 
 
 class SettingError(ValueError):

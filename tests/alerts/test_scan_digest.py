@@ -19,7 +19,8 @@ from bot.app import App
 from bot.assets import Asset
 from bot.config import load_settings
 from bot.market import snapshot
-from bot.market.data import LegData, NoData
+from bot.market.data import LegData
+from bot.market.errors import NoData
 from bot.render.alert_messages import AlertContent
 from bot.store import Store
 from bot.store.alert_records import Recipient
