@@ -81,7 +81,7 @@ async def _subscribe(req: Request, store: Store, chat: Chat) -> Reply:
         return _subscription_reply(lines, subscription, created=True)
     before = subscription
     if kinds and kinds != subscription.kinds:
-        subscription = await store.set_kinds(chat, subscription.asset, subscription.benchmark, kinds)
+        subscription = await store.set_kinds(chat, *subscription.legs, kinds)
     if explicit_window and query.window.days != subscription.window_days:
         (subscription,) = await store.set_window(chat, query.window.days, pair=query_pair(query))
     label = pair_label(subscription.asset, subscription.benchmark)

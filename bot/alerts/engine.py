@@ -189,13 +189,13 @@ class AlertEngine:
         """Rule instances with their pair (a universe-wide one, the scan digest, has None), and the opt-in kinds
         the subscriptions of each instance want."""
         subscriptions = await self.store.active_subscriptions()
-        keys = {instance_key(s.asset, s.benchmark, s.window_days, s.thresholds)
+        keys = {instance_key(*s.legs, s.window_days, s.thresholds)
                 for _, s in subscriptions if not s.universe_wide}
         opted: dict[InstanceKey, frozenset[str]] = {}
         for _, s in subscriptions:
             chosen = frozenset(k for k in s.kinds if k in ALERT_KINDS and not ALERT_KINDS[k].default)
             if chosen and not s.universe_wide:
-                key = instance_key(s.asset, s.benchmark, s.window_days, s.thresholds)
+                key = instance_key(*s.legs, s.window_days, s.thresholds)
                 opted[key] = opted.get(key, frozenset()) | chosen
         universe = digest_keys([s for _, s in subscriptions])
         pairs: dict[InstanceKey, tuple[Asset, Asset]] = {}

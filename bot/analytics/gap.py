@@ -35,7 +35,8 @@ class BetaFit:
 
 def beta_window(index: pd.DatetimeIndex, t0: pd.Timestamp, days: int = BETA_DAYS) -> np.ndarray:
     """Returns dated in (t0 − days, t0]: what pandas' rolling('<days>D') takes at t0."""
-    return (index > t0 - pd.Timedelta(days=days)) & (index <= t0)
+    mask: np.ndarray = (index > t0 - pd.Timedelta(days=days)) & (index <= t0)
+    return mask
 
 
 def fit_beta(ra: pd.Series, rb: pd.Series, t0: pd.Timestamp, days: int = BETA_DAYS) -> BetaFit:

@@ -33,7 +33,7 @@ class Thresholds:
         return [f.name for f in fields(cls)]
 
     def with_values(self, **values: float) -> Thresholds:
-        return replace(self, **values)
+        return replace(self, **values)  # type: ignore[arg-type]  # names are checked by the caller (preferences)
 
 
 DEFAULT_THRESHOLDS = Thresholds()

@@ -109,7 +109,7 @@ async def _replay(app: App, request: ReplayRequest, as_json: bool) -> int:
     from bot.market.errors import NoData
 
     params = request.params
-    await app.market.refresh([find_asset(params.asset), find_asset(params.benchmark)])
+    await app.market.refresh([a for a in (find_asset(params.asset), find_asset(params.benchmark)) if a is not None])
     try:
         events = await asyncio.to_thread(replay, app.analysis, params, request.start, request.end)
     except NoData as missing:

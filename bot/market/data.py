@@ -88,7 +88,8 @@ class AssetStatus:
 
 
 class MarketData(Protocol):
-    mode: MarketDataMode
+    @property
+    def mode(self) -> MarketDataMode: ...
 
     def leg(self, asset: Asset) -> LegData: ...
 

@@ -100,7 +100,7 @@ class PairChartCanvas:
 
     def __init__(self, theme: ChartTheme) -> None:
         self.theme = theme
-        self.figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, facecolor=theme.figure_bg, layout="none")
+        self.figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, facecolor=theme.figure_bg, layout="none")  # type: ignore[arg-type]  # documented value, missing from the stubs
         self.canvas = FigureCanvasAgg(self.figure)
         self.price_ax = self.figure.add_axes((LEFT, PRICE_BOTTOM, RIGHT - LEFT, PRICE_TOP - PRICE_BOTTOM))
         self.corr_ax = self.figure.add_axes(
@@ -292,7 +292,7 @@ class PairChartCanvas:
             finite = rebased[np.isfinite(rebased)]
             levels.append(finite)
             if len(finite):
-                ends.append((float(finite[-1]), asset.symbol, line.get_color()))
+                ends.append((float(finite[-1]), asset.symbol, str(line.get_color())))
 
         finite = np.concatenate(levels)
         low, high = (float(finite.min()), float(finite.max())) if len(finite) else (90.0, 110.0)
@@ -300,7 +300,7 @@ class PairChartCanvas:
         pad = (high / low) ** 0.06 if high > low else 1.05
         ax.set_ylim(np.log10(low / pad), np.log10(high * pad))
         levels_at = nice_log_ticks(low / pad, high * pad)
-        ax.yaxis.set_major_locator(ticker.FixedLocator(np.log10(levels_at)))
+        ax.yaxis.set_major_locator(ticker.FixedLocator(np.log10(levels_at).tolist()))
         ax.yaxis.set_major_formatter(ticker.FixedFormatter([format_level(level) for level in levels_at]))
         self._label_line_ends(ends, math.log(low / pad), math.log(high * pad))
 
