@@ -31,7 +31,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import pandas as pd
 
@@ -62,7 +62,6 @@ from bot.store.alerts_repo import AlertsRepo
 from bot.store.rule_state import EvaluationConflict
 
 log = logging.getLogger(__name__)
-DEFAULT_DELAY = timedelta(minutes=20)
 CONFLICT_RETRIES = 3
 DETAIL_LIMIT = 1000
 

@@ -27,7 +27,7 @@ from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory
 
 from bot.analysis.results import ChartData
-from bot.analytics.thresholds import Thresholds
+from bot.analytics.thresholds import Regime, Thresholds
 from bot.render.chart_shapes import (
     date_nums,
     float_values,
@@ -85,7 +85,7 @@ from bot.render.png import encode_png
 # serves one render at a time: `render_pair_chart` keeps a few free ones per theme for threads, and a render
 # worker process (bot.render.chart_pool) keeps one per theme.
 
-THRESHOLD_REGIMES = ("coupled", "decoupled", "inverse")
+THRESHOLD_REGIMES = (Regime.COUPLED, Regime.DECOUPLED, Regime.INVERSE)
 KEEP_FREE_CANVASES = 2  # per theme, for renders in threads; more concurrent renders build and drop theirs
 KEEP_BACKGROUNDS = 3  # per canvas (2.4 MB each): one per thresholds and source line in use
 
@@ -350,7 +350,9 @@ class PairChartCanvas:
     def _set_thresholds(self, th: Thresholds) -> None:
         """Threshold lines at their levels, and their names in the right margin, nudged apart when custom
         thresholds sit close together."""
-        levels = {"coupled": th.coupled_enter, "decoupled": th.decoupled_enter, "inverse": th.inverse_enter}
+        levels = {
+            Regime.COUPLED: th.coupled_enter, Regime.DECOUPLED: th.decoupled_enter, Regime.INVERSE: th.inverse_enter,
+        }
         min_gap = 0.16  # in correlation units; about one line of small text at this panel height
         placed: list[float] = []
         for regime, level in sorted(levels.items(), key=lambda item: -item[1]):

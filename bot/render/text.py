@@ -18,11 +18,11 @@ ALIGNMENT_WORDS = {
     "daily-close": "UTC daily closes (daily-close)",
     "mixed": "partly sync-close, partly daily-close (mixed)",
 }
-REGIME_PHRASES = {
-    "coupled": "are moving together",
-    "neutral": "are loosely linked",
-    "decoupled": "are moving apart",
-    "inverse": "are moving in opposite directions",
+REGIME_PHRASES: dict[str, str] = {
+    Regime.COUPLED: "are moving together",
+    Regime.NEUTRAL: "are loosely linked",
+    Regime.DECOUPLED: "are moving apart",
+    Regime.INVERSE: "are moving in opposite directions",
 }
 RECORD_MIN_DAYS = 60  # "lowest since <date>" only when that date is at least this far back
 

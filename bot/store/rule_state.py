@@ -35,7 +35,7 @@ from bot.store.models import (
     SubscriptionRow,
 )
 from bot.store.preferences import QuietHours
-from bot.store.universe import subscription_match
+from bot.store.universe_subscriptions import subscription_match
 from bot.store.values import load_kinds
 
 PENDING, SENT, FAILED, SKIPPED = (s.value for s in DeliveryStatus)
@@ -161,7 +161,7 @@ async def _recipients(session: AsyncSession, key: InstanceKey) -> list[Recipient
     rows = await session.execute(
         select(ChatRow, SubscriptionRow)
         .join(SubscriptionRow, SubscriptionRow.chat_pk == ChatRow.id)
-        .where(ChatRow.active.is_(True), *subscription_match(key))  # universe-wide: bot/store/universe.py
+        .where(ChatRow.active.is_(True), *subscription_match(key))  # universe-wide: bot/store/universe_subscriptions.py
         .order_by(ChatRow.id)
     )
     return [

@@ -26,7 +26,7 @@ from bot.store import Store
 from bot.store.alert_records import Recipient
 from bot.store.alerts_repo import AlertsRepo
 from bot.store.preferences import QuietHours
-from bot.store.universe import UniverseSubscriptions
+from bot.store.universe_subscriptions import UniverseSubscriptions
 from bot.windows import Window
 from handlers.commands import dispatch
 from handlers.registry import ChatContext
