@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from datetime import date
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -37,6 +39,8 @@ from bot.market import calendars
 from bot.market.align import align, aligned_returns, alignment_label
 from bot.market.data import MarketData, pair_freshness, sync_calendar
 from bot.windows import Window
+
+T = TypeVar("T")
 
 CHART_MIN_DAYS = 365
 # Derived series (rolling measures per window, EWMA, divergence) kept per pair; every window anyone asks for
@@ -99,6 +103,10 @@ class PairAnalyzer:
         with self._lock:
             self._derived[key] = value
         return value
+
+    def derived(self, data: PairData, name: object, compute: Callable[[], T]) -> T:
+        """The same per-pair cache for a service built on the analyzer (the gap paths of /odds)."""
+        return self._derive(data, name, compute)
 
     def window_history(self, data: PairData, window: Window) -> WindowHistory:
         def compute() -> WindowHistory:
