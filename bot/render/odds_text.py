@@ -107,7 +107,7 @@ def _counts(summary: Summary) -> str:
 def footer(result: OddsResult) -> str:
     gap = result.today.gap
     pair = gap.pair
-    return (f"Episodes: gaps from the end of each {result.window.long_label} coupled regime, from |gap_z| "
+    return (f"Episodes: gaps from the end of each {result.window.long_label} coupled regime, from |gap_z| ≥ "
             f"{EPISODE_Z} until the asset move to close is within {100 * CLOSED_MOVE:.0f}% · today's gap "
             f"{day(gap.anchor)} → {day(pair.when)}, {gap.n_obs} daily returns · as of {day(pair.when)} · data: "
             f"{source_words(pair.sources, pair.source)}")
