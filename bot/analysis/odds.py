@@ -59,11 +59,17 @@ class Comparable:
         return self.episode.closed
 
 
+BEYOND_FOLLOW_UP = "beyond the longest follow-up"
+NO_INTERVAL = "every episode followed that long closed: no interval"
+
+
 @dataclass(frozen=True)
 class Horizon:
     sessions: int
     closed: int  # comparable episodes seen to close within it
-    estimate: Interval | None  # Kaplan–Meier P(closed within), None beyond the longest follow-up
+    estimate: Interval | None  # Kaplan–Meier P(closed within); None with the reason
+    withheld: str | None = None  # BEYOND_FOLLOW_UP, or NO_INTERVAL when S fell to 0 (the log-log interval is
+    # undefined there: a few episodes, all closed, would read as "100% (95% 100–100%)")
 
 
 @dataclass(frozen=True)
@@ -122,8 +128,12 @@ def summarise(found: Sequence[Comparable], level: float) -> Summary:
     for sessions in HORIZONS:
         at = ep.survival_at(km, sessions)
         seen = sum(c.closed and c.sessions <= sessions for c in found)
-        # P(closed within t) = 1 − S(t): its interval is the survival interval turned over
-        horizons.append(Horizon(sessions, seen, None if at is None else Interval(1 - at[0], 1 - at[2], 1 - at[1])))
+        if at is None:
+            horizons.append(Horizon(sessions, seen, None, BEYOND_FOLLOW_UP))
+        elif at[0] == 0:
+            horizons.append(Horizon(sessions, seen, None, NO_INTERVAL))
+        else:  # P(closed within t) = 1 − S(t): its interval is the survival interval turned over
+            horizons.append(Horizon(sessions, seen, Interval(1 - at[0], 1 - at[2], 1 - at[1])))
     closed = sum(c.closed for c in found)
     by_asset = sum(bool(c.episode.closed_by_asset) for c in found)
     asset_share = Interval(*ep.wilson(by_asset, closed)) if closed else None

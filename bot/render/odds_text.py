@@ -85,7 +85,7 @@ def _level_words(summary: Summary) -> str:
 def _estimates(summary: Summary) -> list[str]:
     horizons = []
     for h in summary.horizons:
-        known = share(h.estimate) if h.estimate is not None else "not estimated (beyond the longest follow-up)"
+        known = share(h.estimate) if h.estimate is not None else f"not estimated ({h.withheld})"
         horizons.append(f"within {h.sessions} sessions {h.closed} seen, Kaplan–Meier {known}")
     median, low, high = summary.median or (None, None, None)
     median_words = ("not reached: fewer than half closed" if median is None else
@@ -160,8 +160,9 @@ def _interval(interval: Interval | None) -> dict[str, float | None] | None:
 
 
 def _horizon(horizon: Horizon) -> dict[str, float | None]:
-    """Kaplan–Meier P(closed within) and its interval; all None beyond the longest follow-up."""
-    return _interval(horizon.estimate) or dict.fromkeys(("estimate", "lower", "upper"))
+    """Kaplan–Meier P(closed within) and its interval; all None, with the reason, when withheld."""
+    return {**(_interval(horizon.estimate) or dict.fromkeys(("estimate", "lower", "upper"))),
+            "withheld_reason": horizon.withheld}
 
 
 def episode_fields(item: Comparable) -> dict[str, Any]:
@@ -215,23 +216,4 @@ def coupled_fields(now: CoupledNow) -> dict[str, Any]:
             "window": pair.window.label, "coupled": True, "regime_since": day(pair.regime_since),
             "suggested_since": day(now.suggested_anchor) if now.suggested_anchor is not None else None,
             "episodes": [], "summary": None, "source": pair.source, "stale": pair.as_of.stale}
-
-
-# ---- the gap alert's base rate (bot/alerts/gap_base_rate.py) ---------------------------------------------------
-
-
-def base_rate_line(detail: dict[str, Any]) -> str | None:
-    """'Base rate: of 8 past gaps this size across the universe (|gap_z| ≥ 1.70, pooled: not independent), 6
-    closed within 120 sessions, Kaplan–Meier 75% (95% 35–92%).' None without one."""
-    rate = detail.get("base_rate")
-    if not isinstance(rate, dict):
-        return None
-    estimate = rate.get("closed_within_120")
-    known = (share(Interval(estimate["estimate"], estimate["lower"], estimate["upper"]))
-             if isinstance(estimate, dict) and estimate.get("estimate") is not None else
-             "not estimated (beyond the longest follow-up)")
-    return (f"Base rate, known on {rate.get('as_of')}: of {rate.get('n')} past gaps this size across the universe "
-            f"(|gap_z| ≥ {num(rate.get('level'), 2)}; pooled, so not independent), {rate.get('closed_seen_120')} "
-            f"closed within 120 sessions, Kaplan–Meier {known}. More: /odds {rate.get('pair', '').replace(':', ' ')} "
-            "all")
 
