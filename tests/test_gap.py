@@ -179,7 +179,8 @@ def test_closing_moves_close_the_gap():
         assert math.log1p(gm.asset_move_to_close(g)) + g == pytest.approx(0, abs=1e-12)
         assert g - beta * math.log1p(gm.benchmark_move_to_close(g, beta)) == pytest.approx(0, abs=1e-12)
     assert gm.benchmark_move_to_close(0.3, 0.0) is None
-    assert gm.benchmark_move_to_close(0.3, 0.01) is None  # ×e^30: not a move anyone can read
+    assert gm.benchmark_move_to_close(0.3, 0.01) == pytest.approx(math.expm1(30.0))  # the arithmetic only
+    assert gm.benchmark_move_to_close(8.0, 0.01) is None  # beyond a float
     prices = pd.DataFrame({"a": [100.0, 110.0, 90.0], "b": [50.0, 55.0, 60.0]},
                           index=pd.to_datetime(["2025-01-02", "2025-01-03", "2025-01-06"]))
     g = gm.gap_series(prices["a"], prices["b"], prices.index[0], 2.0)

@@ -35,6 +35,7 @@ from datetime import date, datetime
 
 import pandas as pd
 
+from bot.alerts.gap_base_rate import add_base_rate
 from bot.alerts.holding import release_for
 from bot.alerts.kinds import ALERT_KINDS, DEFAULT_KINDS
 from bot.alerts.market_sessions import latest_session, rule_calendar, session_on_or_before, stale_legs
@@ -287,6 +288,7 @@ class AlertEngine:
         z = self.analyzer.divergence(data, params.thresholds.horizon)
         obs = pair_observations(data, params, after=state.last_date, until=target, z=z)
         state_after, events = fold(params, obs, state, kinds=DEFAULT_KINDS | opted)
+        events = add_base_rate(self.analyzer, params, events)
         warm_up = instance.state is None
         alerts = [
             NewAlert(e.kind, e.as_of.date(), event_payload(e),

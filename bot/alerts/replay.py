@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from bot.alerts.gap_base_rate import add_base_rate
 from bot.alerts.kinds import DEFAULT_KINDS
 from bot.alerts.rules import AlertEvent, Observation, RuleParams, RuleState, evaluate
 from bot.analysis.analyzer import PairAnalyzer
@@ -113,4 +114,4 @@ def replay(
     """Alerts of `kinds` (default: the kinds a subscription gets unless it opts in to more) the rules fire from
     `start` to `end`, warmed up from the start of the data."""
     _, events = fold(params, observations(analyzer, params, until=end), kinds=kinds)
-    return [e for e in events if start is None or e.as_of >= start]
+    return add_base_rate(analyzer, params, [e for e in events if start is None or e.as_of >= start])

@@ -92,8 +92,9 @@ class PairAnalyzer:
                 del self._derived[stale]
         return data
 
-    def _derive(self, data: PairData, name: object, compute: Callable[[], _T]) -> _T:
-        """Per-pair cache of derived series, valid as long as the pair's data is."""
+    def derived(self, data: PairData, name: object, compute: Callable[[], _T]) -> _T:
+        """Per-pair cache of derived series, valid as long as the pair's data is (services built on the analyzer,
+        such as the gap paths of /odds, use it too)."""
         key = ((data.asset.symbol, data.benchmark.symbol), id(data), name)
         with self._lock:
             found = self._derived.get(key, _MISSING)
@@ -118,14 +119,14 @@ class PairAnalyzer:
                 regime_history(pearson, spearman, self.thresholds),
             )
 
-        return self._derive(data, ("window", window.days), compute)
+        return self.derived(data, ("window", window.days), compute)
 
     def ewma(self, data: PairData) -> pd.Series:
-        return self._derive(data, "ewma", lambda: corr.ewma_correlation(data.returns["ra"], data.returns["rb"]))
+        return self.derived(data, "ewma", lambda: corr.ewma_correlation(data.returns["ra"], data.returns["rb"]))
 
     def divergence(self, data: PairData, horizon: int | None = None) -> pd.Series:
         h = horizon or self.thresholds.horizon
-        return self._derive(
+        return self.derived(
             data, ("divergence", h), lambda: divergence_z_series(data.returns["ra"], data.returns["rb"], horizon=h)
         )
 
