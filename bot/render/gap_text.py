@@ -326,4 +326,5 @@ def gap_alert_fields(event: AlertEvent) -> dict[str, Any]:
     detail = event.detail
     return {"event": detail.get("event"), "level": detail.get("level"), "anchor": detail.get("anchor"),
             "beta": rounded(detail.get("beta")), "gap_log": rounded(detail.get("gap_log")),
-            "benchmark_move_to_close": rounded(detail.get("benchmark_move"))}
+            "benchmark_move_to_close": rounded(detail.get("benchmark_move")),
+            "benchmark_move_withheld_reason": detail.get("benchmark_move_withheld_reason")}

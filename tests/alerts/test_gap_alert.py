@@ -4,7 +4,11 @@ engine (SQLite and PostgreSQL), replay, /preview and its wording."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 from datetime import date
 
 import pandas as pd
@@ -246,6 +250,28 @@ async def test_the_engine_day_by_day_fires_the_gap_alerts_the_replay_lists(store
     assert RuleState.from_json(instance.state) == state
 
 
+def test_the_cli_replays_the_gap_alerts_with_kinds(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_TOKEN")}
+    env.update(MARKET_DATA="snapshot", DATABASE_URL=f"sqlite:///{tmp_path}/d.sqlite3", LOG_LEVEL="WARNING")
+    command = [sys.executable, "-m", "bot", "alerts", "--pair", "ETH:RUT", "--kinds", "gap", "--from", "2023-01-01",
+               "--to", "2024-12-31", "--json"]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    # docs/methods.md §8.6, with the spacing and the anchor's expiry
+    assert [(r["as_of"], r["event"], r["level"]) for r in rows] == [
+        ("2023-06-15", "crossed", 0.25), ("2023-06-23", "closed", None), ("2023-08-22", "crossed", 0.25),
+        ("2023-10-23", "closed", None), ("2024-02-26", "crossed", -0.25)]
+    assert {r["kind"] for r in rows} == {"gap"} and {r["anchor"] for r in rows} == {"2023-03-23"}
+    both = subprocess.run([*command[:7], "regime,gap", *command[8:]], capture_output=True, text=True, cwd=tmp_path,
+                          env=env, timeout=120)
+    kinds = {json.loads(line)["kind"] for line in both.stdout.splitlines()}
+    assert both.returncode == 0 and kinds == {"regime", "gap"}
+    bad = subprocess.run([*command[:7], "gapp"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert bad.returncode != 0 and "unknown kind 'gapp' (did you mean gap?)" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 async def test_subscribe_and_preview_in_a_chat(tmp_path):
     from bot.app import App
 
@@ -256,5 +282,14 @@ async def test_subscribe_and_preview_in_a_chat(tmp_path):
         assert subscribed.ok and "gap" in subscribed.text
         shown = await dispatch(app.services, "/preview", chat)
         assert shown.ok and "ETH:RUT 90d:" in shown.text and "(gap " in shown.text
+        # the JSON lists every event, not only the counts
+        events = shown.data["events"]
+        assert len(events) == shown.data["pairs"]["ETH:RUT"] >= 1
+        assert {e["kind"] for e in events} == {"gap"} and all(e["pair"] == "ETH:RUT" for e in events)
+        assert [e["as_of"] for e in events] == sorted(e["as_of"] for e in events)
+        # more events than the text's latest three, every one listed
+        other = await dispatch(app.services, "/preview BTC SPY", chat)
+        assert other.ok and len(other.data["events"]) == other.data["pairs"]["BTC:SPY"] > 3
+        assert all(e["text"] and e["as_of"] >= other.data["from"] for e in other.data["events"])
     finally:
         await app.close()
