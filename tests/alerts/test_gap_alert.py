@@ -155,6 +155,19 @@ def test_replay_lists_the_gap_only_when_asked(snapshot_analyzer, gap_events):
     # close on 2024-08-05 are no longer alerts
 
 
+PAIRS = [(a, b) for a in ("ETH", "BTC") for b in ("RUT", "IWM", "SPY", "QQQ")]
+
+
+def test_the_replay_counts_of_methods_8_6(snapshot_analyzer, monkeypatch):
+    def counts() -> list[int]:
+        return [len(replay(snapshot_analyzer, RuleParams(a, b, 90), kinds=GAP)) for a, b in PAIRS]
+
+    assert counts() == [5, 4, 7, 9, 2, 2, 3, 6]  # 38: spacing 20 and expiry 365
+    monkeypatch.setattr(gap_rule, "GAP_SPACING_OBS", 0)
+    monkeypatch.setattr(gap_rule, "GAP_ANCHOR_DAYS", 10**6)
+    assert counts() == [7, 7, 12, 12, 3, 3, 4, 14]  # 62: the rule before both
+
+
 def test_every_gap_alert_is_what_gap_says_that_day(snapshot_analyzer, gap_events):
     service = GapService(snapshot_analyzer)
     window = Window(90)
