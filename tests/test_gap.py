@@ -244,6 +244,13 @@ async def test_no_move_beyond_100_percent_is_a_number(services, text, as_of):
         assert "more than double" in closing
 
 
+async def test_on_the_line_there_is_no_move_to_offer(services):
+    reply = await ask(services, "/gap ETH RUT since 2025-12-19", "2026-01-16")  # g −0.001
+    lines = reply.text.splitlines()
+    assert reply.ok and "ETH is on the line where its beta of" in lines[0] and "no gap to close" in lines[0]
+    assert "Realignment arithmetic" not in reply.text and lines[1].startswith("Since 2025-12-19: ")
+
+
 async def test_alpha_says_the_intercept_the_beta_line_leaves_out(services):
     reply = await ask(services, "/gap BTC SPY since 2024-12-01 alpha", "2026-01-16")
     want = reference_gap("BTC", "SPY", "2024-12-01", "2026-01-16")

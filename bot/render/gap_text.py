@@ -162,9 +162,10 @@ def gap_text(result: GapResult, with_alpha: bool = False) -> str:
     fit = result.fit
     guide = ("" if abs(fit.correlation) >= RELIABLE_CORRELATION else
              "; with correlation this low the beta line is a loose guide")
+    on_line = round(100.0 * abs(result.gap_pct)) == 0  # the headline says there is no gap to close
     lines = [
         headline(result),
-        closing_line(result),
+        *([] if on_line else [closing_line(result)]),
         f"Since {day(result.anchor)}: {asset} {pct(result.change('asset'), 1)}, {bench} "
         f"{pct(result.change('benchmark'), 1)}; the beta implies {asset} {pct(result.change('implied'), 1)}. "
         f"Gap {num(result.gap, 3, signed=True)} in log terms ({asset} at {100.0 * (1 + result.gap_pct):.1f}% of "
