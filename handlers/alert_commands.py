@@ -13,7 +13,7 @@ from bot.assets import Asset, find_asset
 from bot.market.errors import NoData
 from bot.ports.reply import Reply, error_reply
 from bot.ports.services import Services
-from bot.render.alert_text import history_text, preview_text
+from bot.render.alert_text import alert_fields, history_text, preview_text
 from bot.store.alert_records import InstanceKey
 from bot.windows import parse_window
 from handlers.parsing import UsageError, parse_pair_args
@@ -91,6 +91,7 @@ async def preview_command(req: Request) -> Reply:
         text="\n".join(lines),
         data={"from": f"{result.start:%Y-%m-%d}", "to": f"{result.end:%Y-%m-%d}",
               "pairs": {p.pair: len(events) for p, events in sections},
+              "events": [alert_fields(event, p) for p, events in sections for event in events],
               "skipped": {f"{key.asset}:{key.benchmark}": reason for key, reason in skipped}},
     )
 

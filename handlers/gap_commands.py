@@ -30,6 +30,7 @@ class GapQuery:
     asset: Asset
     benchmark: Asset
     since: dt.date | None
+    alpha: bool = False  # say the intercept the beta line leaves out (docs/methods.md §8.2)
 
 
 def _date(token: str) -> dt.date:
@@ -42,9 +43,10 @@ def _date(token: str) -> dt.date:
 
 
 def parse_gap_args(args: list[str], default_pair: str, default_window: str) -> GapQuery:
-    """`[asset] [benchmark] [since YYYY-MM-DD]`, in any order; a bare date is the since date (Discord sends the
-    option's value alone)."""
+    """`[asset] [benchmark] [since YYYY-MM-DD] [alpha]`, in any order; a bare date is the since date (Discord sends
+    the option's value alone)."""
     since: dt.date | None = None
+    alpha = False
     tickers: list[str] = []
     tokens = list(args)
     while tokens:
@@ -57,6 +59,9 @@ def parse_gap_args(args: list[str], default_pair: str, default_window: str) -> G
             date = _date(value)
         elif _DATE_LIKE.match(token):
             date = _date(token)
+        elif low == "alpha":
+            alpha = True
+            continue
         else:
             tickers.append(token)
             continue
@@ -69,7 +74,7 @@ def parse_gap_args(args: list[str], default_pair: str, default_window: str) -> G
         if str(exc) == "This command takes no window":
             raise UsageError("/gap takes no window: give a start date instead, e.g. since 2025-07-25") from None
         raise
-    return GapQuery(query.asset, query.benchmark, since)
+    return GapQuery(query.asset, query.benchmark, since, alpha)
 
 
 def _failure(exc: Exception) -> Reply:
@@ -80,10 +85,11 @@ def _failure(exc: Exception) -> Reply:
 @command(
     "gap", summary="Will the gap close? The move back to the beta line",
     help="How far the asset is from where its beta to the benchmark puts it, and the move that closes the gap: "
-    "the asset's alone, or the benchmark's alone. Beta is fitted on the year before the anchor: the since date, "
+    "the asset's alone, or the benchmark's alone (arithmetic, not a forecast), led by how unusual the gap is in "
+    "standard deviations of the pair's wander. Beta is fitted on the year before the anchor: the since date, "
     "or else the session before the pair's last coupled regime (90-day window) began to end; a pair coupled now "
-    "has no gap to close unless you give a date.\n"
-    "Examples: /gap · /gap BTC SPY · /gap ETH RUT since 2025-07-25",
+    "has no gap to close unless you give a date. Add 'alpha' to see the intercept the beta line leaves out.\n"
+    "Examples: /gap · /gap BTC SPY · /gap ETH RUT since 2025-07-25 · /gap BTC SPY since 2024-12-01 alpha",
     chart=True, options=(ASSET, BENCHMARK, SINCE),
 )
 async def gap_command(req: Request) -> Reply:
@@ -113,4 +119,5 @@ async def gap_command(req: Request) -> Reply:
         chart = await asyncio.to_thread(render_gap_chart, result, req.theme)
     name = (f"gap-{query.asset.symbol}-{query.benchmark.symbol}-{result.anchor:%Y%m%d}-"
             f"{result.pair.when:%Y%m%d}.png")
-    return Reply(text=gap_text.gap_text(result), chart=chart, chart_name=name, data=gap_text.gap_fields(result))
+    return Reply(text=gap_text.gap_text(result, query.alpha), chart=chart, chart_name=name,
+                 data=gap_text.gap_fields(result))

@@ -53,6 +53,7 @@ def pair_observations(
     prices = data.aligned.reindex(dates)
     log_a, log_b = np.log(prices["a"].to_numpy(float)), np.log(prices["b"].to_numpy(float))
     beta_year = corr.rolling_beta(ra, rb, BETA_DAYS).to_numpy(float)
+    corr_year = corr.rolling_pearson(ra, rb, BETA_DAYS).to_numpy(float)
     n_year = corr.rolling_count(ra, BETA_DAYS).to_numpy()
     stamps = dates.to_numpy()
     x, y = ra.to_numpy(float), rb.to_numpy(float)
@@ -63,7 +64,7 @@ def pair_observations(
         n_obs = i + 1 - start
         rank = corr.spearman(x[start : i + 1], y[start : i + 1]) if n_obs >= corr.MIN_OBS else math.nan
         out.append(Observation(dates[i], float(pearson[i]), rank, float(z_values[i]), n_obs, float(log_a[i]),
-                               float(log_b[i]), float(beta_year[i]), int(n_year[i])))
+                               float(log_b[i]), float(beta_year[i]), int(n_year[i]), float(corr_year[i])))
     return out
 
 

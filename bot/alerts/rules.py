@@ -56,6 +56,7 @@ class Observation:
     log_b: float = math.nan
     beta_year: float = math.nan
     n_year: int = 0
+    corr_year: float = math.nan  # the correlation of the same year's returns (the gap's benchmark-move rules)
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,7 @@ def evaluate(
     state, record_events = _record(state, obs, th)
     events.extend(record_events)
     gap_state, gaps = gap_step(state.gap, obs.date, obs.log_a, obs.log_b, obs.beta_year, obs.n_year, regime_state,
-                               change)
+                               change, obs.corr_year)
     events.extend(AlertEvent(GAP, obs.date, move, since=pd.Timestamp(str(detail["anchor"])), detail=detail)
                   for move, detail in gaps)
     return replace(state, obs=state.obs + 1, last_date=obs.date, gap=gap_state), events

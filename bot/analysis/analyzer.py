@@ -142,7 +142,8 @@ class PairAnalyzer:
         want = pd.Timestamp(requested)
         if want < dates[0]:
             raise AnalysisError(
-                f"no {data.key} data before {dates[0]:%Y-%m-%d}; pick a later date"
+                f"no {data.key} data before {dates[0]:%Y-%m-%d}, its first return (its first price is on "
+                f"{data.aligned.index[0]:%Y-%m-%d}); pick a later date"
             )
         pos = dates.searchsorted(want, side="right") - 1
         as_of = dates[pos]
@@ -195,7 +196,8 @@ class PairAnalyzer:
         n = len(in_window)
         if n < corr.MIN_OBS:
             raise AnalysisError(
-                f"only {n} observations of {data.key} in the {window.label} window to {when:%Y-%m-%d}; "
+                f"only {n} observation{'' if n == 1 else 's'} of {data.key} in the {window.label} window to "
+                f"{when:%Y-%m-%d}; "
                 f"at least {corr.MIN_OBS} are needed"
             )
         ra, rb = in_window["ra"].to_numpy(), in_window["rb"].to_numpy()

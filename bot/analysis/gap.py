@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from bot.analysis.analyzer import PairAnalyzer
@@ -100,8 +101,35 @@ class GapResult:
         return gm.asset_move_to_close(self.gap)
 
     @property
+    def gap_se(self) -> float:
+        """SD of the gap after n_obs returns under the fit's model (σ_ε·√n, docs/methods.md §8.3)."""
+        return gm.gap_standard_error(self.fit.resid_sd, self.n_obs)
+
+    @property
+    def gap_z(self) -> float:
+        return gm.gap_z(self.gap, self.fit.resid_sd, self.n_obs)
+
+    @property
+    def alpha_drift(self) -> float:
+        """The fit's intercept over the gap's returns (α·n): the drift the beta line leaves out."""
+        return self.fit.alpha * self.n_obs
+
+    @property
+    def benchmark_move_withheld_reason(self) -> str | None:
+        return gm.benchmark_move_withheld_reason(self.beta, self.fit.beta_se, self.fit.correlation)
+
+    @property
     def benchmark_move(self) -> float | None:
+        """The benchmark move that closes the gap alone; None when it is withheld (see the reason)."""
+        if self.benchmark_move_withheld_reason is not None:
+            return None
         return gm.benchmark_move_to_close(self.gap, self.beta)
+
+    def band(self, sigmas: float) -> pd.Series:
+        """The beta-implied path (rebased to 100) shifted by `sigmas` standard deviations of the gap at each
+        observation since t0 (σ_ε·√k after k returns): the ±1σ/±2σ band of the chart."""
+        steps = np.arange(len(self.path))
+        return self.path["implied"] * np.exp(gm.gap_band(self.fit.resid_sd, steps, sigmas))
 
     def change(self, column: str) -> float:
         """Change since t0 of 'asset', 'implied' or 'benchmark', as a fraction."""
@@ -192,7 +220,8 @@ class GapService:
         dates = data.aligned.index
         when = context.when
         if requested < dates[0]:
-            raise AnalysisError(f"no {data.key} data before {dates[0]:%Y-%m-%d}: pick a later since date")
+            raise AnalysisError(f"no {data.key} data before {dates[0]:%Y-%m-%d} (its first price; its first return "
+                                f"is on {data.returns.index[0]:%Y-%m-%d}): pick a later since date")
         if requested > when:
             if requested > self._today():
                 raise AnalysisError(f"since {requested:%Y-%m-%d} is in the future: pick a date before "
@@ -214,7 +243,8 @@ class GapService:
         which = "since date" if kind == GIVEN else "start date (since YYYY-MM-DD)"
         if fit.n_obs < gm.MIN_BETA_OBS:
             raise AnalysisError(
-                f"only {fit.n_obs} returns of {data.key} in the year to {anchor:%Y-%m-%d}; the beta needs at "
+                f"only {fit.n_obs} return{'' if fit.n_obs == 1 else 's'} of {data.key} in the year to "
+                f"{anchor:%Y-%m-%d}; the beta needs at "
                 f"least {gm.MIN_BETA_OBS}: pick a later {which}"
             )
         if not math.isfinite(fit.beta):

@@ -29,7 +29,7 @@ from cachetools import LRUCache
 
 from bot.analysis.errors import AnalysisError
 from bot.analysis.results import AsOf, CorrResult
-from bot.analytics.scan import LOOKBACK, decoupling_score, ranking
+from bot.analytics.scan import LOOKBACK, decoupling_score, lookback_for, ranking, shared_returns
 from bot.assets import Asset, all_assets
 from bot.config import MarketDataMode
 from bot.market.errors import NoData
@@ -80,6 +80,7 @@ class ScanRow:
     correlation_before: float | None  # the same window's correlation LOOKBACK observations earlier
     n_obs_before: int
     before: pd.Timestamp | None  # that earlier observation's date
+    shared: int = 0  # returns the two windows have in common (the score's overlap term)
 
     @property
     def pair(self) -> str:
@@ -117,7 +118,12 @@ class ScanResult:
     rows: tuple[ScanRow, ...]  # every pair with an answer, in ranking order
     left_out: tuple[LeftOut, ...]
     skipped: tuple[SkippedPair, ...]
-    lookback: int = LOOKBACK
+    lookback: int = LOOKBACK  # for this window (`lookback_for`: 20 up to a year, 20 per year beyond)
+
+    @property
+    def truncated(self) -> tuple[ScanRow, ...]:
+        """Rows whose window reaches back before the pair's first observation (§3.10: less data than its name)."""
+        return tuple(row for row in self.rows if row.result.window_truncated)
 
     @property
     def as_of(self) -> pd.Timestamp | None:
@@ -231,6 +237,9 @@ class UniverseScanner:
         key = ("scan", window.days, requested, self.lookback, universe.version)
         return self._cached(self._scans, key, lambda: self._scan(universe, window, requested))
 
+    def lookback_for(self, window: Window) -> int:
+        return lookback_for(window.days, self.lookback)
+
     def _scan(self, universe: Universe, window: Window, requested: pd.Timestamp | None) -> ScanResult:
         rows: list[ScanRow] = []
         skipped: list[SkippedPair] = []
@@ -241,20 +250,22 @@ class UniverseScanner:
                 skipped.append(SkippedPair(f"{asset.symbol}:{benchmark.symbol}", _first_line(exc)))
         order = ranking([r.score for r in rows], [r.divergence_z for r in rows], [r.pair for r in rows])
         return ScanResult(window, requested, tuple(rows[i] for i in order), universe.left_out, tuple(skipped),
-                          self.lookback)
+                          self.lookback_for(window))
 
     def row(self, asset: Asset, benchmark: Asset, window: Window, as_of: date | None = None) -> ScanRow:
-        """One pair's scan row: its /corr answer, the correlation `lookback` observations before, the score."""
+        """One pair's scan row: its /corr answer, the correlation `lookback` observations before (the window's
+        lookback, `lookback_for`), the score with the returns both windows share."""
         result = self.analyzer.correlation(asset, benchmark, window, as_of)
         data = self.analyzer.pair(asset, benchmark)
         dates = data.returns.index
-        position = dates.get_loc(result.as_of) - self.lookback
+        position = dates.get_loc(result.as_of) - self.lookback_for(window)
         if position < 0:
             return ScanRow(result, None, None, 0, None)
         before = dates[position]
         rho_before, n_before = self.analyzer.window_correlation(data, window, before)
-        score = decoupling_score(result.correlation, result.n_obs, rho_before, n_before)
-        return ScanRow(result, score, None if math.isnan(rho_before) else rho_before, n_before, before)
+        shared = shared_returns(dates.to_numpy(), result.as_of.to_datetime64(), before.to_datetime64(), window.days)
+        score = decoupling_score(result.correlation, result.n_obs, rho_before, n_before, shared)
+        return ScanRow(result, score, None if math.isnan(rho_before) else rho_before, n_before, before, shared)
 
     # ---- /matrix ----------------------------------------------------------------------------------
     def matrix(self, window: Window, assets: Sequence[Asset] | None = None, as_of: date | None = None) -> MatrixData:

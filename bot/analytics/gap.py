@@ -94,6 +94,14 @@ def gap_band(resid_sd: float, steps: np.ndarray, sigmas: float) -> np.ndarray:
     return sigmas * resid_sd * np.sqrt(np.asarray(steps, float))
 
 
+def beta_standard_error_from_correlation(beta: float, correlation: float, n: int) -> float:
+    """The OLS beta's standard error from the fit's correlation and returns (its t is ρ·√(n − 2)/√(1 − ρ²)):
+    |β|·√(1 − ρ²) / (|ρ|·√(n − 2)); NaN when undefined."""
+    if n <= 2 or not (math.isfinite(beta) and math.isfinite(correlation)) or correlation == 0:
+        return math.nan
+    return abs(beta) * math.sqrt(max(1.0 - correlation * correlation, 0.0)) / (abs(correlation) * math.sqrt(n - 2))
+
+
 def beta_significant(beta: float, beta_se: float) -> bool:
     """Is beta different from 0 at 95% (|β| ≥ 1.96 standard errors)?"""
     return math.isfinite(beta) and math.isfinite(beta_se) and abs(beta) >= Z_95 * beta_se
