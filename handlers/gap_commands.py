@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from bot.analysis.errors import AnalysisError
 from bot.analysis.gap import CoupledNow, GapService
 from bot.assets import Asset
-from bot.market.data import NoData
+from bot.market.errors import NoData
 from bot.ports.reply import Button, Reply, error_reply
 from bot.render import gap_text
 from bot.windows import parse_window

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from bot.analysis.errors import AnalysisError
 from bot.analysis.scan import MATRIX_MAX_ASSETS
 from bot.assets import Asset, all_assets
-from bot.market.data import NoData
+from bot.market.errors import NoData
 from bot.ports.reply import Reply, error_reply
 from bot.render import scan_text
 from bot.windows import Window, WindowError, looks_like_window, parse_window

@@ -31,7 +31,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import pandas as pd
 
@@ -46,7 +46,7 @@ from bot.analysis.analyzer import PairAnalyzer
 from bot.analysis.scan import UniverseScanner
 from bot.assets import Asset, all_assets, find_asset
 from bot.clock import utcnow
-from bot.market.data import NoData
+from bot.market.errors import NoData
 from bot.store import Store
 from bot.store.alert_records import (
     RECORD_ONLY,
@@ -62,7 +62,6 @@ from bot.store.alerts_repo import AlertsRepo
 from bot.store.rule_state import EvaluationConflict
 
 log = logging.getLogger(__name__)
-DEFAULT_DELAY = timedelta(minutes=20)
 CONFLICT_RETRIES = 3
 DETAIL_LIMIT = 1000
 
@@ -189,13 +188,13 @@ class AlertEngine:
         """Rule instances with their pair (a universe-wide one, the scan digest, has None), and the opt-in kinds
         the subscriptions of each instance want."""
         subscriptions = await self.store.active_subscriptions()
-        keys = {instance_key(s.asset, s.benchmark, s.window_days, s.thresholds)
+        keys = {instance_key(*s.legs, s.window_days, s.thresholds)
                 for _, s in subscriptions if not s.universe_wide}
         opted: dict[InstanceKey, frozenset[str]] = {}
         for _, s in subscriptions:
             chosen = frozenset(k for k in s.kinds if k in ALERT_KINDS and not ALERT_KINDS[k].default)
             if chosen and not s.universe_wide:
-                key = instance_key(s.asset, s.benchmark, s.window_days, s.thresholds)
+                key = instance_key(*s.legs, s.window_days, s.thresholds)
                 opted[key] = opted.get(key, frozenset()) | chosen
         universe = digest_keys([s for _, s in subscriptions])
         pairs: dict[InstanceKey, tuple[Asset, Asset]] = {}

@@ -34,7 +34,8 @@ from bot.analytics.gap import (
     benchmark_move_withheld_reason,
     beta_standard_error_from_correlation,
 )
-from bot.analytics.regimes import Regime, RegimeChange, RegimeState
+from bot.analytics.regimes import RegimeChange, RegimeState
+from bot.analytics.thresholds import Regime
 
 GAP_LEVELS = (0.25, 0.50)  # asset moves to close that fire when first reached, either direction
 GAP_CLOSED = 0.05  # a gap is closed when the move left is within this

@@ -37,7 +37,7 @@ from bot.alerts.rules import AlertEvent
 from bot.analysis.scan import MATRIX_MAX_ASSETS, ScanRow, UniverseScanner
 from bot.store.alert_records import SEND, SKIP, InstanceKey, InstanceUpdate, NewAlert, RuleInstance
 from bot.store.records import Subscription
-from bot.store.universe import NO_THRESHOLDS, UNIVERSE
+from bot.store.universe_subscriptions import NO_THRESHOLDS, UNIVERSE
 from bot.windows import Window
 
 DIGEST_CALENDAR = "XNYS"

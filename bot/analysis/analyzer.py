@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from datetime import date
+from typing import TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -30,7 +32,8 @@ from bot.analysis.results import (
 )
 from bot.analytics import correlation as corr
 from bot.analytics.divergence import divergence_z_series
-from bot.analytics.regimes import DEFAULT_THRESHOLDS, RegimeHistory, Thresholds, regime_history
+from bot.analytics.regimes import RegimeHistory, regime_history
+from bot.analytics.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from bot.assets import Asset
 from bot.config import MarketDataMode
 from bot.market import calendars
@@ -46,6 +49,7 @@ PAIR_CACHE = 64
 
 
 _MISSING = object()
+_T = TypeVar("_T")
 
 
 def _opt(value: float) -> float | None:
@@ -65,8 +69,8 @@ class PairAnalyzer:
         self.market = market
         self.thresholds = thresholds
         self._lock = threading.RLock()
-        self._pairs: LRUCache[tuple[str, str], tuple[tuple, PairData]] = LRUCache(PAIR_CACHE)
-        self._derived: LRUCache[tuple, object] = LRUCache(DERIVED_CACHE)
+        self._pairs: LRUCache[tuple[str, str], tuple[tuple[object, ...], PairData]] = LRUCache(PAIR_CACHE)
+        self._derived: LRUCache[tuple[object, ...], object] = LRUCache(DERIVED_CACHE)
 
     # ---- data -------------------------------------------------------------------------------------
     def pair(self, asset: Asset, benchmark: Asset) -> PairData:
@@ -88,13 +92,13 @@ class PairAnalyzer:
                 del self._derived[stale]
         return data
 
-    def _derive(self, data: PairData, name: object, compute):
+    def _derive(self, data: PairData, name: object, compute: Callable[[], _T]) -> _T:
         """Per-pair cache of derived series, valid as long as the pair's data is."""
         key = ((data.asset.symbol, data.benchmark.symbol), id(data), name)
         with self._lock:
             found = self._derived.get(key, _MISSING)
             if found is not _MISSING:
-                return found
+                return cast(_T, found)
         value = compute()
         with self._lock:
             self._derived[key] = value

@@ -21,7 +21,8 @@ from bot.analysis.analyzer import PairAnalyzer
 from bot.analysis.errors import AnalysisError
 from bot.analysis.results import AsOf, PairData
 from bot.analytics import gap as gm
-from bot.analytics.regimes import Regime, RegimeChange
+from bot.analytics.regimes import RegimeChange
+from bot.analytics.thresholds import Regime
 from bot.assets import Asset
 from bot.market.align import alignment_label
 from bot.windows import Window

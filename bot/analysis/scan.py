@@ -32,7 +32,7 @@ from bot.analysis.results import AsOf, CorrResult
 from bot.analytics.scan import LOOKBACK, decoupling_score, lookback_for, ranking, shared_returns
 from bot.assets import Asset, all_assets
 from bot.config import MarketDataMode
-from bot.market.data import NoData
+from bot.market.errors import NoData
 from bot.windows import Window
 
 if TYPE_CHECKING:

@@ -48,7 +48,8 @@ class BetaFit:
 
 def beta_window(index: pd.DatetimeIndex, t0: pd.Timestamp, days: int = BETA_DAYS) -> np.ndarray:
     """Returns dated in (t0 − days, t0]: what pandas' rolling('<days>D') takes at t0."""
-    return (index > t0 - pd.Timedelta(days=days)) & (index <= t0)
+    mask: np.ndarray = (index > t0 - pd.Timedelta(days=days)) & (index <= t0)
+    return mask
 
 
 def fit_beta(ra: pd.Series, rb: pd.Series, t0: pd.Timestamp, days: int = BETA_DAYS) -> BetaFit:
@@ -90,7 +91,8 @@ def gap_z(gap: float, resid_sd: float, n: int) -> float:
 
 def gap_band(resid_sd: float, steps: np.ndarray, sigmas: float) -> np.ndarray:
     """The log offset of the ±`sigmas` band around the beta-implied path after `steps` returns: sigmas·σ_ε·√k."""
-    return sigmas * resid_sd * np.sqrt(np.asarray(steps, float))
+    offsets: np.ndarray = sigmas * resid_sd * np.sqrt(np.asarray(steps, float))
+    return offsets
 
 
 def beta_standard_error_from_correlation(beta: float, correlation: float, n: int) -> float:

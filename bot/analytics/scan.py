@@ -89,7 +89,7 @@ def decoupling_score(rho_now: float, n_now: int, rho_before: float | None, n_bef
     return (_z(rho_before) - _z(rho_now)) / se
 
 
-def rank_key(score: float | None, divergence_z: float | None, pair: str) -> tuple:
+def rank_key(score: float | None, divergence_z: float | None, pair: str) -> tuple[bool, float, bool, float, str]:
     """Sort key: score descending (no score last), then |divergence z| descending (none last), then the pair."""
     return (
         score is None,

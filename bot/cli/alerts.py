@@ -138,10 +138,10 @@ def _replay_request(settings: Settings, args: argparse.Namespace) -> ReplayReque
 
 
 async def _replay(app: App, request: ReplayRequest, as_json: bool) -> int:
-    from bot.market.data import NoData
+    from bot.market.errors import NoData
 
     params = request.params
-    await app.market.refresh([find_asset(params.asset), find_asset(params.benchmark)])
+    await app.market.refresh([a for a in (find_asset(params.asset), find_asset(params.benchmark)) if a is not None])
     try:
         events = await asyncio.to_thread(replay, app.analysis, params, request.start, request.end, request.kinds)
     except NoData as missing:

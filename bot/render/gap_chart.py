@@ -98,7 +98,7 @@ def render_gap_chart(result: GapResult, theme: str = "light") -> bytes:
     implied = path["implied"].to_numpy(float)
     bench = path["benchmark"].to_numpy(float)
 
-    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, facecolor=th.figure_bg, layout="none")
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, facecolor=th.figure_bg, layout="none")  # type: ignore[arg-type]  # documented value, missing from the stubs
     FigureCanvasAgg(fig)
     ax = fig.add_axes((LEFT, PATH_BOTTOM, RIGHT - LEFT, PATH_TOP - PATH_BOTTOM))
     bx = fig.add_axes((LEFT, BENCH_BOTTOM, RIGHT - LEFT, BENCH_TOP - BENCH_BOTTOM), sharex=ax)

@@ -8,7 +8,8 @@ from typing import Any
 import pandas as pd
 
 from bot.analysis.results import BUNDLED_END, AsOf, Candidate, CorrResult, PairData, RegimeNow
-from bot.analytics.regimes import DEFAULT_THRESHOLDS, Boundary, Regime, change_boundary, change_direction, classify
+from bot.analytics.regimes import Boundary, change_boundary, change_direction, classify
+from bot.analytics.thresholds import DEFAULT_THRESHOLDS, Regime
 from bot.assets import Asset
 
 SOURCE_WORDS = {"snapshot": "bundled snapshot", "cache": "cached prices", "live": "live prices"}
@@ -17,11 +18,11 @@ ALIGNMENT_WORDS = {
     "daily-close": "UTC daily closes (daily-close)",
     "mixed": "partly sync-close, partly daily-close (mixed)",
 }
-REGIME_PHRASES = {
-    "coupled": "are moving together",
-    "neutral": "are loosely linked",
-    "decoupled": "are moving apart",
-    "inverse": "are moving in opposite directions",
+REGIME_PHRASES: dict[str, str] = {
+    Regime.COUPLED: "are moving together",
+    Regime.NEUTRAL: "are loosely linked",
+    Regime.DECOUPLED: "are moving apart",
+    Regime.INVERSE: "are moving in opposite directions",
 }
 RECORD_MIN_DAYS = 60  # "lowest since <date>" only when that date is at least this far back
 

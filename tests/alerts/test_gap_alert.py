@@ -21,7 +21,7 @@ from bot.alerts.preview import preview
 from bot.alerts.replay import fold, observations, replay
 from bot.alerts.rules import Observation, RuleParams, RuleState
 from bot.analysis.gap import GapResult, GapService
-from bot.analytics.regimes import DEFAULT_THRESHOLDS
+from bot.analytics.thresholds import DEFAULT_THRESHOLDS
 from bot.assets import find_asset
 from bot.config import load_settings
 from bot.market import calendars

@@ -17,7 +17,7 @@ from bot.assets import Asset, AssetKind, find_asset
 from bot.config import MarketDataMode
 from bot.market.backfill import backfill
 from bot.market.cache import PriceCache
-from bot.market.data import NoData
+from bot.market.errors import NoData
 from bot.market.sources.updater import FIRST_FETCH_SPAN
 from bot.ports.services import Services
 from bot.store.models import PriceBarRow
