@@ -91,7 +91,8 @@ def gap_z(gap: float, resid_sd: float, n: int) -> float:
 
 def gap_band(resid_sd: float, steps: np.ndarray, sigmas: float) -> np.ndarray:
     """The log offset of the ±`sigmas` band around the beta-implied path after `steps` returns: sigmas·σ_ε·√k."""
-    return sigmas * resid_sd * np.sqrt(np.asarray(steps, float))
+    offsets: np.ndarray = sigmas * resid_sd * np.sqrt(np.asarray(steps, float))
+    return offsets
 
 
 def beta_standard_error_from_correlation(beta: float, correlation: float, n: int) -> float:
