@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass
 
 from bot.analysis.errors import AnalysisError
-from bot.analysis.gap import CoupledNow, GapService
 from bot.assets import Asset
 from bot.market.errors import NoData
 from bot.ports.reply import Button, Reply, error_reply
@@ -100,6 +99,9 @@ async def gap_command(req: Request) -> Reply:
     except UsageError as exc:
         return error_reply(str(exc), usage)
     await req.services.market.refresh([query.asset, query.benchmark])
+    from bot.analysis.gap import GapService  # the analyzer and the calendars: only when asked
+    from bot.analysis.gap_results import CoupledNow
+
     service = GapService(req.services.analysis)
     window = parse_window(settings.default_window)
     try:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 
 from bot.analysis.errors import AnalysisError
-from bot.analysis.gap import CoupledNow
+from bot.analysis.gap_results import CoupledNow
 from bot.analysis.odds import OddsService
 from bot.assets import all_assets
-from bot.market.data import NoData
+from bot.market.errors import NoData
 from bot.ports.reply import Button, Reply, error_reply
 from bot.render import odds_text
 from bot.render.text import day

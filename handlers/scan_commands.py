@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from bot.analysis.errors import AnalysisError
-from bot.analysis.scan import MATRIX_MAX_ASSETS
+from bot.analysis.scan_results import MATRIX_MAX_ASSETS
 from bot.assets import Asset, all_assets
 from bot.market.errors import NoData
 from bot.ports.reply import Reply, error_reply

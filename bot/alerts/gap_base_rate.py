@@ -11,17 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from bot.alerts.kinds import GAP
 from bot.alerts.rules import AlertEvent, RuleParams
-from bot.analysis.analyzer import PairAnalyzer
 from bot.analysis.odds import MIN_ESTIMATE, OddsService
 from bot.analysis.scan import UniverseScanner
 from bot.analytics import gap as gm
 from bot.assets import Asset, find_asset
 from bot.windows import Window
+
+if TYPE_CHECKING:
+    from bot.analysis.analyzer import PairAnalyzer
 
 HORIZON = 120  # the alert's line: closed within this many sessions
 

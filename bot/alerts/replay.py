@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,12 +20,14 @@ import pandas as pd
 from bot.alerts.gap_base_rate import add_base_rate
 from bot.alerts.kinds import DEFAULT_KINDS
 from bot.alerts.rules import AlertEvent, Observation, RuleParams, RuleState, evaluate
-from bot.analysis.analyzer import PairAnalyzer
 from bot.analysis.results import PairData
 from bot.analytics import correlation as corr
 from bot.analytics.divergence import divergence_z_series
 from bot.analytics.gap import BETA_DAYS
 from bot.assets import Asset, find_asset
+
+if TYPE_CHECKING:
+    from bot.analysis.analyzer import PairAnalyzer
 
 AssetResolver = Callable[[str], Asset | None]
 

@@ -11,17 +11,20 @@ point-in-time view the alert's base rate and `--as-of` use.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from bot.analysis.analyzer import PairAnalyzer
 from bot.analysis.results import PairData
 from bot.analytics import episodes as ep
 from bot.analytics import gap as gm
 from bot.analytics.thresholds import Regime
 from bot.assets import Asset
 from bot.windows import Window
+
+if TYPE_CHECKING:
+    from bot.analysis.analyzer import PairAnalyzer
 
 CLOSED = "closed"
 OPEN = "open"  # still open at the end of the data or at the date asked: censored there

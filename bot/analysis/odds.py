@@ -13,11 +13,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from bot.analysis.analyzer import PairAnalyzer
 from bot.analysis.episodes import (
     OPEN,
     RECOUPLED,
@@ -27,11 +27,15 @@ from bot.analysis.episodes import (
     pair_episodes,
     path_episodes,
 )
-from bot.analysis.gap import END_OF_COUPLED, CoupledNow, GapResult, GapService
+from bot.analysis.gap import GapService
+from bot.analysis.gap_results import END_OF_COUPLED, CoupledNow, GapResult
 from bot.analytics import episodes as ep
 from bot.analytics import gap as gm
 from bot.assets import Asset
 from bot.windows import Window
+
+if TYPE_CHECKING:
+    from bot.analysis.analyzer import PairAnalyzer
 
 HORIZONS = (20, 60, 120)  # sessions: "closed within …"
 MIN_ESTIMATE = 5  # comparable episodes an estimate needs; fewer are listed instead

@@ -21,7 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bot.analysis.gap import GIVEN, GapResult
+from bot.analysis.gap_results import GIVEN, GapResult
 from bot.analysis.results import BUNDLED_END
 from bot.render.chart_style import SOURCE_LABELS, chart_theme, style_axes
 from bot.render.gap_text import benchmark_name, move, pct, two_decimals

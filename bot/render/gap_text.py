@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from bot.alerts.rules import AlertEvent, RuleParams
-from bot.analysis.gap import GIVEN, CoupledEnd, CoupledNow, GapResult, PairContext
+from bot.analysis.gap_results import GIVEN, CoupledEnd, CoupledNow, GapResult, PairContext
 from bot.analytics import gap as gm
 from bot.assets import Asset, AssetKind
 from bot.render.text import ALIGNMENT_WORDS, as_of_line, capitalise, day, num, rounded, source_words

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from bot.analysis.episodes import CLOSED, RECOUPLED, Episode
-from bot.analysis.gap import CoupledNow
+from bot.analysis.gap_results import CoupledNow
 from bot.analysis.odds import MIN_ESTIMATE, Comparable, Horizon, Interval, OddsResult, Summary
 from bot.analytics.episodes import CLOSED_MOVE, EPISODE_Z
 from bot.render.gap_text import benchmark_name

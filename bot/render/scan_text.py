@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from bot.analysis.results import AsOf
-from bot.analysis.scan import LeftOut, MatrixData, ScanResult, ScanRow, SkippedPair
+from bot.analysis.scan_results import LeftOut, MatrixData, ScanResult, ScanRow, SkippedPair
 from bot.analytics.scan import LOOKBACK
 from bot.render.text import (
     ALIGNMENT_WORDS,

@@ -20,7 +20,8 @@ from bot.alerts.kinds import ALERT_KINDS, DEFAULT_KINDS, kinds_for_word
 from bot.alerts.preview import preview
 from bot.alerts.replay import fold, observations, replay
 from bot.alerts.rules import Observation, RuleParams, RuleState
-from bot.analysis.gap import GapResult, GapService
+from bot.analysis.gap import GapService
+from bot.analysis.gap_results import GapResult
 from bot.analytics.thresholds import DEFAULT_THRESHOLDS
 from bot.assets import find_asset
 from bot.config import load_settings
