@@ -24,7 +24,8 @@ from bot.store.models import PriceBarRow
 from handlers.commands import dispatch
 from tests.helpers import make_services
 from tests.market.conftest import fake_sources, make_live, market_settings
-from tests.market.fakes import Failure, stop_fakes
+from tests.market.fake_base import Failure
+from tests.market.fakes import stop_fakes
 
 ETH, BTC, RUT, IWM = (find_asset(s) for s in ("ETH", "BTC", "RUT", "IWM"))
 SOL = Asset("SOL", "SOL (crypto)", AssetKind.CRYPTO, "24/7", None, ccxt="SOL/USDT", short="SOL")
