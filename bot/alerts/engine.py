@@ -44,6 +44,7 @@ from bot.alerts.replay import AssetResolver, fold, pair_observations
 from bot.alerts.rules import RuleParams, RuleState
 from bot.alerts.scan_digest import DIGEST_CALENDAR, data_target, digest_keys, digest_session, evaluate_digest
 from bot.analysis.analyzer import PairAnalyzer
+from bot.analysis.results import PairData
 from bot.analysis.scan import UniverseScanner
 from bot.assets import Asset, all_assets, find_asset
 from bot.clock import utcnow
@@ -306,9 +307,9 @@ def _clock_target(calendar: str, now: pd.Timestamp | None, until: pd.Timestamp |
     return target if until is None else min(target, session_on_or_before(calendar, until))
 
 
-def _data_target(data: object, until: pd.Timestamp | None) -> pd.Timestamp | None:
+def _data_target(data: PairData, until: pd.Timestamp | None) -> pd.Timestamp | None:
     """Snapshot mode: the world ends at the pair's last aligned session (or at `until`)."""
-    dates = data.returns.index  # type: ignore[attr-defined]
+    dates = data.returns.index
     if until is not None:
         dates = dates[dates <= until]
     return dates[-1] if len(dates) else None

@@ -126,7 +126,7 @@ def _check_consistency(values: Mapping[str, float | int]) -> None:
 
 
 def effective_thresholds(overrides: Mapping[str, float | int]) -> Thresholds:
-    return Thresholds(**overrides)  # type: ignore[arg-type]
+    return Thresholds(**overrides)  # type: ignore[arg-type]  # names and kinds checked by parse_thresholds
 
 
 def dump_thresholds(overrides: Mapping[str, float | int]) -> str:

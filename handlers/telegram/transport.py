@@ -154,7 +154,7 @@ class TelegramTransport:
             if self.settings.telegram_webhook_url:
                 await self._start_webhook(self.settings.telegram_webhook_url)
             else:
-                await self.app.updater.start_polling(  # type: ignore[union-attr]
+                await self.app.updater.start_polling(  # type: ignore[union-attr]  # built with an updater
                     timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=self._polling_error
                 )
         except InvalidToken:

@@ -60,7 +60,7 @@ class WebServer:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         if self.port == 0:  # tests ask for any free port
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # started: it has sockets
         log.info("http: serving /healthz, /metrics and the status page on %s:%d", self.host, self.port)
 
     async def stop(self) -> None:
