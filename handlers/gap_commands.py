@@ -15,7 +15,7 @@ from bot.market.errors import NoData
 from bot.ports.reply import Button, Reply, error_reply
 from bot.render import gap_text
 from bot.windows import parse_window
-from handlers.parsing import UsageError, parse_pair_args, shown
+from handlers.parsing import UsageError, failure_reply, parse_pair_args, shown
 from handlers.registry import ASSET, BENCHMARK, COMMANDS, Option, OptionKind, Request, command
 
 SINCE = Option("since", OptionKind.TEXT, "Anchor date, YYYY-MM-DD (default: where the last coupled regime ended)",
@@ -76,11 +76,6 @@ def parse_gap_args(args: list[str], default_pair: str, default_window: str) -> G
     return GapQuery(query.asset, query.benchmark, since, alpha)
 
 
-def _failure(exc: Exception) -> Reply:
-    message = str(exc).split("\n", 1)[0]
-    return error_reply(f"{message[:1].upper()}{message[1:]}.", COMMANDS["gap"].usage)
-
-
 @command(
     "gap", summary="Will the gap close? The move back to the beta line",
     help="How far the asset is from where its beta to the benchmark puts it, and the move that closes the gap: "
@@ -107,7 +102,7 @@ async def gap_command(req: Request) -> Reply:
     try:
         result = await asyncio.to_thread(service.gap, query.asset, query.benchmark, window, query.since, req.as_of)
     except (AnalysisError, NoData) as exc:
-        return _failure(exc)
+        return failure_reply(exc, COMMANDS["gap"].usage)
     if isinstance(result, CoupledNow):
         suggestion = gap_text.suggestion(result)
         buttons = [] if suggestion is None else [[Button(suggestion.removeprefix(f"/gap {query.asset.symbol} "

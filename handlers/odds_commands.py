@@ -15,7 +15,7 @@ from bot.render import odds_text
 from bot.render.text import day
 from bot.windows import parse_window
 from handlers.gap_commands import SINCE, GapQuery, parse_gap_args
-from handlers.parsing import UsageError
+from handlers.parsing import UsageError, failure_reply
 from handlers.registry import ASSET, BENCHMARK, COMMANDS, Option, OptionKind, Request, command
 
 POOLED_WORD = "all"
@@ -31,11 +31,6 @@ def parse_odds_args(args: list[str], default_pair: str, default_window: str) -> 
         return parse_gap_args(rest, default_pair, default_window), pooled
     except UsageError as exc:
         raise UsageError(str(exc).replace("/gap", "/odds")) from None
-
-
-def _failure(exc: Exception) -> Reply:
-    message = str(exc).split("\n", 1)[0]
-    return error_reply(f"{message[:1].upper()}{message[1:]}.", COMMANDS["odds"].usage)
 
 
 @command(
@@ -64,7 +59,7 @@ async def odds_command(req: Request) -> Reply:
         result = await asyncio.to_thread(service.odds, query.asset, query.benchmark, window, pairs, query.since,
                                          req.as_of, pooled)
     except (AnalysisError, NoData) as exc:
-        return _failure(exc)
+        return failure_reply(exc, COMMANDS["odds"].usage)
     if isinstance(result, CoupledNow):
         suggestion = (None if result.suggested_anchor is None else
                       f"/odds {query.asset.symbol} {query.benchmark.symbol} since {day(result.suggested_anchor)}")
