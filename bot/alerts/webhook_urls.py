@@ -16,6 +16,7 @@ import ipaddress
 import re
 import socket
 from enum import StrEnum
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from bot.ports.reply import printable
@@ -81,7 +82,7 @@ def check_webhook_url(url: str, *, allow_private: bool = False) -> str:
     return text
 
 
-def public_socket(addr_info: tuple) -> socket.socket:
+def public_socket(addr_info: tuple[Any, ...]) -> socket.socket:
     """aiohttp's socket factory for webhook requests (aiohappyeyeballs' AddrInfoType: family, type, proto,
     canonname, sockaddr): the socket for an address about to be connected to, or PrivateDestination when that
     address is not public. The resolved address is what is checked, so neither a name nor a redirect (never
