@@ -82,8 +82,9 @@ class OptionKind(StrEnum):
 
 @dataclass(frozen=True)
 class Option:
-    """One argument of a command, as slash commands and usage lines show it. Chat transports join the
-    values given, in table order, into the command's text; the handler parses and validates that text."""
+    """One argument of a command, as slash commands and usage lines show it. Transports with named options
+    (Discord) check each value by its kind and join them, in table order, into the command's text; the handler
+    parses and validates that text."""
 
     name: str  # [a-z0-9_], at most 32 characters (Discord's rule)
     kind: OptionKind
@@ -91,6 +92,9 @@ class Option:
     required: bool = False
     choices: tuple[str, ...] = ()
     placeholder: str | None = None  # what the usage line shows; default: the choices or the name
+    keyword: bool = False  # in the command's text as `name=value` (the handler reads it so), not the value alone
+    several: bool = False  # CHOICE: more than one of `choices` may be given, comma-separated
+    max_value: int | None = None  # INT: the largest value the handler accepts (the smallest is 1)
 
     @property
     def usage(self) -> str:

@@ -1,11 +1,10 @@
 """Alerts to Discord channels and DMs: `channel.send(embed, file)` over REST only (no gateway needed), paced by
 the transport's limiter, discord.py's errors mapped to the Notifier port's. discord.py waits out a 429 itself;
-those waits are counted from its log."""
+those waits are counted from the responses (handlers/discord/client.py)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import aiohttp
 import discord
@@ -13,6 +12,7 @@ import discord
 from bot.ports.notifier import CHAT_RETRY, ChatGone, PermanentError, SendResult, TransientError
 from bot.ports.reply import Reply
 from bot.sending.ratelimit import PlatformLimiter, PlatformLimits, Priority
+from handlers.discord.client import RateLimitCounter
 from handlers.discord.messages import message_parts
 
 log = logging.getLogger(__name__)
@@ -22,42 +22,16 @@ GONE_CODES = {10003: "unknown channel", 50001: "missing access", 50007: "cannot 
               50013: "missing permissions"}
 
 
-class RateLimitCounter(logging.Filter):
-    """Counts the 429s discord.py waits out by itself (it logs each one); lets every record through."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-        self.listeners: list[Callable[[], None]] = []  # e.g. the limiter's on_429, for the app's metrics
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if "rate limited" in str(record.msg).lower():
-            self.count += 1
-            for listener in self.listeners:
-                listener()
-        return True
-
-
-RATE_LIMITS = RateLimitCounter()
-
-
-def count_rate_limits() -> RateLimitCounter:
-    logger = logging.getLogger("discord.http")
-    if RATE_LIMITS not in logger.filters:
-        logger.addFilter(RATE_LIMITS)
-    return RATE_LIMITS
-
-
 class DiscordNotifier:
     """`bot.ports.notifier.Notifier` for Discord. A chat is a channel id (guild channel or DM channel)."""
 
     platform = "discord"
     retry = CHAT_RETRY
 
-    def __init__(self, client: discord.Client, limiter: PlatformLimiter):
+    def __init__(self, client: discord.Client, limiter: PlatformLimiter, rate_limits: RateLimitCounter):
         self.client = client
         self.limiter = limiter
-        self.rate_limits = count_rate_limits()
+        self.rate_limits = rate_limits  # the client's own 429s
         self.rate_limits.listeners.append(lambda: self.limiter.on_429())  # on_429 is set by the app later
 
     async def send(self, chat_id: str, reply: Reply, media: str | None = None, *, is_group: bool = False

@@ -1209,8 +1209,9 @@ class FakeDiscord:
         payload = call.json if isinstance(call.json, dict) else {}
         own_flags = int(payload.get("flags") or 0) & INTERACTION_FLAGS
         original = handle.original
-        if handle.deferred_flags is not None and original is not None:
-            # The first follow-up after a type-5 defer fills the deferred message and takes its ephemeral flag.
+        if handle.deferred_flags is not None and original is not None and not original.deleted:
+            # The first follow-up after a type-5 defer fills the deferred message and takes its ephemeral flag
+            # (once the deferred message is deleted, a follow-up is a new message with its own flags).
             problem = self._validate(payload, call.files, edit=False)
             if problem is not None:
                 return problem

@@ -52,7 +52,7 @@ async def test_start_syncs_the_generated_commands_once(services: Services, fake:
         corr = by_name["corr"]
         assert [o["name"] for o in corr["options"]] == ["window", "asset", "benchmark"]
         assert all(o["autocomplete"] and o["type"] == 3 for o in corr["options"])
-        assert by_name["subscribe"]["default_member_permissions"] == str(MANAGE_CHANNELS)
+        assert int(by_name["subscribe"]["default_member_permissions"]) == MANAGE_CHANNELS
         assert by_name["corr"]["default_member_permissions"] is None
         first_of_set = by_name["set"]["options"][0]
         assert first_of_set["name"] == "setting" and first_of_set["required"]
@@ -136,10 +136,9 @@ async def test_missing_permissions_are_named(transport, fake: FakeDiscord) -> No
     message = await no_files.wait_original()
     assert message.embeds and not message.files and "missing the Attach Files permission" in message.content
     fake.guilds[GUILD_ID].members[MODERATOR] = DEFAULT_MEMBER_PERMISSIONS | MANAGE_CHANNELS
-    mute = await fake.command("subscribe", {}, user_id=MODERATOR,
-                              app_permissions=DEFAULT_APP_PERMISSIONS & ~SEND_MESSAGES)
-    message = await mute.wait_original()
-    assert "missing the Send Messages permission" in message.embeds[0]["description"]
+    mute = await (await fake.command("subscribe", {}, user_id=MODERATOR,
+                                     app_permissions=DEFAULT_APP_PERMISSIONS & ~SEND_MESSAGES))
+    assert mute.ephemeral and "missing the Send Messages permission" in mute.data["content"]
 
 
 async def test_buttons_edit_the_message_in_place_even_after_a_restart(services: Services, fake: FakeDiscord) -> None:
@@ -169,7 +168,6 @@ async def test_a_channel_that_refuses_goes_inactive_and_comes_back_with_its_serv
     transport, fake: FakeDiscord, store: Store
 ) -> None:
     from bot.ports.reply import Reply
-    from handlers.discord.send import RATE_LIMITS
 
     chat = await store.upsert_chat("discord", str(CHANNEL_ID), "group", "Test guild #general")
     fake.fail_channel(CHANNEL_ID, 403)
@@ -184,10 +182,10 @@ async def test_a_channel_that_refuses_goes_inactive_and_comes_back_with_its_serv
     fake.add_guild()  # the bot is back in the server
     await eventually(lambda: any(g.id == GUILD_ID for g in transport.client.guilds))
     await eventually(lambda: store.get_chat("discord", chat.chat_id), lambda row: row.active)
-    before = RATE_LIMITS.count
+    counted = transport.notifier.rate_limits
     fake.rate_limit(rf"POST /channels/{CHANNEL_ID}/messages", retry_after=0.2)
     sent = await transport.notifier.send(str(CHANNEL_ID), Reply(text="alert"))  # discord.py waits and retries
-    assert sent.message_id and RATE_LIMITS.count == before + 1
+    assert sent.message_id and counted.count == 1  # from the 429 response itself
     fake.fail_channel(CHANNEL_ID, 404)
     with pytest.raises(Exception, match="unknown channel"):
         await transport.notifier.send(str(CHANNEL_ID), Reply(text="alert"))
