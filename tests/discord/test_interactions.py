@@ -1,0 +1,140 @@
+"""What a Discord user meets, against the fake Discord through the real discord.py client: options bound by name,
+every interaction answered (also when rate limited, with the real quota), errors never public, buttons that
+belong to the asker, /subscribe checking what alerts need, kinds that add up."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.ports.services import Services
+from bot.sending.ratelimit import PlatformLimiter
+from bot.store import Store
+from handlers.discord.slash import MANAGE_CHANNELS
+from handlers.discord.transport import DiscordTransport
+from handlers.quotas import CommandQuotas
+from tests.discord.conftest import FAST_LIMITS, make_transport
+from tests.discord.fake_discord import (
+    ATTACH_FILES,
+    CHANNEL_ID,
+    CHANNEL_MESSAGE_WITH_SOURCE,
+    DEFAULT_APP_PERMISSIONS,
+    DEFAULT_MEMBER_PERMISSIONS,
+    DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE,
+    GUILD_ID,
+    UPDATE_MESSAGE,
+    USER_ID,
+    FakeDiscord,
+)
+
+MODERATOR = USER_ID + 7
+
+
+def _moderator(fake: FakeDiscord) -> int:
+    fake.guilds[GUILD_ID].members[MODERATOR] = DEFAULT_MEMBER_PERMISSIONS | MANAGE_CHANNELS
+    return MODERATOR
+
+
+async def test_options_bind_by_name_not_by_position(transport, fake: FakeDiscord) -> None:
+    message = await (await fake.command("corr", {"benchmark": "SPY"})).wait_original()
+    assert "c|/corr 30d ETH SPY" in message.custom_ids  # ETH (the default asset) vs SPY, not SPY vs RUT
+    reordered = await (await fake.command("corr", [{"name": "benchmark", "type": 3, "value": "SPY"},
+                                                   {"name": "window", "type": 3, "value": "1y"},
+                                                   {"name": "asset", "type": 3, "value": "BTC"}])).wait_original()
+    assert "c|/corr 30d BTC SPY" in reordered.custom_ids and "1-year" in reordered.embeds[0].get("description", "") + \
+        reordered.embeds[0]["title"]
+    date = await (await fake.command("gap", {"since": "garbage"}))
+    assert date.ephemeral and "'garbage' is not a date" in date.data["content"]
+    pair_in_window = await (await fake.command("corr", {"window": "90d BTC SPY"}))
+    assert pair_in_window.ephemeral and "is not a window" in pair_in_window.data["content"]
+    assert "Usage: /corr [window] [asset] [benchmark]" in pair_in_window.data["content"]
+    window_as_ticker = await (await fake.command("corr", {"asset": "90d"}))
+    assert window_as_ticker.ephemeral and "Unknown ticker '90d'" in window_as_ticker.data["content"]
+    assert fake.crashes == []
+
+
+async def test_twelve_quick_charts_are_all_acknowledged_with_the_real_quota(services: Services,
+                                                                           fake: FakeDiscord) -> None:
+    transport = DiscordTransport(services, limiter=PlatformLimiter(FAST_LIMITS), quotas=CommandQuotas())
+    await transport.start()
+    try:
+        handles = [await fake.command("corr", {"window": "90d"}) for _ in range(12)]
+        answers = [await handle.wait_response(timeout=15) for handle in handles]
+    finally:
+        await transport.stop()
+    assert all(not handle.rejected for handle in handles)  # each first callback within the fake's 3 s
+    refused = [a for a in answers if a.type == CHANNEL_MESSAGE_WITH_SOURCE and a.ephemeral
+               and a.data["content"].startswith("Slow down")]
+    assert len(refused) == 6  # 6 charts a minute: #7 to #12 each told, none left without an answer
+    assert all("Try again in" in a.data["content"] for a in refused)
+
+
+async def test_a_failing_slow_answer_leaves_no_public_error(services: Services, fake: FakeDiscord) -> None:
+    transport = make_transport(services, ack_after=0.0)  # every answer is deferred first (publicly)
+    await transport.start()
+    try:
+        handle = await fake.command("unsubscribe", {"asset": "BTC", "benchmark": "SPY"}, user_id=_moderator(fake))
+        (private,) = await handle.wait_followups()
+    finally:
+        await transport.stop()
+    assert handle.response is not None and handle.response.type == DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+    assert handle.original is not None and handle.original.deleted  # the public "thinking…" is gone
+    assert private.ephemeral and "BTC vs SPY" in private.content
+    public = [m for m in fake.messages_in(CHANNEL_ID) if not m.deleted and not m.ephemeral]
+    assert public == []
+
+
+async def test_a_press_by_someone_else_is_answered_to_them_alone(transport, fake: FakeDiscord) -> None:
+    message = await (await fake.command("corr", {"window": "90d"}, user_id=USER_ID)).wait_original()
+    before = [dict(embed) for embed in message.embeds]
+    press = await fake.press(message, "c|/corr 30d ETH RUT", user_id=MODERATOR)
+    await press.wait_response()
+    (answer,) = press.messages if press.response.type == CHANNEL_MESSAGE_WITH_SOURCE else \
+        [await press.wait_original()]
+    assert answer.ephemeral and answer.id != message.id and "30-day" in answer.embeds[0]["title"]
+    assert not fake.messages[message.id].edited and fake.messages[message.id].embeds == before
+    own = await fake.press(message, "c|/corr 1y ETH RUT", user_id=USER_ID)  # the asker's press edits it
+    assert (await own).type == UPDATE_MESSAGE
+    assert "1-year" in fake.messages[message.id].embeds[0]["title"]
+
+
+async def test_subscribe_checks_what_alerts_need(transport, fake: FakeDiscord, store: Store) -> None:
+    moderator = _moderator(fake)
+    refused = await (await fake.command("subscribe", {}, user_id=moderator,
+                                        app_permissions=DEFAULT_APP_PERMISSIONS & ~ATTACH_FILES))
+    assert refused.ephemeral and "missing the Attach Files permission" in refused.data["content"]
+    assert await store.get_chat("discord", str(CHANNEL_ID)) is None  # nothing subscribed
+
+
+async def test_kinds_add_up(transport, fake: FakeDiscord, store: Store) -> None:
+    moderator = _moderator(fake)
+    await (await fake.command("subscribe", {"kinds": "regime"}, user_id=moderator)).wait_original()
+    message = await (await fake.command("subscribe", {"kinds": "gap"}, user_id=moderator)).wait_original()
+    assert "now regime, gap" in message.embeds[0]["title"] + message.embeds[0].get("description", "")
+    chat = await store.get_chat("discord", str(CHANNEL_ID))
+    (subscription,) = await store.list_subscriptions(chat)
+    assert subscription.kinds == {"regime", "gap"}
+    both = await (await fake.command("subscribe", {"kinds": "divergence,-gap"}, user_id=moderator)).wait_original()
+    assert both.embeds
+    (subscription,) = await store.list_subscriptions(chat)
+    assert subscription.kinds == {"regime", "divergence"}
+    wrong = await (await fake.command("subscribe", {"kinds": "regime,weather"}, user_id=moderator))
+    assert wrong.ephemeral and "'weather' is not one of them" in wrong.data["content"]
+
+
+async def test_autocomplete_knows_the_other_options(transport, fake: FakeDiscord) -> None:
+    benchmarks = (await (await fake.autocomplete("corr", {"asset": "BTC", "benchmark": ""},
+                                                 focused="benchmark"))).choices
+    assert benchmarks and "BTC" not in [c["value"] for c in benchmarks]
+    everything = (await (await fake.autocomplete("unsubscribe", {"asset": "a"}, focused="asset"))).choices
+    assert everything[0]["value"] == "all"
+    kinds = (await (await fake.autocomplete("subscribe", {"kinds": "regime,"}, focused="kinds"))).choices
+    assert [c["value"] for c in kinds][:3] == ["regime", "regime,all", "regime,divergence"]
+
+
+async def test_many_presses_at_once_are_each_answered(transport, fake: FakeDiscord) -> None:
+    message = await (await fake.command("beta", {})).wait_original()
+    presses = await asyncio.gather(*(fake.press(message, message.custom_ids[0], user_id=USER_ID + n)
+                                     for n in range(1, 4)))
+    for press in presses:
+        await press.wait_response()
+        assert not press.rejected
