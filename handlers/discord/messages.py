@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import discord
 
-from bot.ports.reply import Reply
+from bot.ports.reply import Button, Reply
 from bot.render.embeds import EmbedSpec, embed_of
 from handlers.discord.slash import button_id
 
@@ -47,7 +47,8 @@ class MessageParts:
 
 
 def discord_embed(spec: EmbedSpec) -> discord.Embed:
-    embed = discord.Embed(title=spec.title, description=spec.description or None, colour=spec.colour)
+    embed = discord.Embed(title=spec.title, description=spec.description or None, colour=spec.colour,
+                          timestamp=spec.timestamp)
     for field in spec.fields:
         embed.add_field(name=field.name, value=field.value, inline=field.inline)
     if spec.footer:
@@ -58,14 +59,27 @@ def discord_embed(spec: EmbedSpec) -> discord.Embed:
 
 
 def buttons(reply: Reply) -> discord.ui.View | None:
+    """The reply's buttons (the one for the window shown is highlighted); an alert about a pair gets a Chart
+    button that answers /corr for it."""
+    rows = reply.buttons or _alert_buttons(reply)
+    shown = reply.data.get("window")
     view = discord.ui.View(timeout=None)
-    for number, row in enumerate(reply.buttons[:5]):
+    for number, row in enumerate(rows[:5]):
         for button in row[:5]:
             custom_id = button_id(button.command)
             if custom_id is not None:
-                view.add_item(discord.ui.Button(label=button.label[:80], custom_id=custom_id, row=number,
-                                                style=discord.ButtonStyle.secondary))
+                style = discord.ButtonStyle.primary if button.label == shown else discord.ButtonStyle.secondary
+                view.add_item(discord.ui.Button(label=button.label[:80], custom_id=custom_id, row=number, style=style))
     return view if view.children else None
+
+
+def _alert_buttons(reply: Reply) -> list[list[Button]]:
+    data = reply.data
+    pair, window = str(data.get("pair") or ""), data.get("window")
+    if "alert_id" not in data or pair.count(":") != 1 or not window:
+        return []
+    asset, benchmark = pair.split(":")
+    return [[Button("Chart", f"/corr {window} {asset} {benchmark}")]]
 
 
 def message_parts(reply: Reply, permissions: discord.Permissions | None = None, *, with_buttons: bool = True

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.ports.reply import Reply
 from bot.ports.services import Services
+from bot.render.embeds import REGIME_COLOURS
 from bot.sending.ratelimit import PlatformLimiter
 from bot.store import Store
 from handlers.discord.slash import MANAGE_CHANNELS
@@ -27,6 +29,7 @@ from tests.discord.fake_discord import (
 )
 
 MODERATOR = USER_ID + 7
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64  # stands in for the chart (the fake stores what it gets)
 
 
 def _moderator(fake: FakeDiscord) -> int:
@@ -40,8 +43,7 @@ async def test_options_bind_by_name_not_by_position(transport, fake: FakeDiscord
     reordered = await (await fake.command("corr", [{"name": "benchmark", "type": 3, "value": "SPY"},
                                                    {"name": "window", "type": 3, "value": "1y"},
                                                    {"name": "asset", "type": 3, "value": "BTC"}])).wait_original()
-    assert "c|/corr 30d BTC SPY" in reordered.custom_ids and "1-year" in reordered.embeds[0].get("description", "") + \
-        reordered.embeds[0]["title"]
+    assert "c|/corr 30d BTC SPY" in reordered.custom_ids and reordered.embeds[0]["title"] == "BTC vs SPY · 1y"
     date = await (await fake.command("gap", {"since": "garbage"}))
     assert date.ephemeral and "'garbage' is not a date" in date.data["content"]
     pair_in_window = await (await fake.command("corr", {"window": "90d BTC SPY"}))
@@ -90,11 +92,11 @@ async def test_a_press_by_someone_else_is_answered_to_them_alone(transport, fake
     await press.wait_response()
     (answer,) = press.messages if press.response.type == CHANNEL_MESSAGE_WITH_SOURCE else \
         [await press.wait_original()]
-    assert answer.ephemeral and answer.id != message.id and "30-day" in answer.embeds[0]["title"]
+    assert answer.ephemeral and answer.id != message.id and answer.embeds[0]["title"] == "ETH vs RUT · 30d"
     assert not fake.messages[message.id].edited and fake.messages[message.id].embeds == before
     own = await fake.press(message, "c|/corr 1y ETH RUT", user_id=USER_ID)  # the asker's press edits it
     assert (await own).type == UPDATE_MESSAGE
-    assert "1-year" in fake.messages[message.id].embeds[0]["title"]
+    assert fake.messages[message.id].embeds[0]["title"] == "ETH vs RUT · 1y"
 
 
 async def test_subscribe_checks_what_alerts_need(transport, fake: FakeDiscord, store: Store) -> None:
@@ -138,3 +140,30 @@ async def test_many_presses_at_once_are_each_answered(transport, fake: FakeDisco
     for press in presses:
         await press.wait_response()
         assert not press.rejected
+
+
+async def test_an_alert_reads_as_discord(transport, fake: FakeDiscord) -> None:
+    import pandas as pd
+
+    from bot.alerts.rules import AlertEvent, RuleParams
+    from bot.render.alert_text import alert_fields
+
+    event = AlertEvent("regime", pd.Timestamp("2024-04-26"), 0.12, "neutral", "decoupled", pd.Timestamp("2024-04-20"))
+    fields = alert_fields(event, RuleParams("ETH", "RUT", 90))
+    alert = Reply(text=fields["text"], chart=PNG, chart_name="ETH-RUT-regime-20240426.png",
+                  data={"alert_id": 7, **fields})
+    await transport.notifier.send(str(CHANNEL_ID), alert)
+    (message,) = fake.sent_to(CHANNEL_ID)
+    (embed,) = message.embeds
+    assert embed["title"] == "🔔 Regime alert · ETH vs RUT" and embed["color"] == REGIME_COLOURS["decoupled"]
+    assert {f["name"]: f["value"] for f in embed["fields"]} == {
+        "Window": "90d", "Regime": "neutral → decoupled", "Correlation": "0.12", "In the band since": "2024-04-20"}
+    assert embed["timestamp"] and embed["footer"]["text"].startswith("As of 2024-04-26")
+    assert message.embed_image() == PNG and message.custom_ids == ["c|/corr 90d ETH RUT"]
+    press = await fake.press(message, "c|/corr 90d ETH RUT")  # an alert has no asker: the chart comes privately
+    await press.wait_response()
+    chart = (await press.wait_original()) if press.response.type != CHANNEL_MESSAGE_WITH_SOURCE else press.original
+    assert chart.ephemeral and chart.embeds[0]["title"] == "ETH vs RUT · 90d"
+    assert not fake.messages[message.id].edited
+    payload = message.payloads[0]
+    assert payload["allowed_mentions"] == {"parse": []}  # the client's default: nobody is pinged

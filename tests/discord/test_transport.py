@@ -71,13 +71,15 @@ async def test_corr_answers_with_one_embed_and_the_chart(transport, fake: FakeDi
     assert fake.crashes == []
     assert not answer.ephemeral and len(message.embeds) == 1
     embed = message.embeds[0]
-    assert embed["title"].startswith("ETH and small caps are moving together: 90-day correlation 0.57")
+    assert embed["title"] == "ETH vs RUT · 90d"  # short: the sentence opens the description
+    assert embed["description"].startswith("ETH and small caps are moving together: 90-day correlation 0.57")
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert fields["Correlation (90d)"].startswith("0.57 (95%: 0.37 to 0.72)")
     assert fields["Observations"] == "62 daily returns" and fields["Regime"].startswith("coupled since")
     assert embed["footer"]["text"].startswith("As of 2026-01-16 · crypto sampled at the US close")
     assert message.embed_image().startswith(b"\x89PNG")  # the chart, shown in the card
     assert [b["label"] for b in message.buttons] == ["30d", "90d", "1y", "⇄ swap"]
+    assert [b["style"] for b in message.buttons] == [2, 1, 2, 2]  # the window shown is the selected one
 
 
 async def test_bad_input_gets_a_private_reason_and_the_usage(transport, fake: FakeDiscord) -> None:
@@ -155,10 +157,10 @@ async def test_buttons_edit_the_message_in_place_even_after_a_restart(services: 
         answer = await press
         assert answer.type == UPDATE_MESSAGE
         edited = fake.messages[message.id]
-        assert edited.embeds[0]["title"].startswith("ETH and small caps") and "30-day" in edited.embeds[0]["title"]
+        assert edited.embeds[0]["title"] == "ETH vs RUT · 30d" and "30-day" in edited.embeds[0]["description"]
         assert edited.embed_image().startswith(b"\x89PNG")
         swapped = await (await fake.press(edited, "c|/corr 30d RUT ETH"))  # the swap button of the new card
-        assert swapped.type == UPDATE_MESSAGE and "RUT and ETH" not in fake.messages[message.id].embeds[0]["title"]
+        assert swapped.type == UPDATE_MESSAGE and fake.messages[message.id].embeds[0]["title"] == "RUT vs ETH · 30d"
     finally:
         await second.stop()
     assert fake.crashes == []
