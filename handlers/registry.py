@@ -42,6 +42,9 @@ class ChatContext:
     # to say must not make everyone an admin of a group.
     is_admin: AdminCheck = not_an_admin
     admins: str = "chat admins"  # who may change settings here, in the platform's words
+    # Could alerts be delivered here now? False when the transport sees the bot lacks a permission they need:
+    # a message from the chat then doesn't bring its paused alerts back.
+    deliverable: bool = True
 
     @property
     def key(self) -> str:

@@ -25,7 +25,7 @@ from handlers.discord.client import RateLimitCounter, gateway_context, login, ne
 from handlers.discord.send import DISCORD_LIMITS, DiscordNotifier
 from handlers.discord.slash import button_command, command_text, payload_hash
 from handlers.discord.surface import DiscordSurface, answer_privately
-from handlers.discord.tree import ADMINS, TableTree, may_change_settings
+from handlers.discord.tree import ADMINS, TableTree, may_change_settings, missing_for_alerts
 from handlers.quotas import CommandQuotas
 from handlers.registry import ChatContext, Command
 from handlers.runner import STALE_BUTTON, CommandRunner, Incoming
@@ -50,8 +50,10 @@ def chat_context(interaction: discord.Interaction) -> ChatContext:
         guild_name = interaction.guild.name if interaction.guild is not None else "server"
         channel_name = getattr(channel, "name", None) or str(interaction.channel_id)
         title = f"{guild_name} #{channel_name}"
+    deliverable = private or not missing_for_alerts(interaction.app_permissions)
     return ChatContext(platform="discord", chat_id=str(interaction.channel_id), user_id=str(interaction.user.id),
-                       chat_kind="private" if private else "group", title=title, is_admin=is_admin, admins=ADMINS)
+                       chat_kind="private" if private else "group", title=title, is_admin=is_admin, admins=ADMINS,
+                       deliverable=deliverable)
 
 
 class DiscordTransport:
@@ -79,6 +81,7 @@ class DiscordTransport:
         self.client.on_interaction = self._on_interaction  # type: ignore[attr-defined]
         self.client.on_guild_available = self._on_guild  # type: ignore[attr-defined]
         self.client.on_guild_join = self._on_guild  # type: ignore[attr-defined]
+        self.client.on_guild_channel_update = self._on_channel_update  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------ life cycle
 
@@ -172,10 +175,23 @@ class DiscordTransport:
     # ------------------------------------------------------------ guilds
 
     async def _on_guild(self, guild: discord.Guild) -> None:
-        """The bot is in `guild` (again): its channels that had gone inactive get alerts again."""
-        back = await self.services.store.reactivate_many(self.name, [str(c.id) for c in guild.channels])
+        """The bot is in `guild` (again): its channels that had gone inactive get alerts again — those where it
+        has what alerts need; a channel that lacks a permission stays paused until it is given."""
+        ready = [str(channel.id) for channel in guild.channels if can_post_alerts(channel)]
+        back = await self.services.store.reactivate_many(self.name, ready)
         if back:
             log.info("discord: %d channels of %s are back", back, guild.id)
+
+    async def _on_channel_update(self, before: discord.abc.GuildChannel, after: discord.abc.GuildChannel) -> None:
+        """A channel's permissions changed: once the bot has what alerts need there, a paused channel resumes."""
+        if can_post_alerts(after) and await self.services.store.reactivate_many(self.name, [str(after.id)]):
+            log.info("discord: channel %s has the permissions alerts need again", after.id)
+
+
+def can_post_alerts(channel: discord.abc.GuildChannel) -> bool:
+    """Does the bot have what alerts need in `channel`, as the gateway's guild state says? (Unknown: yes.)"""
+    me = channel.guild.me
+    return me is None or not missing_for_alerts(channel.permissions_for(me))
 
 
 def _pressed_by_asker(interaction: discord.Interaction) -> bool:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from bot.ports.notifier import ChatGone
 from bot.ports.reply import Reply
 from bot.ports.services import Services
 from bot.render.embeds import REGIME_COLOURS
@@ -167,3 +170,27 @@ async def test_an_alert_reads_as_discord(transport, fake: FakeDiscord) -> None:
     assert not fake.messages[message.id].edited
     payload = message.payloads[0]
     assert payload["allowed_mentions"] == {"parse": []}  # the client's default: nobody is pinged
+
+
+async def test_a_channel_paused_for_a_permission_resumes_only_once_it_is_given(transport, fake: FakeDiscord,
+                                                                               store: Store) -> None:
+    from tests.discord.test_transport import eventually
+
+    chat = await store.upsert_chat("discord", str(CHANNEL_ID), "group", "Test guild #general")
+    fake.fail_channel(CHANNEL_ID, 403, code=50013, message="Missing Permissions")
+    with pytest.raises(ChatGone) as gone:
+        await transport.notifier.send(str(CHANNEL_ID), Reply(text="alert"))
+    await store.mark_inactive("discord", chat.chat_id, f"chat gone: {gone.value}")
+    status = await (await fake.command("status", {}, app_permissions=DEFAULT_APP_PERMISSIONS & ~ATTACH_FILES)
+                    ).wait_original()
+    assert "Alerts to this chat are paused: chat gone: missing permissions" in status.embeds[0]["description"]
+    assert "Attach Files" in status.embeds[0]["description"]
+    await fake.remove_guild(GUILD_ID)
+    fake.add_guild(bot_denied={CHANNEL_ID: ATTACH_FILES})  # back in the server, still without Attach Files
+    await eventually(lambda: any(g.id == GUILD_ID for g in transport.client.guilds))
+    marker = fake.add_guild(GUILD_ID + 100, "Another guild")  # GUILD_CREATEs arrive in order: ours is handled
+    await eventually(lambda: any(g.id == marker.id for g in transport.client.guilds))
+    assert not (await store.get_chat("discord", chat.chat_id)).active
+    await fake.remove_guild(GUILD_ID)
+    fake.add_guild()  # the permission is given
+    await eventually(lambda: store.get_chat("discord", chat.chat_id), lambda row: row.active)
