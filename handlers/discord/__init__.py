@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from bot.ports.services import Services
 from bot.sending.ratelimit import PlatformLimiter
 from handlers.discord.client import RateLimitCounter, login, new_client
-from handlers.discord.send import DISCORD_LIMITS, DiscordNotifier
+from handlers.discord.send import DISCORD_LIMITS, DiscordNotifier, mention_role
 from handlers.discord.transport import DiscordTransport
 
 __all__ = ["DiscordTransport", "build_transport", "open_notifier", "sync_commands"]
@@ -29,7 +29,7 @@ async def open_notifier(services: Services) -> AsyncIterator[DiscordNotifier]:
     client = new_client(settings, rate_limits)
     try:
         await login(client, settings)
-        yield DiscordNotifier(client, PlatformLimiter(DISCORD_LIMITS), rate_limits)
+        yield DiscordNotifier(client, PlatformLimiter(DISCORD_LIMITS), rate_limits, mention_role(services))
     finally:
         await client.close()
 

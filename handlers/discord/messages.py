@@ -21,6 +21,7 @@ class MessageParts:
     embed: discord.Embed | None = None
     file: discord.File | None = None
     view: discord.ui.View | None = None
+    allowed_mentions: discord.AllowedMentions | None = None  # None: the client's (nobody)
 
     def send_kwargs(self) -> dict[str, object]:
         """For send_message / followup.send / channel.send: only what is set."""
@@ -33,6 +34,8 @@ class MessageParts:
             parts["file"] = self.file
         if self.view is not None:
             parts["view"] = self.view
+        if self.allowed_mentions is not None:
+            parts["allowed_mentions"] = self.allowed_mentions
         return parts
 
     def edit_kwargs(self) -> dict[str, object]:

@@ -9,6 +9,7 @@ A button pressed by someone other than the asker gets its answer privately and l
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 
 import discord
@@ -47,10 +48,12 @@ class DiscordSurface:
     """`handlers.runner.Surface` for one interaction. `edit_in_place`: a button's answer replaces its message
     (the asker's own press); otherwise it is a new message only the presser sees."""
 
-    def __init__(self, interaction: discord.Interaction, ack_after: float, *, edit_in_place: bool = True):
+    def __init__(self, interaction: discord.Interaction, ack_after: float, *, edit_in_place: bool = True,
+                 note: str | None = None):
         self.interaction = interaction
         self.ack_after = ack_after
         self.edit_in_place = edit_in_place
+        self.note = note  # added to a successful answer (where alerts go, when not to this channel)
 
     def progress_after(self, command: Command | None) -> float | None:
         return self.ack_after
@@ -72,6 +75,8 @@ class DiscordSurface:
         if not reply.ok:
             await answer_privately(self.interaction, reply.text)
             return
+        if self.note:
+            reply = dataclasses.replace(reply, text=f"{reply.text}\n{self.note}")
         await self._new_message(message_parts(reply, self._permissions()), ephemeral=False)
 
     async def edit(self, reply: Reply) -> None:

@@ -11,10 +11,12 @@ buttons), `send` (the Notifier): the flow of a command is `handlers.runner`'s.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 
 import discord
+from discord import app_commands
 
 from bot.ports.services import Services
 from bot.ports.transport import TransportStartError
@@ -22,7 +24,7 @@ from bot.sending.ratelimit import PlatformLimiter
 from bot.store.state_repo import StateRepo
 from handlers.discord.buttons import command_button, is_stale_press
 from handlers.discord.client import RateLimitCounter, gateway_context, login, new_client
-from handlers.discord.send import DISCORD_LIMITS, DiscordNotifier
+from handlers.discord.send import DISCORD_LIMITS, DiscordNotifier, mention_role
 from handlers.discord.slash import button_command, command_text, payload_hash
 from handlers.discord.surface import DiscordSurface, answer_privately
 from handlers.discord.tree import ADMINS, TableTree, may_change_settings, missing_for_alerts
@@ -72,7 +74,7 @@ class DiscordTransport:
         # Every interaction needs an answer, so every refused one gets "slow down" (not only the first).
         self.runner = CommandRunner(services, self.name, quotas=quotas, answer_every_refusal=True)
         self.chats = self.runner.chats
-        self.notifier = DiscordNotifier(self.client, self.limiter, self.rate_limits)
+        self.notifier = DiscordNotifier(self.client, self.limiter, self.rate_limits, mention_role(services))
         self.ack_after = ack_after
         self.finished: Callable[[discord.Interaction], None] = lambda interaction: None  # tests: it's handled
         self._connection: asyncio.Task[None] | None = None
@@ -138,11 +140,45 @@ class DiscordTransport:
     async def _run(self, interaction: discord.Interaction, command: Command, values: dict[str, object]) -> None:
         """A generated command's callback: its options (bound by name, checked by kind) as the command's text."""
         try:
+            channel, role = values.pop("channel", None), values.pop("role", None)
             text = command_text(command, values, self.settings.default_pair)
-            surface = DiscordSurface(interaction, self.ack_after)
-            await self.runner.message(Incoming(text, chat_context(interaction)), surface)
+            chat, note = chat_context(interaction), None
+            if channel is not None or role is not None:
+                target = await self._elsewhere(interaction, channel, role)  # type: ignore[arg-type]
+                if isinstance(target, str):
+                    await answer_privately(interaction, target)
+                    return
+                chat, note = target
+            surface = DiscordSurface(interaction, self.ack_after, note=note)
+            await self.runner.message(Incoming(text, chat), surface)
         finally:
             self.finished(interaction)
+
+    async def _elsewhere(self, interaction: discord.Interaction, channel: app_commands.AppCommandChannel | None,
+                         role: discord.Role | None) -> tuple[ChatContext, str] | str:
+        """`/subscribe channel:#alerts role:@traders`: the chat the alerts go to, and what the confirmation adds;
+        or why not (the person needs Manage Channels there, the bot what alerts need)."""
+        guild = self.client.get_guild(interaction.guild_id or 0)
+        if guild is None:
+            return "channel and role work in a server's channels only."
+        target = guild.get_channel(channel.id if channel is not None else interaction.channel_id or 0)
+        if not isinstance(target, discord.TextChannel):
+            return "Alerts go to a text channel: pick one with channel:#name."
+        if channel is not None and not (channel.permissions.manage_channels or channel.permissions.administrator):
+            return f"Only {ADMINS} in #{target.name} can send alerts there."
+        missing = [] if guild.me is None else missing_for_alerts(target.permissions_for(guild.me))
+        if missing:
+            return (f"I can't post alerts in #{target.name}: I'm missing the {' and '.join(missing)} permission"
+                    f"{'s' if len(missing) > 1 else ''} there. A server admin can give them to me; then try again.")
+        if role is not None and role.is_default():
+            return "Pick a role to mention, not @everyone."
+        chat = dataclasses.replace(chat_context(interaction), chat_id=str(target.id),
+                                   title=f"{guild.name} #{target.name}", deliverable=True)
+        row = await self.services.store.upsert_chat(self.name, chat.chat_id, chat.chat_kind, chat.title)
+        if role is not None:
+            await self.services.store.set_mention_role(row, str(role.id))
+        mention = f" and mention @{role.name} (nobody else)" if role is not None else ""
+        return chat, f"These alerts go to #{target.name}{mention}."
 
     async def _refuse(self, interaction: discord.Interaction, text: str) -> None:
         try:

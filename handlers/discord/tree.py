@@ -30,6 +30,11 @@ ADMINS = "members with the Manage Channels permission"
 ALERT_PERMISSIONS = {"view_channel": "View Channel", "send_messages": "Send Messages", "embed_links": "Embed Links",
                      "attach_files": "Attach Files"}
 POSTS_ALERTS = frozenset({"subscribe"})  # commands after which alerts go to the channel they were used in
+# Discord's own options of a table command (the table's serve every platform): name, type, description.
+DISCORD_OPTIONS: dict[str, tuple[tuple[str, type, str], ...]] = {"subscribe": (
+    ("channel", app_commands.AppCommandChannel, "Another channel of this server to get these alerts"),
+    ("role", discord.Role, "A role to mention on each alert in that channel"),
+)}
 
 
 class BotCannotPost(app_commands.CheckFailure):
@@ -56,7 +61,7 @@ def _admin_check(interaction: discord.Interaction) -> bool:
 
 
 def _can_post_check(interaction: discord.Interaction) -> bool:
-    if interaction.guild_id is not None:
+    if interaction.guild_id is not None and getattr(interaction.namespace, "channel", None) is None:
         missing = missing_for_alerts(interaction.app_permissions)
         if missing:
             raise BotCannotPost(missing)
@@ -73,9 +78,13 @@ def app_command(command: Command, run: Run) -> app_commands.Command:  # type: ig
         default = inspect.Parameter.empty if option.required else None
         parameters.append(inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=default,
                                             annotation=transformer_of(command.name, option)))
+    extra = DISCORD_OPTIONS.get(command.name, ())
+    for name, annotation, _ in extra:
+        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
     callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     callback.__qualname__ = callback.__name__ = f"slash_{command.name}"
-    app_commands.describe(**{o.name: o.description[:100] for o in command.options})(callback)
+    app_commands.describe(**{o.name: o.description[:100] for o in command.options},
+                          **{name: description for name, _, description in extra})(callback)
     app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)(callback)
     app_commands.allowed_installs(guilds=True, users=False)(callback)
     if command.admin_only:

@@ -194,3 +194,45 @@ async def test_a_channel_paused_for_a_permission_resumes_only_once_it_is_given(t
     await fake.remove_guild(GUILD_ID)
     fake.add_guild()  # the permission is given
     await eventually(lambda: store.get_chat("discord", chat.chat_id), lambda row: row.active)
+
+
+async def test_subscribe_another_channel_mentioning_a_role(transport, fake: FakeDiscord, store: Store) -> None:
+    from tests.discord.test_transport import eventually
+
+    alerts = CHANNEL_ID + 50
+    guild = fake.add_guild(channels={CHANNEL_ID: "general", alerts: "alerts"},
+                           members={USER_ID: DEFAULT_MEMBER_PERMISSIONS,
+                                    MODERATOR: DEFAULT_MEMBER_PERMISSIONS | MANAGE_CHANNELS},
+                           bot_denied={alerts: ATTACH_FILES})
+    await eventually(lambda: transport.client.get_channel(alerts))
+    traders = guild.role_ids[USER_ID]
+    options = [{"name": "role", "type": 8, "value": str(traders)}, {"name": "asset", "type": 3, "value": "BTC"},
+               {"name": "channel", "type": 7, "value": str(alerts)}, {"name": "benchmark", "type": 3, "value": "SPY"}]
+    refused = await (await fake.command("subscribe", options, user_id=MODERATOR))
+    assert refused.ephemeral and "can't post alerts in #alerts" in refused.data["content"]
+    assert "Attach Files" in refused.data["content"]
+    member = await (await fake.command("subscribe", options, user_id=USER_ID))
+    assert member.ephemeral and "Manage Channels" in member.data["content"]
+
+    guild.bot_denied.clear()
+    fake.add_guild(channels={CHANNEL_ID: "general", alerts: "alerts"},
+                   members={USER_ID: DEFAULT_MEMBER_PERMISSIONS,
+                            MODERATOR: DEFAULT_MEMBER_PERMISSIONS | MANAGE_CHANNELS})
+    traders = fake.guilds[GUILD_ID].role_ids[USER_ID]
+    options[0]["value"] = str(traders)
+    await eventually(lambda: transport.client.get_guild(GUILD_ID).get_role(traders))
+    confirmed = await (await fake.command("subscribe", options, user_id=MODERATOR)).wait_original()
+    assert confirmed.channel_id == CHANNEL_ID and "These alerts go to #alerts and mention @" in \
+        confirmed.embeds[0]["description"]
+    chat = await store.get_chat("discord", str(alerts))
+    assert chat is not None and chat.mention_role == str(traders) and chat.title == "Test guild #alerts"
+    (subscription,) = await store.list_subscriptions(chat)
+    assert subscription.pair == "BTC:SPY"
+    assert await store.get_chat("discord", str(CHANNEL_ID)) is None or not await store.list_subscriptions(
+        await store.get_chat("discord", str(CHANNEL_ID)))
+
+    await transport.notifier.send(str(alerts), Reply(text="🔔 BTC and the S&P 500 @everyone <@42>"))
+    (alert,) = fake.sent_to(alerts)
+    assert alert.content.startswith(f"<@&{traders}>")
+    assert alert.data["mention_roles"] == [str(traders)]  # @traders, and nobody else
+    assert not alert.data["mention_everyone"] and alert.data["mentions"] == []
