@@ -110,7 +110,7 @@ async def main() -> None:
     services = App(load_settings(market_data="snapshot", database_url="sqlite://", default_pair="ETH:RUT")).services
     answer = await dispatch(services, "/corr 90d ETH RUT", theme="dark")
     parts = message_parts(answer)
-    draw(parts.embed.to_dict(), answer.chart, _buttons(parts.view), DOCS / "discord-answer.png")  # type: ignore[union-attr]
+    draw(parts.embeds[0].to_dict(), answer.chart, _buttons(parts.view), DOCS / "discord-answer.png")  # type: ignore[union-attr]
     parts.done()
     params = RuleParams("ETH", "RUT", 90)
     events = replay(services.analysis, params, end=pd.Timestamp("2024-04-26"))
@@ -120,7 +120,7 @@ async def main() -> None:
     chart = (await dispatch(services, "/corr 90d ETH RUT", theme="dark", as_of=as_of)).chart
     alert = Reply(text=fields["text"], chart=chart, chart_name="ETH-RUT-regime.png", data={"alert_id": 1, **fields})
     parts = message_parts(alert)
-    draw(parts.embed.to_dict(), chart, _buttons(parts.view), DOCS / "discord-alert.png",  # type: ignore[union-attr]
+    draw(parts.embeds[0].to_dict(), chart, _buttons(parts.view), DOCS / "discord-alert.png",  # type: ignore[union-attr]
          content="@traders")
     parts.done()
 

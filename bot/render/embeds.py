@@ -57,7 +57,7 @@ def embed_of(reply: Reply, now: datetime | None = None) -> EmbedSpec:
     colour = REGIME_COLOURS.get(str(data.get("regime")), DEFAULT_COLOUR) if reply.ok else ERROR_COLOUR
     return EmbedSpec(
         title=_cut(title, TITLE_LIMIT),
-        description=_cut(rest, DESCRIPTION_LIMIT),
+        description=rest,  # whole: a transport pages a long one (handlers/discord/messages.py)
         colour=colour,
         fields=fields,
         footer=_cut(footer, FOOTER_LIMIT) if footer else None,

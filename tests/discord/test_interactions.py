@@ -236,3 +236,12 @@ async def test_subscribe_another_channel_mentioning_a_role(transport, fake: Fake
     assert alert.content.startswith(f"<@&{traders}>")
     assert alert.data["mention_roles"] == [str(traders)]  # @traders, and nobody else
     assert not alert.data["mention_everyone"] and alert.data["mentions"] == []
+
+
+async def test_a_long_answer_is_paged_not_cut_at_4096(transport, fake: FakeDiscord) -> None:
+    lines = [f"{n:03d} " + "x" * 70 for n in range(70)]  # about 5,300 characters
+    await transport.notifier.send(str(CHANNEL_ID), Reply(text="A long answer\n" + "\n".join(lines)))
+    (message,) = fake.sent_to(CHANNEL_ID)  # the fake refuses embeds over Discord's limits
+    assert len(message.embeds) == 2 and message.embeds[0]["title"] == "A long answer"
+    shown = "\n".join(embed["description"] for embed in message.embeds)
+    assert shown.split("\n") == lines  # every line, whole, in order
