@@ -245,3 +245,9 @@ async def test_a_long_answer_is_paged_not_cut_at_4096(transport, fake: FakeDisco
     assert len(message.embeds) == 2 and message.embeds[0]["title"] == "A long answer"
     shown = "\n".join(embed["description"] for embed in message.embeds)
     assert shown.split("\n") == lines  # every line, whole, in order
+
+
+async def test_help_speaks_discord(transport, fake: FakeDiscord) -> None:
+    message = await (await fake.command("help", {"command": "subscribe"})).wait_original()
+    text = message.embeds[0]["title"] + message.embeds[0].get("description", "")
+    assert "only members with the Manage Channels permission can use it" in text and "chat admins" not in text
