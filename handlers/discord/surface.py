@@ -44,6 +44,14 @@ async def answer_privately(interaction: discord.Interaction, text: str) -> None:
         log.warning("could not answer discord interaction %s: HTTP %s", interaction.id, exc.status)
 
 
+def in_discord_words(reply: Reply, *, in_server: bool) -> Reply:
+    """The command layer says "this chat"; in a server that is a channel."""
+    if not in_server or "his chat" not in reply.text:
+        return reply
+    return dataclasses.replace(reply, text=reply.text.replace("this chat", "this channel")
+                               .replace("This chat", "This channel"))
+
+
 class DiscordSurface:
     """`handlers.runner.Surface` for one interaction. `edit_in_place`: a button's answer replaces its message
     (the asker's own press); otherwise it is a new message only the presser sees."""
@@ -72,6 +80,7 @@ class DiscordSurface:
     async def send(self, reply: Reply) -> None:
         if not reply.text and reply.chart is None:
             return
+        reply = in_discord_words(reply, in_server=self.interaction.guild_id is not None)
         if not reply.ok:
             await answer_privately(self.interaction, reply.text)
             return
@@ -80,6 +89,7 @@ class DiscordSurface:
         await self._new_message(message_parts(reply, self._permissions()), ephemeral=False)
 
     async def edit(self, reply: Reply) -> None:
+        reply = in_discord_words(reply, in_server=self.interaction.guild_id is not None)
         parts = message_parts(reply, self._permissions())
         if not self.edit_in_place:
             await self._new_message(parts, ephemeral=True)

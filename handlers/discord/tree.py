@@ -93,7 +93,8 @@ def app_command(command: Command, run: Run) -> app_commands.Command:  # type: ig
         app_commands.check(_admin_check)(callback)
     if command.name in POSTS_ALERTS:
         app_commands.check(_can_post_check)(callback)
-    return app_commands.Command(name=command.name, description=command.summary[:100], callback=callback)
+    summary = command.summary.replace("this chat", "this channel")  # Discord's word (a DM is a channel too)
+    return app_commands.Command(name=command.name, description=summary[:100], callback=callback)
 
 
 class TableTree(app_commands.CommandTree):  # type: ignore[type-arg]

@@ -183,7 +183,7 @@ async def test_a_channel_paused_for_a_permission_resumes_only_once_it_is_given(t
     await store.mark_inactive("discord", chat.chat_id, f"chat gone: {gone.value}")
     status = await (await fake.command("status", {}, app_permissions=DEFAULT_APP_PERMISSIONS & ~ATTACH_FILES)
                     ).wait_original()
-    assert "Alerts to this chat are paused: chat gone: missing permissions" in status.embeds[0]["description"]
+    assert "Alerts to this channel are paused: chat gone: missing permissions" in status.embeds[0]["description"]
     assert "Attach Files" in status.embeds[0]["description"]
     await fake.remove_guild(GUILD_ID)
     fake.add_guild(bot_denied={CHANNEL_ID: ATTACH_FILES})  # back in the server, still without Attach Files

@@ -77,7 +77,7 @@ async def test_the_discord_bot_as_a_server_beside_telegram(tmp_path: Path) -> No
                 refused = await (await fake.command("subscribe", {}, user_id=USER_ID))
                 assert refused.ephemeral and "Manage Channels" in refused.data["content"]
                 confirmed = await (await fake.command("subscribe", {}, user_id=MODERATOR)).wait_original()
-                assert confirmed.embeds[0]["title"].startswith("Subscribed this chat to ETH vs RUT")
+                assert confirmed.embeds[0]["title"].startswith("Subscribed this channel to ETH vs RUT")
                 telegram.queue(updates.command("/help"))
                 await telegram.wait_for("sendMessage", timeout=30)
             finally:

@@ -120,7 +120,7 @@ async def test_subscribe_needs_manage_channels_in_a_server(transport, fake: Fake
         await store.get_chat("discord", str(CHANNEL_ID)))
     interaction = await fake.command("subscribe", {"asset": "BTC", "benchmark": "SPY"}, user_id=MODERATOR)
     confirmed = await interaction.wait_original()
-    assert confirmed.embeds[0]["title"].startswith("Subscribed this chat to BTC vs SPY alerts")
+    assert confirmed.embeds[0]["title"].startswith("Subscribed this channel to BTC vs SPY alerts")
     chat = await store.get_chat("discord", str(CHANNEL_ID))
     assert chat is not None and chat.kind == "group" and chat.title == "Test guild #general"
     (subscription,) = await store.list_subscriptions(chat)
