@@ -128,8 +128,6 @@ class DiscordTransport:
         state = StateRepo(self.services.store.db)
         if not force and await state.get(SYNC_HASH_KEY) == digest:
             return None
-        if self.client.application_id is None:
-            self.client._connection.application_id = (await self.client.application_info()).id
         synced = await self.tree.sync(guild=guild)
         await state.put(SYNC_HASH_KEY, digest)
         log.info("discord: %d slash commands synced (%s)", len(synced), scope)
