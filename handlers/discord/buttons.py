@@ -4,7 +4,7 @@ view kept in memory. The press itself is the transport's (`press`)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import discord
@@ -48,7 +48,7 @@ def is_stale_press(interaction: discord.Interaction) -> bool:
     the message was edited since)."""
     if interaction.type is not discord.InteractionType.component:
         return False
-    data = interaction.data or {}
+    data: Mapping[str, Any] = interaction.data or {}
     custom_id = data.get("custom_id")
     if data.get("component_type") != discord.ComponentType.button.value or not custom_id:
         return True

@@ -67,8 +67,8 @@ class PointedWebhookAdapter(AsyncWebhookAdapter):
     """Interaction callbacks and follow-ups go through discord.py's webhook adapter, which it takes from the
     context variable `async_context` (its own per-context hook): this one, with the REST endpoint moved."""
 
-    def __init__(self, api_base: str):
-        super().__init__()
+    def __init__(self, api_base: str) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # discord.py's own __init__ is unannotated
         self.api_base = api_base
 
     async def request(self, route: discord.http.Route, *args: Any, **kwargs: Any) -> Any:

@@ -5,6 +5,8 @@ command runs — a value that can't be what its option's name says is refused by
 
 from __future__ import annotations
 
+from typing import Any
+
 import discord
 from discord import app_commands
 
@@ -105,7 +107,7 @@ class ChoiceValue(_Text):
         self.allowed = choices
 
     @property
-    def choices(self) -> list[app_commands.Choice[str]]:
+    def choices(self) -> list[app_commands.Choice[int | float | str]]:
         return [app_commands.Choice(name=choice, value=choice) for choice in self.allowed]
 
     async def transform(self, interaction: discord.Interaction, value: str, /) -> str:
@@ -142,8 +144,9 @@ class SeveralValue(_Text):
         return _choices(pairs)
 
 
-def transformer_of(command_name: str, option: Option) -> app_commands.Transformer | type:
-    """The annotation of `option`'s parameter in the generated command."""
+def transformer_of(command_name: str, option: Option) -> Any:
+    """The annotation of `option`'s parameter in the generated command: a Transformer, a type or a `Range[...]`
+    form, for discord.py to read (hence Any)."""
     if option.kind is OptionKind.INT:
         return app_commands.Range[int, 1, option.max_value or INT_MAX]
     if option.kind is OptionKind.WINDOW:

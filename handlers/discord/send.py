@@ -52,7 +52,7 @@ class DiscordNotifier:
             parts.allowed_mentions = discord.AllowedMentions(everyone=False, users=False, roles=[discord.Object(role)])
         async with self.limiter.slot(chat_id, is_group, Priority.ALERT):
             try:
-                message = await channel.send(**parts.send_kwargs())  # type: ignore[arg-type]
+                message = await channel.send(**parts.send_kwargs())  # type: ignore[call-overload]  # keyword arguments built per message
             except discord.HTTPException as exc:
                 raise delivery_error(exc) from exc
             except (TimeoutError, aiohttp.ClientError) as exc:

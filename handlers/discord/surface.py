@@ -114,9 +114,9 @@ class DiscordSurface:
             kwargs["ephemeral"] = True
         try:
             if self.interaction.response.is_done():
-                await self.interaction.followup.send(**kwargs)  # type: ignore[arg-type]
+                await self.interaction.followup.send(**kwargs)  # type: ignore[call-overload]  # keyword arguments built per message
             else:
-                await self.interaction.response.send_message(**kwargs)  # type: ignore[arg-type]
+                await self.interaction.response.send_message(**kwargs)  # type: ignore[call-overload]  # keyword arguments built per message
         finally:
             parts.done()
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -97,7 +98,7 @@ def app_command(command: Command, run: Run) -> app_commands.Command:  # type: ig
     return app_commands.Command(name=command.name, description=summary[:100], callback=callback)
 
 
-class TableTree(app_commands.CommandTree):  # type: ignore[type-arg]
+class TableTree(app_commands.CommandTree[discord.Client]):
     """The generated commands; refusals and failures answered privately through `answer`."""
 
     def __init__(self, client: discord.Client, run: Run, answer: Answer):
@@ -111,9 +112,9 @@ class TableTree(app_commands.CommandTree):  # type: ignore[type-arg]
         gets no suggestions, rather than discord.py's logged signature mismatch and no answer at all."""
         if interaction.type is not discord.InteractionType.autocomplete:
             return True
-        data = interaction.data or {}
+        data: Mapping[str, Any] = interaction.data or {}
         command = self.get_command(str(data.get("name", "")))
-        focused = next((o for o in data.get("options") or [] if o.get("focused")), None)  # type: ignore[union-attr]
+        focused = next((o for o in data.get("options") or [] if o.get("focused")), None)
         parameter = None
         if isinstance(command, app_commands.Command) and focused is not None:
             parameter = command.get_parameter(str(focused.get("name")))
@@ -136,7 +137,8 @@ APOLOGY = "Something went wrong on our side; it's logged."
 
 def refusal(interaction: discord.Interaction, error: app_commands.AppCommandError) -> str | None:
     """What to tell the person about a refusal; None for a failure of ours."""
-    name = str((interaction.data or {}).get("name") or "")
+    data: Mapping[str, Any] = interaction.data or {}
+    name = str(data.get("name") or "")
     command = COMMANDS.get(name)
     usage = f"\nUsage: {command.usage}" if command is not None else ""
     if isinstance(error, OptionError):
