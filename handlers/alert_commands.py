@@ -27,7 +27,8 @@ HISTORY_DEFAULT, HISTORY_MAX = 10, 30
     summary="This chat's last alerts",
     help=f"The last alerts sent to (or held for) this chat, newest first, with when they went out. "
     f"Default {HISTORY_DEFAULT}, at most {HISTORY_MAX}. Example: /history 20",
-    options=(Option("count", OptionKind.INT, f"How many alerts to show (1 to {HISTORY_MAX})"),),
+    options=(Option("count", OptionKind.INT, f"How many alerts to show (1 to {HISTORY_MAX})",
+                    max_value=HISTORY_MAX),),
 )
 async def history_command(req: Request) -> Reply:
     count = _count(req.args[0]) if len(req.args) == 1 else None

@@ -19,7 +19,7 @@ from handlers.parsing import UsageError, failure_reply, parse_pair_args, shown
 from handlers.registry import ASSET, BENCHMARK, COMMANDS, Option, OptionKind, Request, command
 
 SINCE = Option("since", OptionKind.TEXT, "Anchor date, YYYY-MM-DD (default: where the last coupled regime ended)",
-               placeholder="since YYYY-MM-DD")
+               placeholder="since YYYY-MM-DD", keyword=True)
 _DATE_LIKE = re.compile(r"^\d{4}-")  # a token meant as a date, even a malformed one
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

@@ -42,6 +42,9 @@ class ChatContext:
     # to say must not make everyone an admin of a group.
     is_admin: AdminCheck = not_an_admin
     admins: str = "chat admins"  # who may change settings here, in the platform's words
+    # Could alerts be delivered here now? False when the transport sees the bot lacks a permission they need:
+    # a message from the chat then doesn't bring its paused alerts back.
+    deliverable: bool = True
 
     @property
     def key(self) -> str:
@@ -101,8 +104,9 @@ class OptionKind(StrEnum):
 
 @dataclass(frozen=True)
 class Option:
-    """One argument of a command, as slash commands and usage lines show it. Chat transports join the
-    values given, in table order, into the command's text; the handler parses and validates that text."""
+    """One argument of a command, as slash commands and usage lines show it. Transports with named options
+    (Discord) check each value by its kind and join them, in table order, into the command's text; the handler
+    parses and validates that text."""
 
     name: str  # [a-z0-9_], at most 32 characters (Discord's rule)
     kind: OptionKind
@@ -110,6 +114,9 @@ class Option:
     required: bool = False
     choices: tuple[str, ...] = ()
     placeholder: str | None = None  # what the usage line shows; default: the choices or the name
+    keyword: bool = False  # in the command's text as `name=value` (the handler reads it so), not the value alone
+    several: bool = False  # CHOICE: more than one of `choices` may be given, comma-separated
+    max_value: int | None = None  # INT: the largest value the handler accepts (the smallest is 1)
 
     @property
     def usage(self) -> str:

@@ -16,8 +16,9 @@ from bot.windows import Window, WindowError, looks_like_window, parse_window
 from handlers.parsing import UsageError, resolve_asset, shown
 from handlers.registry import COMMANDS, WINDOW, Option, OptionKind, Request, command
 
+MAX_TOP = 50  # the most rows a slash command offers (a chat message holds about that many)
 TOP = Option("top", OptionKind.INT, f"How many pairs to show (default {scan_text.SCAN_TOP})",
-             placeholder="top N")
+             placeholder="top N", max_value=MAX_TOP)
 ASSETS = Option("assets", OptionKind.TEXT, "Tickers to include, e.g. ETH BTC SPY (default: the universe)",
                 placeholder="assets…")
 

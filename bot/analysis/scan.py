@@ -20,7 +20,7 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -53,6 +53,7 @@ MATRIX_CACHE = 32
 
 
 T = TypeVar("T")
+CacheKey = tuple[object, ...]
 _MISSING = object()
 
 
@@ -67,9 +68,9 @@ class UniverseScanner:
         self.analyzer = analyzer
         self.lookback = lookback
         self._lock = threading.Lock()
-        self._scans: LRUCache[tuple, ScanResult] = LRUCache(SCAN_CACHE)
-        self._matrices: LRUCache[tuple, MatrixData] = LRUCache(MATRIX_CACHE)
-        self._computing: dict[tuple, threading.Lock] = {}
+        self._scans: LRUCache[CacheKey, ScanResult] = LRUCache(SCAN_CACHE)
+        self._matrices: LRUCache[CacheKey, MatrixData] = LRUCache(MATRIX_CACHE)
+        self._computing: dict[CacheKey, threading.Lock] = {}
         self.computed = 0  # scans and matrices actually computed (not served from the cache)
 
     # ---- the universe -----------------------------------------------------------------------------
@@ -93,18 +94,18 @@ class UniverseScanner:
             version.append((asset.symbol, leg.source, leg.version))
         return Universe(tuple(crypto), tuple(benchmarks), tuple(left_out), tuple(version))
 
-    def _cached(self, cache: LRUCache, key: tuple, compute: Callable[[], T]) -> T:
+    def _cached(self, cache: LRUCache[CacheKey, T], key: CacheKey, compute: Callable[[], T]) -> T:
         """One computation per key, also when several requests ask at once."""
         with self._lock:
             found = cache.get(key, _MISSING)
             if found is not _MISSING:
-                return found
+                return cast(T, found)
             computing = self._computing.setdefault(key, threading.Lock())
         with computing:
             with self._lock:
                 found = cache.get(key, _MISSING)
                 if found is not _MISSING:
-                    return found
+                    return cast(T, found)
             try:
                 value = compute()
             finally:

@@ -32,7 +32,7 @@ class Universe:
     crypto: tuple[Asset, ...]  # crypto assets with data, in registry order
     benchmarks: tuple[Asset, ...]  # equities and indices with data, in registry order
     left_out: tuple[LeftOut, ...]  # registered tickers without data
-    version: tuple  # (symbol, source, version) of every leg with data: part of every cache key
+    version: tuple[tuple[str, str, int], ...]  # (symbol, source, version) of each leg with data: in cache keys
 
     @property
     def pairs(self) -> list[tuple[Asset, Asset]]:

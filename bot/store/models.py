@@ -81,6 +81,7 @@ class ChatRow(Base):
     )
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     inactive_reason: Mapped[str | None] = mapped_column(String(255))
+    mention_role: Mapped[str | None] = mapped_column(String(32))  # mentioned on every alert (a Discord role id)
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
 

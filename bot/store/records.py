@@ -35,6 +35,7 @@ class Chat:
     inactive_reason: str | None
     created_at: datetime
     updated_at: datetime
+    mention_role: str | None = None  # a role mentioned on every alert here (Discord's role id)
 
     @classmethod
     def from_row(cls, row: ChatRow) -> Chat:
@@ -54,6 +55,7 @@ class Chat:
             inactive_reason=row.inactive_reason,
             created_at=as_utc(row.created_at),
             updated_at=as_utc(row.updated_at),
+            mention_role=row.mention_role,
         )
 
 

@@ -176,6 +176,10 @@ class Store(Repository):
         checked = check_quiet_hours(quiet_hours.start, quiet_hours.end)
         return await self._update_chat(chat, quiet_start=checked.start, quiet_end=checked.end)
 
+    async def set_mention_role(self, chat: Chat, role: str | None) -> Chat:
+        """A role to mention on every alert to `chat` (None: nobody)."""
+        return await self._update_chat(chat, mention_role=role[:32] if role else None)
+
     async def _update_chat(self, chat: Chat, **values: Any) -> Chat:
         async with self._write() as session:
             row = await _chat_row(session, chat.id)
