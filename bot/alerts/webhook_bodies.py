@@ -7,6 +7,7 @@ import hmac
 import json
 import re
 import time
+from typing import Any
 
 import aiohttp
 
@@ -55,7 +56,7 @@ async def encode(reply: Reply) -> tuple[bytes, str]:
     return await writer.as_bytes(), writer.content_type
 
 
-def _facts(data: dict) -> list[tuple[str, str]]:
+def _facts(data: dict[str, Any]) -> list[tuple[str, str]]:
     """The alert's numbers as (name, value): kind, pair, window, as of, value (a bundle has none)."""
     names = (("kind", "Kind"), ("pair", "Pair"), ("window", "Window"), ("as_of", "As of"), ("value", "Value"))
     return [(label, str(data[key])) for key, label in names if data.get(key) not in (None, "")]
@@ -65,7 +66,7 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def slack_message(reply: Reply) -> dict:
+def slack_message(reply: Reply) -> dict[str, Any]:
     """An incoming-webhook message: mrkdwn text, no files (Slack incoming webhooks take none)."""
     headline, _, rest = reply.text.partition("\n")
     lines = [f"*{_slack_escape(headline)}*"]
@@ -81,16 +82,16 @@ def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def discord_message(reply: Reply) -> dict:
+def discord_message(reply: Reply) -> dict[str, Any]:
     """An execute-webhook payload: one embed, the chart as its image when there is one."""
     headline, _, rest = reply.text.partition("\n")
-    embed: dict = {"title": shorten(headline, 256), "footer": {"text": FOOTER}}
+    embed: dict[str, Any] = {"title": shorten(headline, 256), "footer": {"text": FOOTER}}
     if rest.strip():
         embed["description"] = shorten(rest, 4096)
     fields = [(label, value) for label, value in _facts(reply.data) if label != "Value"]
     if fields:
         embed["fields"] = [{"name": label, "value": shorten(value, 1024), "inline": True} for label, value in fields]
-    payload: dict = {"embeds": [embed], "allowed_mentions": {"parse": []}}
+    payload: dict[str, Any] = {"embeds": [embed], "allowed_mentions": {"parse": []}}
     if reply.chart is not None:
         name = _file_name(reply.chart_name)
         embed["image"] = {"url": f"attachment://{name}"}
