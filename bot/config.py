@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     # The HTTP server (/healthz, /metrics, the status page): off unless HTTP_PORT is set.
     http_port: int | None = Field(default=None, ge=0, le=65535)
     http_host: str = "127.0.0.1"
+    # A connection that hasn't sent a whole request head this many seconds after opening (or after its last
+    # answer: idle keep-alive) is closed; at most this many connections are open at once (more get a 503).
+    http_timeout_seconds: float = Field(default=10.0, ge=1, le=300)
+    http_max_connections: int = Field(default=256, ge=1, le=100_000)
     # Several processes on one PostgreSQL share the per-platform send rate through Redis when this is set.
     redis_url: SecretStr | None = None
     # Alerts and deliveries older than this many days are pruned daily (price bars are kept).
