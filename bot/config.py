@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     # Alerts: minutes after a session's close before it is evaluated; how long a delivery claim lasts before
     # another process may take it over; the secret that signs webhook requests, and their rate.
     alert_delay_minutes: int = Field(default=20, ge=15, le=360)  # a daily bar is final 15 min after the close
-    delivery_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
+    delivery_lease_seconds: float = Field(default=15.0, ge=1, le=3600)  # renewed every third of it while alive
     webhook_secret: SecretStr | None = None
     webhook_max_per_second: float = Field(default=20.0, gt=0, le=1000)
 
