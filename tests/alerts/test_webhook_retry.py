@@ -251,7 +251,8 @@ async def test_a_disabled_hook_is_logged_with_its_secrets_masked(store: Store, r
             await _worker(store, notifier, Clock(NOW)).drain()
     finally:
         await notifier.close()
-    disabled = [r.getMessage() for r in caplog.records if "disabled" in r.getMessage()]
+    worker_lines = [r.getMessage() for r in caplog.records if r.name == "bot.alerts.delivery"]
+    disabled = [line for line in worker_lines if "disabled" in line]
     assert len(disabled) == 2, disabled
-    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("bot."))  # not the receiver's
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("bot."))  # the worker's
     assert "QUERYSECRET123" not in logged and "SLACKPATHSECRET" not in logged
