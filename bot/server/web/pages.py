@@ -7,6 +7,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -79,13 +80,15 @@ def pair_from_slug(slug: str) -> tuple[Asset, Asset] | None:
     return asset, benchmark
 
 
-async def pair_view(services: Services, asset: Asset, benchmark: Asset) -> PairView:
+async def pair_view(services: Services, asset: Asset, benchmark: Asset, executor: Executor | None = None) -> PairView:
+    """The pair's rows; the computations run on `executor` (None: the loop's default threads)."""
+    loop = asyncio.get_running_loop()
     view = PairView(asset.symbol, benchmark.symbol, f"{asset.label} vs {benchmark.label}", "n/a")
     await services.market.refresh([asset, benchmark])
     windows = [parse_window(w) for w in services.settings.regime_windows]
     try:
-        _, as_of, rows = await asyncio.to_thread(services.analysis.regimes, asset, benchmark, windows)
-        main = await asyncio.to_thread(services.analysis.correlation, asset, benchmark,
+        _, as_of, rows = await loop.run_in_executor(executor, services.analysis.regimes, asset, benchmark, windows)
+        main = await loop.run_in_executor(executor, services.analysis.correlation, asset, benchmark,
                                        parse_window(services.settings.default_window))
     except (AnalysisError, NoData) as exc:
         view.error = str(exc)
