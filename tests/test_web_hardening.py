@@ -4,6 +4,7 @@ connections, a malformed request as one WARNING line, only watched pairs, pages 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 from pathlib import Path
@@ -12,6 +13,7 @@ import aiohttp
 import pytest
 
 from bot.alerts.kinds import DEFAULT_KINDS
+from bot.cli.health import healthcheck
 from tests.web_support import serving
 
 DOWN_DATABASE = "postgresql://bot:pw@127.0.0.1:1/none"  # nothing listens on port 1: refused at once
@@ -120,9 +122,13 @@ async def test_pages_with_the_database_down_show_the_market_data_and_say_what_is
             assert response.status == 503 and "\n" not in text.strip() and "database unavailable" in text
 
 
-async def test_healthz_is_degraded_when_redis_is_set_but_down(tmp_path: Path) -> None:
-    async with (serving(tmp_path, redis_url=DOWN_REDIS) as (_, _, base), aiohttp.ClientSession() as http,
-                http.get(f"{base}/healthz") as response):
-        body = await response.json()
-        assert response.status == 200  # working (each process on its own rate): not a reason to restart
+async def test_healthz_is_degraded_when_redis_is_set_but_down(tmp_path: Path, capsys) -> None:
+    async with serving(tmp_path, redis_url=DOWN_REDIS) as (app, _, base):
+        async with aiohttp.ClientSession() as http, http.get(f"{base}/healthz") as response:
+            body = await response.json()
+            assert response.status == 200  # working (each process on its own rate): not a reason to restart
+        args = argparse.Namespace(url=f"{base}/healthz", timeout=10.0)
+        # the container's HEALTHCHECK (blocking urllib: on a loop of its own, in a thread)
+        code = await asyncio.to_thread(asyncio.run, healthcheck(app, args))
     assert body["status"] == "degraded" and body["reasons"] == ["shared rate unavailable"]
+    assert (code, capsys.readouterr().out) == (0, "degraded: shared rate unavailable\n")
