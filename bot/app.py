@@ -2,8 +2,8 @@
 
 The CLI (bot/cli) and the server ask an `App` for what they need: a snapshot-only `ask` never connects to
 the database or imports the live sources; a server gets the store, the alert service and the transports.
-This module and `bot/__main__.py` are the only ones in `bot` that import `handlers` (the chat transports
-and the command layer); see docs/architecture.md.
+It is the only module of `bot` that imports `handlers` (the chat transports and the command layer); see
+docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ class App:
         missing: list[str] = []
         async with contextlib.AsyncExitStack() as stack:
             if console:
-                from bot.alerts.notifiers import ConsoleNotifier
+                from bot.alerts.console_notifier import ConsoleNotifier
 
                 printer = ConsoleNotifier(chart_dir=Path(self.settings.chart_dir))
                 notifiers.update(dict.fromkeys(CONSOLE_PLATFORMS, printer))

@@ -270,7 +270,7 @@ class ConfigError(Exception):
 
 def load_settings(**overrides: object) -> Settings:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)  # type: ignore[arg-type]  # pydantic validates each value; that is the point
     except ValidationError as exc:
         err = exc.errors()[0]
         message = str(err["msg"]).removeprefix("Value error, ")

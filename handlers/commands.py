@@ -17,6 +17,7 @@ from handlers import (  # noqa: F401
     market_commands,
     scan_commands,
     gap_commands,
+    odds_commands,
     subscription_commands,
     settings_commands,
     alert_commands,

@@ -28,7 +28,7 @@ async def _assets_to_show(req: Request) -> list[Asset]:
     try:
         for item in await services.store.active_subscriptions():
             if not item.subscription.universe_wide:
-                names += [item.subscription.asset, item.subscription.benchmark]
+                names += item.subscription.legs
     except StoreUnavailable as down:  # the data half of /status is still worth sending
         log.warning("/status without subscribed assets: %s", down)
     found = [find_asset(n) for n in names]

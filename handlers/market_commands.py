@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from bot.analysis.errors import AnalysisError
 from bot.analysis.results import CorrResult
 from bot.assets import all_assets
-from bot.market.data import LiveDataNeeded, NoData
+from bot.market.errors import LiveDataNeeded, NoData
 from bot.ports.reply import Button, Reply, error_reply
 from bot.render import text
 from bot.windows import parse_window
@@ -67,7 +68,7 @@ def _chart_name(result: CorrResult) -> str:
     return f"{result.asset.symbol}-{result.benchmark.symbol}-{result.window.label}-{result.as_of:%Y%m%d}.png"
 
 
-async def _pair_reply(req: Request, name: str, render, with_chart: bool) -> Reply:
+async def _pair_reply(req: Request, name: str, render: Callable[[CorrResult], str], with_chart: bool) -> Reply:
     try:
         query = _query(req, name)
         result = await _correlation(req, query, name)

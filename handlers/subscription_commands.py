@@ -1,7 +1,7 @@
 """Subscription commands: /subscribe, /unsubscribe, /subscriptions.
 
 `/subscribe scan [window]` and `/unsubscribe scan` handle the weekly scan digest, a universe-wide kind (no
-pair): the chat's one universe-wide subscription (bot/store/universe.py) carries it.
+pair): the chat's one universe-wide subscription (bot/store/universe_subscriptions.py) carries it.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ async def _subscribe(req: Request, store: Store, chat: Chat) -> Reply:
         return _subscription_reply(lines, subscription, created=True)
     before = subscription
     if kinds and kinds != subscription.kinds:
-        subscription = await store.set_kinds(chat, subscription.asset, subscription.benchmark, kinds)
+        subscription = await store.set_kinds(chat, *subscription.legs, kinds)
     if explicit_window and query.window.days != subscription.window_days:
         (subscription,) = await store.set_window(chat, query.window.days, pair=query_pair(query))
     label = pair_label(subscription.asset, subscription.benchmark)
@@ -104,7 +104,7 @@ async def _subscribe_universe(req: Request, store: Store, chat: Chat, kinds: fro
                          "/subscribe scan [window]")
     if len(rest) > 1:
         raise UsageError("Give one window only")
-    from bot.store.universe import UniverseSubscriptions  # SQLAlchemy: only when a chat subscribes
+    from bot.store.universe_subscriptions import UniverseSubscriptions  # SQLAlchemy: only when a chat subscribes
 
     window = parse_window(rest[0]) if rest else chat_window(req, chat)
     before, after = await UniverseSubscriptions(store.db).subscribe(chat, kinds, window_days=window.days,
@@ -190,7 +190,7 @@ async def _unsubscribe(req: Request, store: Store, chat: Chat) -> Reply:
 
 
 async def _unsubscribe_universe(store: Store, chat: Chat, kinds: frozenset[str]) -> Reply:
-    from bot.store.universe import UniverseSubscriptions  # SQLAlchemy: only when a chat unsubscribes
+    from bot.store.universe_subscriptions import UniverseSubscriptions  # SQLAlchemy: only when a chat unsubscribes
 
     removed = await UniverseSubscriptions(store.db).unsubscribe(chat, kinds)
     remaining = await store.list_subscriptions(chat)

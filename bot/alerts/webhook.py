@@ -110,7 +110,7 @@ class WebhookNotifier:
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         """`secret` (WEBHOOK_SECRET) signs generic requests; without it only Slack and Discord hooks are
-        reached, and generic deliveries fail as transient until it is set."""
+        reached, and generic deliveries wait, untried (NotConfigured), until it is set."""
         self.limiter = PlatformLimiter(limits)
         self._secret = secret or None
         self.timeout = timeout

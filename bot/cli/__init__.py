@@ -38,9 +38,12 @@ def pair_argument(value: str | None, default: str) -> tuple[str, str]:
     for part, asset in zip(parts, assets, strict=True):
         if asset is None:
             raise ArgumentProblem(f"unknown ticker '{part[:15]}' in --pair")
-    if assets[0] is assets[1]:
+    asset, benchmark = assets
+    if asset is None or benchmark is None:  # refused above; this tells the type checker
+        raise ArgumentProblem("--pair needs two known tickers")
+    if asset is benchmark:
         raise ArgumentProblem("--pair needs two different assets")
-    return assets[0].symbol, assets[1].symbol  # type: ignore[union-attr]
+    return asset.symbol, benchmark.symbol
 
 
 def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -48,7 +51,7 @@ def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         print(f"decoupler {parser.prog.split()[-1]}: {message}", file=sys.stderr)
         raise SystemExit(USAGE_ERROR)
 
-    parser.error = error  # type: ignore[method-assign]
+    parser.error = error  # type: ignore[method-assign]  # argparse offers no hook for its one-line errors
     return parser
 
 

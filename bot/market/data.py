@@ -17,14 +17,7 @@ from bot.assets import Asset
 from bot.config import MarketDataMode
 from bot.market import calendars, snapshot
 from bot.market.align import LegPrices, sync_ready
-
-
-class NoData(LookupError):
-    """No prices for an asset in the current data mode."""
-
-
-class LiveDataNeeded(NoData):
-    """The question needs live sources; this bot answers from the bundled snapshot only."""
+from bot.market.errors import LiveDataNeeded, NoData
 
 
 @dataclass(frozen=True)
@@ -95,7 +88,8 @@ class AssetStatus:
 
 
 class MarketData(Protocol):
-    mode: MarketDataMode
+    @property
+    def mode(self) -> MarketDataMode: ...
 
     def leg(self, asset: Asset) -> LegData: ...
 

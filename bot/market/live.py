@@ -26,7 +26,8 @@ from bot.config import MarketDataMode
 from bot.market import calendars, snapshot
 from bot.market.align import LegPrices
 from bot.market.cache import SNAPSHOT, PriceCache, StoredBar
-from bot.market.data import AssetStatus, LegData, NoData, SeriesLine
+from bot.market.data import AssetStatus, LegData, SeriesLine
+from bot.market.errors import NoData
 from bot.market.sources.base import DAILY, HOURLY, STEP, intervals_of, naive_utc
 from bot.market.sources.checks import next_bar_due
 from bot.market.sources.cooldown import Cooldowns
@@ -223,7 +224,12 @@ class LiveMarketData:
             return running  # a fetch that outlived an earlier budget: wait for it rather than start another
         task = asyncio.create_task(self._update_series(asset, interval), name=f"{asset.symbol} {interval}")
         self._running[key] = task
-        task.add_done_callback(lambda t, k=key: self._running.pop(k, None) if self._running.get(k) is t else None)
+
+        def forget(done: asyncio.Task[UpdateResult | None]) -> None:
+            if self._running.get(key) is done:
+                self._running.pop(key, None)
+
+        task.add_done_callback(forget)
         return task
 
     async def _update_series(self, asset: Asset, interval: str) -> UpdateResult | None:

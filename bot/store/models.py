@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.clock import utcnow
-from bot.store.values import ChatKind, DigestMode, dump_kinds, load_kinds  # noqa: F401 (re-exported)
+from bot.store.values import ChatKind, DigestMode
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

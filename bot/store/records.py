@@ -78,6 +78,13 @@ class Subscription:
     def universe_wide(self) -> bool:
         return self.asset is None
 
+    @property
+    def legs(self) -> tuple[str, str]:
+        """(asset, benchmark) of a pair subscription; a universe-wide one has none."""
+        if self.asset is None or self.benchmark is None:
+            raise ValueError("a universe-wide subscription has no pair")
+        return self.asset, self.benchmark
+
     @classmethod
     def from_row(cls, row: SubscriptionRow) -> Subscription:
         return cls(

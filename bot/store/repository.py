@@ -15,17 +15,11 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.database import Database, Repository, unit_of_work
+from bot.clock import utcnow
+from bot.store.database import Database, Repository, affected, unit_of_work
 from bot.store.errors import ChatNotFound, SubscriptionNotFound
 from bot.store.migrate import stored_revision
-from bot.store.models import (
-    ChatKind,
-    ChatRow,
-    DigestMode,
-    SubscriptionRow,
-    dump_kinds,
-    utcnow,
-)
+from bot.store.models import ChatRow, SubscriptionRow
 from bot.store.preferences import (
     QuietHours,
     SettingError,
@@ -38,6 +32,7 @@ from bot.store.preferences import (
 )
 from bot.store.records import Chat, ChatSubscription, Subscription
 from bot.store.urls import redact_url
+from bot.store.values import ChatKind, DigestMode, dump_kinds
 from bot.windows import MAX_DAYS, MIN_DAYS
 
 Pair = tuple[str, str]
@@ -141,7 +136,7 @@ class Store(Repository):
                 .values(active=True, inactive_reason=None, updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return affected(result)
 
     async def _set_active(self, platform: str, chat_id: str, *, active: bool, reason: str | None) -> bool:
         async with self._write() as session:
@@ -151,7 +146,7 @@ class Store(Repository):
                 .values(active=active, inactive_reason=reason, updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return affected(result) > 0
 
     @unit_of_work
     async def migrate_chat(self, platform: str, old_id: str, new_id: str) -> Chat | None:
@@ -260,7 +255,7 @@ class Store(Repository):
                     SubscriptionRow.benchmark == benchmark,
                 )
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return affected(result) > 0
 
     @unit_of_work
     async def unsubscribe_all(self, chat: Chat) -> list[Subscription]:

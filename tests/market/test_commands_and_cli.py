@@ -28,7 +28,7 @@ from handlers.commands import dispatch
 from handlers.registry import ChatContext
 from tests.helpers import make_services
 from tests.market.conftest import TrimmedSnapshot, make_live, market_settings
-from tests.market.fakes import Failure
+from tests.market.fake_base import Failure
 from tests.store.support import admin_check
 
 ETH, RUT = find_asset("ETH"), find_asset("RUT")

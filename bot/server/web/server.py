@@ -28,7 +28,7 @@ from aiohttp import web
 
 from bot.analysis.errors import AnalysisError
 from bot.assets import Asset, find_asset
-from bot.market.data import NoData
+from bot.market.errors import NoData
 from bot.ports.services import Services
 from bot.server.prewarm import watched_pairs
 from bot.server.web import pages
