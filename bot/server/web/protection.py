@@ -62,7 +62,8 @@ class BadRequestLog:
 
 
 def _one_line(exc: HttpProcessingError) -> str:
-    text = (exc.message or type(exc).__name__).splitlines()[0] if exc.message else type(exc).__name__
+    """The status and the parser's first line (what it quotes of the request is repr-escaped), at most 200 chars."""
+    text = exc.message.splitlines()[0] if exc.message else type(exc).__name__
     return f"{exc.code} {text[:200]}"
 
 
@@ -74,7 +75,8 @@ class _Handler(RequestHandler):
                      message: str | None = None) -> web.StreamResponse:
         response = super().handle_error(request, status, exc, message)
         if isinstance(response, web.Response) and status != HTTPStatus.INTERNAL_SERVER_ERROR:
-            response.text = f"{status} {HTTPStatus(status).phrase}\n"
+            phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Bad Request"
+            response.text = f"{status} {phrase}\n"
         response.headers.update(HEADERS)
         response.headers["Server"] = SERVER_NAME
         return response
