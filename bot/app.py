@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the services' modules are imported when first built: a CLI 
     from bot.market.cache import PriceCache
     from bot.market.data import MarketData
     from bot.market.sources import SourceSet
+    from bot.ports.activity import Activity
     from bot.render.alert_messages import AlertContent
     from bot.render.chart_cache import ChartRenderer
     from bot.sending.shared_rate import SharedRate
@@ -133,6 +134,12 @@ class App:
         from bot.telemetry.metrics import Metrics
 
         return Metrics()
+
+    @cached_property
+    def activity(self) -> Activity:
+        from bot.ports.activity import Activity
+
+        return Activity()
 
     @cached_property
     def services(self) -> Services:

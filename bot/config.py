@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     # The HTTP server (/healthz, /metrics, the status page): off unless HTTP_PORT is set.
     http_port: int | None = Field(default=None, ge=0, le=65535)
     http_host: str = "127.0.0.1"
+    # A connection that hasn't sent a whole request head this many seconds after opening (or after its last
+    # answer: idle keep-alive) is closed; at most this many connections are open at once (more get a 503).
+    http_timeout_seconds: float = Field(default=10.0, ge=1, le=300)
+    http_max_connections: int = Field(default=256, ge=1, le=100_000)
     # Several processes on one PostgreSQL share the per-platform send rate through Redis when this is set.
     redis_url: SecretStr | None = None
     # Alerts and deliveries older than this many days are pruned daily (price bars are kept).
@@ -84,7 +88,7 @@ class Settings(BaseSettings):
     # Alerts: minutes after a session's close before it is evaluated; how long a delivery claim lasts before
     # another process may take it over; the secret that signs webhook requests, and their rate.
     alert_delay_minutes: int = Field(default=20, ge=15, le=360)  # a daily bar is final 15 min after the close
-    delivery_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
+    delivery_lease_seconds: float = Field(default=15.0, ge=1, le=3600)  # renewed every third of it while alive
     webhook_secret: SecretStr | None = None
     webhook_max_per_second: float = Field(default=20.0, gt=0, le=1000)
     # Webhooks to loopback, link-local, private and other non-public addresses: refused unless this is set.

@@ -73,8 +73,15 @@ async def dispatch(
     theme: str = "light",
     bot_username: str | None = None,
 ) -> Reply:
-    """Answer one message. Never raises: bad input gets a short reason and the usage."""
-    chat = chat or ChatContext()
+    """Answer one message. Never raises: bad input gets a short reason and the usage. Background work (prewarm)
+    yields meanwhile (`services.activity`)."""
+    with services.activity.request():
+        return await _dispatch(services, text, chat or ChatContext(), as_of=as_of, want_chart=want_chart,
+                               theme=theme, bot_username=bot_username)
+
+
+async def _dispatch(services: Services, text: str, chat: ChatContext, *, as_of: date | None, want_chart: bool,
+                    theme: str, bot_username: str | None) -> Reply:
     # ＥＴＨ and ETH\u200b read as ETH; no RTL override or ANSI escape is echoed back. NFKC may lengthen a text
     # (one ligature can become 18 characters), so the limit holds before and after.
     if len(text) <= MAX_TEXT:

@@ -51,3 +51,25 @@ async def test_keep_warm_runs_at_once_and_stops_when_asked(tmp_path: Path):
         await asyncio.wait_for(task, 10)
     finally:
         await app.close()
+
+
+async def test_a_users_first_request_after_start_is_answered_before_prewarms_batch(tmp_path: Path):
+    """Right after a deploy prewarm and the first users compete for the same cores; prewarm yields: it starts no
+    chart while a command is being answered."""
+    app = _app(tmp_path)
+    stopping = asyncio.Event()
+    try:
+        warming = asyncio.create_task(keep_warm(app.services, stopping, every=3600))
+        reply = await dispatch(app.services, "/corr 60d BTC SPY")  # a cache miss, asked as the server starts
+        prewarmed_before_the_answer = app.services.charts.prewarmed
+        for _ in range(600):
+            if app.services.charts.prewarmed == 3:
+                break
+            await asyncio.sleep(0.05)
+        stopping.set()
+        await asyncio.wait_for(warming, 10)
+    finally:
+        await app.close()
+    assert reply.ok and reply.chart is not None
+    assert prewarmed_before_the_answer == 0  # today: prewarm's charts were drawn first
+    assert app.services.charts.prewarmed == 3  # and the batch still went on afterwards

@@ -1,8 +1,10 @@
 """Delivery: drains the outbox (pending deliveries) through one Notifier per platform.
 
-- Claims are atomic and leased (`AlertsRepo.claim`): two processes never send the same delivery, and a
-  delivery claimed by a process that died is taken over once its lease has run out. The only duplicates a
-  crash can cause are the messages that were out on the wire when it happened.
+- Claims are atomic and leased (`AlertsRepo.claim`, by the database's clock): two processes never send the same
+  delivery, and a delivery claimed by a process that died is taken over once its lease has run out. Leases are
+  short and renewed by a heartbeat while the process lives (bot/alerts/claim_heartbeat.py), so a dead
+  process's claims free within seconds. The only duplicates a crash can cause are the messages that were out on
+  the wire when it happened. `alerts --run-once` waits out (bounded, and says so) claims another process holds.
 - Every notifier paces its sends through its platform's `PlatformLimiter` (`notifier.limiter`; a chat
   transport's notifier shares it with the transport's replies).
 - Every try counts against the platform's `RetryPolicy` (`notifier.retry`: attempts and/or age). RetryLater
@@ -28,8 +30,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from bot.alerts.claim_heartbeat import ClaimHeartbeat
 from bot.alerts.payload import fired
 from bot.alerts.rules import FiredAlert
+from bot.alerts.sent_recorder import SentRecorder
+from bot.alerts.webhook_urls import mask_url
 from bot.clock import utcnow
 from bot.ports.notifier import (
     ChatGone,
@@ -50,7 +55,8 @@ from bot.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LEASE = timedelta(seconds=120)
+DEFAULT_LEASE = timedelta(seconds=15)
+CLAIMS_WAIT_LEASES = 2  # `--run-once` waits this many leases at most for claims held by another process
 RUN_ONCE_WAIT = timedelta(seconds=60)  # `alerts --run-once` waits out a platform's retry_after this long at most
 NOT_CONFIGURED_WAIT = timedelta(minutes=10)  # a platform that needs the operator: look again this much later
 GROUP_KINDS = frozenset({"group", "channel"})
@@ -77,6 +83,7 @@ class DrainReport:
     lost_claims: int = 0  # sent, but our claim had been taken over (lease ran out): maybe sent twice
     errors: int = 0  # failed on an error of ours (a bug), not the platform's
     not_configured: int = 0  # waiting for the operator (e.g. WEBHOOK_SECRET), not tried
+    claimed_elsewhere: int = 0  # due, but still claimed by another (living) process when run-once stopped waiting
     by_platform: dict[str, int] = field(default_factory=dict)
     gone_chats: set[int] = field(default_factory=set)  # found gone in this drain: skip their other jobs
 
@@ -140,8 +147,9 @@ class DeliveryWorker:
         self.metrics = metrics
         self._media: dict[tuple[int, str], str] = {}
         self._media_locks: dict[tuple[int, str], asyncio.Lock] = {}
-        self._held: set[int] = set()  # deliveries this worker has claimed and not finished with
-        self._recorder = _SentRecorder(self.repo, clock)
+        self.claims = ClaimHeartbeat(self.repo, clock, lease)  # what this worker holds, renewed while it lives
+        self.given_back: list[int] = []  # claims given back unsent (stopping, or cut off mid-send)
+        self._recorder = SentRecorder(self.repo, clock)
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -171,7 +179,9 @@ class DeliveryWorker:
     async def drain(self) -> DrainReport:
         """Send everything that is due now on the configured platforms, then return."""
         report = DrainReport()
-        parts = await asyncio.gather(*(self._drain_platform(p) for p in self.notifiers), return_exceptions=True)
+        async with self.claims.beating():
+            parts = await asyncio.gather(*(self._drain_platform(p) for p in self.notifiers),
+                                         return_exceptions=True)
         for platform, part in zip(self.notifiers, parts, strict=True):
             if isinstance(part, BaseException):
                 if isinstance(part, asyncio.CancelledError):
@@ -191,8 +201,31 @@ class DeliveryWorker:
             part = await self.drain()
             report.add(part)
             if not platforms or not part.retry_later or not await self.repo.pending_due(platforms, self.clock() + wait):
-                return report
+                break
             await asyncio.sleep(min(self.poll_seconds, 0.5))
+        if platforms:
+            await self._wait_out_claims(platforms, report)
+        return report
+
+    async def _wait_out_claims(self, platforms: list[str], report: DrainReport) -> None:
+        """Deliveries claimed by another process: a living one renews its claims and sends them; a stopped one's
+        claims run out within a lease, and this run sends them. Wait CLAIMS_WAIT_LEASES leases at most."""
+        claimed = await self.repo.claimed_due(platforms, self.clock())
+        if not claimed:
+            return
+        bound = (self.lease * CLAIMS_WAIT_LEASES).total_seconds()
+        log.warning("delivery: %d due deliveries are claimed by another process; waiting up to %.0f s for it to "
+                    "send them or for its claims to run out (a stopped process no longer renews them)", claimed,
+                    bound)
+        deadline = asyncio.get_running_loop().time() + bound
+        while claimed and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(min(self.poll_seconds, 1.0, self.lease.total_seconds() / 3))
+            report.add(await self.drain())
+            claimed = await self.repo.claimed_due(platforms, self.clock())
+        if claimed:
+            report.claimed_elsewhere = claimed
+            log.warning("delivery: %d due deliveries are still claimed by another process after %.0f s; they are "
+                        "left to it (it is renewing them)", claimed, bound)
 
     # ------------------------------------------------------------ one platform
 
@@ -227,9 +260,11 @@ class DeliveryWorker:
     async def _claim(self, platform: str) -> list[_Job]:
         now = self.clock()
         token = uuid.uuid4().hex
-        held = await self.repo.claim(platform, token, now, self.lease, self.batch, bundles=True, exclude=self._held)
-        single = await self.repo.claim(platform, token, now, self.lease, self.batch, exclude=self._held)
-        self._held.update(d.id for d in (*held, *single))
+        held = await self.repo.claim(platform, token, now, self.lease, self.batch, bundles=True,
+                                     exclude=self.claims.held)
+        self.claims.hold(token, (d.id for d in held))
+        single = await self.repo.claim(platform, token, now, self.lease, self.batch, exclude=self.claims.held)
+        self.claims.hold(token, (d.id for d in single))
         by_chat: dict[int, list[ClaimedDelivery]] = {}
         for delivery in held:
             by_chat.setdefault(delivery.chat_pk, []).append(delivery)
@@ -246,7 +281,8 @@ class DeliveryWorker:
             await self._give_back(job)
 
     async def _give_back(self, job: _Job) -> None:
-        self._held.difference_update(job.ids)
+        self.claims.drop(job.ids)
+        self.given_back.extend(job.ids)
         try:
             await asyncio.shield(self.repo.release(job.ids, job.token, self.clock()))
         except Exception:  # the lease still hands them to the next worker; say why they wait
@@ -265,7 +301,7 @@ class DeliveryWorker:
             except Exception:
                 log.exception("delivery %s on %s failed unexpectedly", job.ids, platform)
             finally:
-                self._held.difference_update(job.ids)
+                self.claims.drop(job.ids)
 
     # ------------------------------------------------------------ one message
 
@@ -352,7 +388,8 @@ class DeliveryWorker:
             report.failed += 1
             if policy.disable_on_give_up and not await self.repo.sent_since(job.first.chat_pk, job.first.created_at):
                 await self.store.mark_inactive(platform, job.first.chat_id, f"disabled: {reason}")
-                log.warning("%s %s disabled: %s", platform, job.first.chat_id, reason)
+                shown = _shown(platform, job.first.chat_id)
+                log.warning("%s %s disabled: %s", platform, shown, reason.replace(job.first.chat_id, shown))
             return
         wait = delay if delay is not None else backoff_seconds(policy.backoff, attempts)
         await self.repo.reschedule(ids, job.token, now, now + timedelta(seconds=wait), error, attempted=True)
@@ -406,45 +443,10 @@ class DeliveryWorker:
         job.claimed_at = now
 
 
+def _shown(platform: str, chat_id: str) -> str:
+    """A chat as the log may show it: a webhook's address is its URL, whose token or path may be a secret."""
+    return mask_url(chat_id) if platform == "webhook" else chat_id
+
+
 class _ClaimLost(Exception):
     pass
-
-
-class _SentRecorder:
-    """Records sends in batches — one transaction for whatever was sent within `delay` — instead of a
-    transaction per message, which on SQLite would cap the fan-out below the platforms' limits.
-    Senders go on to their next message at once. The cost: a crash can catch up to one batch sent but not yet
-    recorded (they go out again after the lease)."""
-
-    def __init__(self, repo: AlertsRepo, clock: Callable[[], datetime], delay: float = 0.1,
-                 max_batch: int = 500) -> None:
-        self.repo = repo
-        self.clock = clock
-        self.delay = delay  # gather this long before writing: claims need the database too
-        self.max_batch = max_batch
-        self._waiting: list[tuple[list[int], str, str | None, Callable[[int], None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-
-    def sent(self, ids: list[int], token: str, message_id: str | None, recorded: Callable[[int], None]) -> None:
-        """Record this send soon; `recorded(n)` is told how many of `ids` were still ours."""
-        self._waiting.append((ids, token, message_id, recorded))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="delivery-records")
-
-    async def settled(self) -> None:
-        """Wait until every send so far is recorded (a failure to record is logged, not raised)."""
-        while self._flusher is not None and not self._flusher.done():
-            await asyncio.shield(self._flusher)
-
-    async def _flush(self) -> None:
-        await asyncio.sleep(self.delay)
-        while self._waiting:
-            batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
-            try:
-                counts = await self.repo.mark_sent_many([(ids, token, mid) for ids, token, mid, _ in batch],
-                                                        self.clock())
-            except Exception:  # they stay claimed: after the lease they are sent again (a duplicate, not a loss)
-                log.exception("delivery: could not record %d sends", len(batch))
-                continue
-            for (*_, recorded), count in zip(batch, counts, strict=True):
-                recorded(count)

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from bot.alerts.delivery import AlertMessages, DeliveryWorker
+from bot.alerts.delivery import DEFAULT_LEASE, AlertMessages, DeliveryWorker
 from bot.alerts.engine import AlertEngine, Failure, RunReport, failures_in
 from bot.alerts.payload import fired
 from bot.alerts.preview import Preview, preview
@@ -41,7 +41,7 @@ class AlertService:
         messages: AlertMessages,
         *,
         delay: timedelta = timedelta(minutes=20),
-        lease: timedelta = timedelta(seconds=120),
+        lease: timedelta = DEFAULT_LEASE,
         metrics: Metrics | None = None,
         retention: timedelta | None = None,
         scanner: UniverseScanner | None = None,
@@ -107,6 +107,13 @@ class AlertService:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._worker_task
             self._worker_task = None
+            given_back = sorted(set(self.worker.given_back))
+            if given_back:
+                shown = ", ".join(map(str, given_back[:20])) + (", …" if len(given_back) > 20 else "")
+                log.info("delivery stopped: gave back %d claimed deliveries not yet sent (%s); another process "
+                         "or the next start sends them", len(given_back), shown)
+            else:
+                log.info("delivery stopped: nothing claimed was left unsent")
 
     async def prune(self) -> Pruned:
         """Delete alerts, deliveries and evaluation notes older than the retention (never a pending delivery)."""

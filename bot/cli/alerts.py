@@ -175,5 +175,7 @@ async def _run_once(app: App, as_of: dt.date | None) -> int:
               "(the log has the details; the next run tries again)")
     print(f"delivery: {drained.deliveries_sent} delivered in {drained.sent} messages, {drained.failed} failed, "
           f"{drained.rescheduled} to retry, {drained.retry_later} rate-limited"
-          + (f"; pending for {', '.join(missing)}" if missing else ""))
+          + (f"; pending for {', '.join(missing)}" if missing else "")
+          + (f"; {drained.claimed_elsewhere} still claimed by another running process" if drained.claimed_elsewhere
+             else ""))
     return 0

@@ -11,11 +11,12 @@ if TYPE_CHECKING:
     from bot.analysis.analyzer import PairAnalyzer
     from bot.analysis.scan import UniverseScanner
     from bot.market.data import MarketData
+    from bot.ports.activity import Activity
     from bot.render.chart_cache import ChartRenderer
     from bot.store import Store
     from bot.telemetry.metrics import Metrics
 
-NAMES = ("settings", "market", "analysis", "scanner", "charts", "store", "alerts", "metrics")
+NAMES = ("settings", "market", "analysis", "scanner", "charts", "store", "alerts", "metrics", "activity")
 
 
 class Provider(Protocol):
@@ -37,6 +38,8 @@ class Provider(Protocol):
     def alerts(self) -> AlertService: ...
     @property
     def metrics(self) -> Metrics: ...
+    @property
+    def activity(self) -> Activity: ...
 
 
 class Services:
@@ -94,3 +97,7 @@ class Services:
     @property
     def metrics(self) -> Metrics:
         return self._get("metrics")
+
+    @property
+    def activity(self) -> Activity:  # users' requests in flight: background work yields to them
+        return self._get("activity")

@@ -186,6 +186,12 @@ class ChartRenderer:
 
     # ---- workers
 
+    async def start_workers(self) -> None:
+        """Start the render workers now (a server, at start) rather than with the first chart, which would
+        otherwise wait for them."""
+        if self.pool is not None and not self.pool.running:
+            await asyncio.to_thread(self.pool._start)
+
     def worker_pids(self) -> list[int]:
         return self.pool.worker_pids() if self.pool is not None else []
 

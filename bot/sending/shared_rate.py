@@ -61,5 +61,12 @@ class SharedRate:
         if reserved is not None and reserved[1] > 0:
             await asyncio.sleep(reserved[1])
 
+    async def reachable(self) -> bool:
+        """One PING within REDIS_TIMEOUT (health checks): False when Redis can't be reached."""
+        try:
+            return bool(await asyncio.wait_for(self._redis.ping(), REDIS_TIMEOUT))
+        except Exception:
+            return False
+
     async def close(self) -> None:
         await self._redis.aclose()

@@ -4,7 +4,9 @@ What is asked most: the default pair at the window buttons (30d, 90d, 1y — `RE
 subscribed pair at its alert window. The server prewarms them at start and then every few minutes; a chart
 whose data did not change is a cache hit and costs nothing (the cache key holds the as-of date and the
 current correlation), so a pass renders only what a data refresh made new. Renders go through the chart
-cache, one at a time, so a user's request always finds a free render worker.
+cache, one at a time, so a user's request always finds a free render worker; and prewarm yields to users:
+it starts no chart while a command is being answered (`services.activity`), so right after a deploy the first
+answers come before prewarm's batch.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ async def prewarm_once(services: Services) -> int:
     without data is skipped (its command says why when asked)."""
     rendered = 0
     for item in await watched(services):
+        await services.activity.quiet()  # a user's request first: prewarm starts nothing while one is answered
         await services.market.refresh([item.asset, item.benchmark])
         try:
             result = await asyncio.to_thread(services.analysis.correlation, item.asset, item.benchmark, item.window)

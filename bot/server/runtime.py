@@ -2,9 +2,10 @@
 event loop, until SIGTERM/SIGINT; then a graceful stop within seconds.
 
 Start: transports first (a token refused is one line, status 2), then — if this process leads (bot/server/leader.py)
-— the scheduler; every process drains the outbox; the HTTP server last. Stop: take no more updates (transports
-stop), give up the lead (the scheduler stops; another process may take over at once), give back undelivered
-claims (the outbox worker), stop the HTTP server, close the database and HTTP sessions (App.close, by the CLI).
+— the scheduler; every process drains the outbox; the HTTP server last. Stop: give up the lead (the scheduler
+stops; another process may take over at once), stop the outbox (messages under way finish through the transports,
+which are still open; claimed ones not yet sent are given back, and the log says how many), then the transports,
+the HTTP server, and the database and HTTP sessions (App.close, by the CLI).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pandas as pd
 
 from bot.ports.transport import Transport, TransportStartError
 from bot.server.prewarm import keep_warm
-from bot.server.web.health import DATABASE_TIMEOUT, LAG_LIMIT, Health, LoopWatch
+from bot.server.web.health import DATABASE_TIMEOUT, Health, LoopWatch
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from bot.config import Settings
     from bot.market.data import MarketData
     from bot.ports.services import Services
+    from bot.sending.shared_rate import SharedRate
     from bot.server.leader import Leadership
     from bot.server.web.server import WebServer
     from bot.store import Store
@@ -66,6 +68,7 @@ class Runtime:
         self.loop_watch = LoopWatch()
         self.web: WebServer | None = None
         self.leader = app.leadership()
+        self._shared_rate: SharedRate | None = None  # a Redis client of its own, for /healthz
 
     async def serve(self) -> int:
         loop = asyncio.get_running_loop()
@@ -73,6 +76,8 @@ class Runtime:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, self.stopping.set)
         self.loop_watch.start()
+        # the render workers boot while the transports connect, not in front of the first user's chart
+        workers = asyncio.create_task(self.app.services.charts.start_workers(), name="render-workers")
         try:
             if not await self._start_transports():
                 return 2
@@ -89,18 +94,29 @@ class Runtime:
                 log.info("shutting down")
                 warming.cancel()
                 await asyncio.gather(warming, return_exceptions=True)
-                await self._stop_transports()  # no new commands while the rest winds down
                 # Lead no more before the outbox winds down: the scheduler stops now, not after the last sends
                 # (a process that took the lead meanwhile would otherwise start one here too), and the lock is
                 # free for another process's next try.
                 await self.leader.stop()
+                # The outbox before the transports: its sends go through them (a closed Telegram client fails
+                # every send still under way); what it has claimed and not sent is given back.
+                await self.app.alerts.stop()
+                await self._stop_transports()
             return 0
         finally:
+            await asyncio.gather(workers, return_exceptions=True)
             await self._stop_transports()
             if self.web is not None:
                 await self.web.stop()
             await self.leader.stop()
             await self.loop_watch.stop()
+            await self.close_checks()
+
+    async def close_checks(self) -> None:
+        """Close what the health check opened (its Redis client)."""
+        if self._shared_rate is not None:
+            await self._shared_rate.close()
+            self._shared_rate = None
 
     async def _start_transports(self) -> bool:
         for transport in self.transports:
@@ -136,7 +152,8 @@ class Runtime:
         from bot.server.web.server import WebServer
 
         self.web = WebServer(self.app.services, self.app.metrics, self.health, host=settings.http_host,
-                             port=settings.http_port)
+                             port=settings.http_port, timeout=settings.http_timeout_seconds,
+                             max_connections=settings.http_max_connections)
         await self.web.start()
 
     # ------------------------------------------------------------ health
@@ -147,15 +164,29 @@ class Runtime:
         if database != "ok":
             reasons.append(database)
         lag = self.loop_watch.lag
-        if lag > LAG_LIMIT:
+        if lag > self.loop_watch.limit:
             reasons.append(f"the event loop fell {lag:.1f} s behind")
+        degraded = [] if await self._shared_rate_reachable() else ["shared rate unavailable"]
         running = {t.name for t in self.started}
         transports = {t.name: ("running" if t.name in running else "stopped") for t in self.transports}
+        status = "fail" if reasons else "degraded" if degraded else "ok"
         return Health(
-            status="fail" if reasons else "ok", leader=self.leader.is_leader, database=database,
+            status=status, leader=self.leader.is_leader, database=database,
             transports=transports, data=dict(self._price_ages()), last_run=await self._last_run(),
-            loop_lag=lag, reasons=reasons,
+            loop_lag=lag, reasons=reasons + degraded,
         )
+
+    async def _shared_rate_reachable(self) -> bool:
+        """With REDIS_URL set, whether Redis answers: without it every process keeps its own send rate (they
+        still work, but together they may exceed a platform's limit) — degraded, not failed."""
+        redis_url = self.app.settings.redis_url
+        if redis_url is None:
+            return True
+        if self._shared_rate is None:
+            from bot.sending.shared_rate import SharedRate
+
+            self._shared_rate = SharedRate(redis_url.get_secret_value(), "health")
+        return await self._shared_rate.reachable()
 
     async def _database(self) -> str:
         from bot.store.errors import describe_database_error

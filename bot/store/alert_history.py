@@ -15,7 +15,7 @@ from bot.store.alert_records import (
     HistoryEntry,
     StoredAlert,
 )
-from bot.store.database import Repository
+from bot.store.database import Repository, unit_of_work
 from bot.store.models import AlertRow, DeliveryRow, DeliveryStatus, EvaluationRow, RuleInstanceRow
 from bot.store.rule_state import row_key
 
@@ -27,6 +27,7 @@ class AlertHistoryRepo(Repository):
     """Read-only: evaluations, alerts, a chat's history, delivery counts."""
 
     # ------------------------------------------------------------ evaluations and alerts
+    @unit_of_work
     async def evaluations(self, limit: int = 20) -> list[Evaluation]:
         async with self._read() as session:
             rows = (await session.scalars(
@@ -35,6 +36,7 @@ class AlertHistoryRepo(Repository):
             return [Evaluation(r.calendar, r.session, r.status, r.detail, r.instances, r.alerts,
                                as_utc(r.updated_at)) for r in rows]
 
+    @unit_of_work
     async def alerts(self, *, since: date | None = None, until: date | None = None) -> list[StoredAlert]:
         query = alert_query().order_by(AlertRow.as_of, AlertRow.id)
         if since is not None:
@@ -44,6 +46,7 @@ class AlertHistoryRepo(Repository):
         async with self._read() as session:
             return [stored_alert(alert, instance) for alert, instance in await session.execute(query)]
 
+    @unit_of_work
     async def recent_alerts(self, limit: int = 50, pair: tuple[str, str] | None = None) -> list[StoredAlert]:
         """The newest alerts (by session, then id), of one pair or all."""
         query = alert_query()
@@ -55,6 +58,7 @@ class AlertHistoryRepo(Repository):
 
     # ------------------------------------------------------------ reading for people
 
+    @unit_of_work
     async def delivery_counts(self, now: datetime) -> DeliveryCounts:
         due_now = DeliveryRow.not_before <= now
         async with self._read() as session:
@@ -68,6 +72,7 @@ class AlertHistoryRepo(Repository):
                 (counts.due if due else counts.held)[platform] = int(count)
             return counts
 
+    @unit_of_work
     async def history(self, chat_pk: int, limit: int = 10) -> list[HistoryEntry]:
         async with self._read() as session:
             rows = await session.execute(
@@ -83,6 +88,7 @@ class AlertHistoryRepo(Repository):
                 for d, a, i in rows
             ]
 
+    @unit_of_work
     async def deliveries(self) -> list[dict[str, Any]]:
         """Every delivery as a plain dict (tests and diagnostics)."""
         async with self._read() as session:

@@ -9,18 +9,49 @@ line, whichever repository met it first.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextvars
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Result
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.store.engine import READ_ONLY, create_store_engine, sqlite_folder
-from bot.store.errors import StoreUnavailable, describe_database_error
+from bot.store.errors import ConnectionLost, StoreUnavailable, describe_database_error, unavailable
 from bot.store.urls import redact_url
 
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+_IN_UNIT = contextvars.ContextVar("decoupler_unit_of_work", default=False)
+
+
+def unit_of_work(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """An idempotent unit of work (one repository call: running it twice leaves what running it once does): run
+    once more, on a fresh connection, when the connection was lost under it. A second loss, or any other
+    failure, goes to the caller (ConnectionLost is a StoreUnavailable: one line for the user). Nested units
+    (a repository call that makes another) retry only at the outermost."""
+
+    @functools.wraps(method)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        if _IN_UNIT.get():
+            return await method(*args, **kwargs)
+        token = _IN_UNIT.set(True)
+        try:
+            try:
+                return await method(*args, **kwargs)
+            except ConnectionLost:
+                log.info("database connection lost under %s; trying it once more", method.__name__)
+                return await method(*args, **kwargs)
+        finally:
+            _IN_UNIT.reset(token)
+
+    return run
 # Both dialects' INSERT have on_conflict_do_nothing / on_conflict_do_update and `excluded`
 Insert = postgresql.Insert | sqlite.Insert
 
@@ -90,16 +121,21 @@ class Database:
                             yield session
                     else:
                         yield session
-            except OSError as exc:  # connection refused or lost: one line, not a driver traceback
-                raise StoreUnavailable(describe_database_error(exc)) from None
+            except (OSError, DBAPIError) as exc:
+                _raise_unavailable(exc)
+                raise
 
     @asynccontextmanager
     async def connection(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
         """A Core connection (bulk reads and writes); a writing one is one transaction."""
         async with self._turn():
             engine = self.engine if write else self.engine.execution_options(**{READ_ONLY: True})
-            async with engine.begin() if write else engine.connect() as conn:
-                yield conn
+            try:
+                async with engine.begin() if write else engine.connect() as conn:
+                    yield conn
+            except (OSError, DBAPIError) as exc:
+                _raise_unavailable(exc)
+                raise
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
@@ -108,6 +144,13 @@ class Database:
             if self.turns is not None:
                 await stack.enter_async_context(self.turns)
             yield
+
+
+def _raise_unavailable(exc: BaseException) -> None:
+    """A connection refused or lost becomes one line, not a driver traceback; other errors stay as they are."""
+    down = unavailable(exc)
+    if down is not None:
+        raise down from None
 
 
 class Repository:

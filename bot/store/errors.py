@@ -13,6 +13,36 @@ class StoreUnavailable(RuntimeError):
     """The database cannot be reached or used right now; the message is one line, safe to show."""
 
 
+class ConnectionLost(StoreUnavailable):
+    """The connection broke under a statement (the server restarted, a proxy or an operator cut it): the pool
+    drops it, so the same unit of work may succeed at once on a fresh one (`bot.store.database.unit_of_work`)."""
+
+    def __init__(self, message: str = "database unavailable: the connection to it was lost") -> None:
+        super().__init__(message)
+
+
+_LOST_CONNECTION = ("ConnectionDoesNotExistError", "AdminShutdownError", "ConnectionFailureError",
+                    "ConnectionResetError", "BrokenPipeError")
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """A connection that broke under a statement: SQLAlchemy says it invalidated it, or the driver's error is one
+    of a dropped connection (asyncpg's ConnectionDoesNotExistError arrives wrapped in a DBAPIError)."""
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    return any(type(link).__name__ in _LOST_CONNECTION for link in _chain(exc))
+
+
+def unavailable(exc: BaseException) -> StoreUnavailable | None:
+    """The one-line error for a connection lost, refused or failing (an OSError, bare or wrapped by SQLAlchemy);
+    None for other errors (a constraint, a bug), which keep their own type."""
+    if is_connection_lost(exc):
+        return ConnectionLost()
+    if any(isinstance(link, OSError) for link in _chain(exc)):
+        return StoreUnavailable(describe_database_error(exc))
+    return None
+
+
 _SQLITE_PROBLEMS = (
     ("file is not a database", "the SQLite file is damaged or not a database"),
     ("readonly database", "the SQLite file is read-only for this user"),

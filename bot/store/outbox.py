@@ -3,7 +3,11 @@
 `claim` takes due deliveries for a sender: one UPDATE … WHERE status='pending' AND (unclaimed OR claim older
 than the lease) that writes a fresh token, with FOR UPDATE SKIP LOCKED on PostgreSQL and BEGIN IMMEDIATE on
 SQLite. Every later write about a claimed row names the token, so a sender whose claim was taken over after the
-lease cannot overwrite the new owner's outcome."""
+lease cannot overwrite the new owner's outcome.
+
+Leases run by the database's clock, not the sender's: on PostgreSQL a claim's time and its age are read from the
+server (`clock_timestamp()`), so a host whose clock runs fast can't take over claims that are still fresh. A SQLite
+file has one host, whose clock the caller passes."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import as_utc
 from bot.store.alert_history import stored_alert
@@ -42,14 +47,28 @@ class OutboxRepo(Repository):
         exclude: Collection[int] = (),
     ) -> list[ClaimedDelivery]:
         """Claim up to `limit` due deliveries (bundles: every due held delivery of up to `limit` chats).
-        `exclude`: deliveries the caller holds already (it never takes its own stale claims over)."""
+        `exclude`: deliveries the caller holds already (it never takes its own stale claims over). `now` decides
+        what is due; the lease is measured by the database's clock (see the module's docstring)."""
+        async with self._write() as session:
+            lease_now = await self._lease_clock(session, now)
+            return await self._claim(session, platform, token, now, lease_now, lease, limit, bundles, exclude)
+
+    async def _lease_clock(self, session: AsyncSession, now: datetime) -> datetime:
+        """The time claims are stamped and aged with: the PostgreSQL server's, or `now` on SQLite."""
+        if not self.db.postgres:
+            return now
+        stamp = await session.scalar(select(func.clock_timestamp()))
+        return now if stamp is None else as_utc(stamp)
+
+    async def _claim(self, session: AsyncSession, platform: str, token: str, now: datetime, lease_now: datetime,
+                     lease: timedelta, limit: int, bundles: bool, exclude: Collection[int]) -> list[ClaimedDelivery]:
         claimable = and_(
             DeliveryRow.id.not_in(list(exclude)) if exclude else true(),
             DeliveryRow.status == PENDING,
             DeliveryRow.platform == platform,
             DeliveryRow.not_before <= now,
             DeliveryRow.bundle.is_(bundles),
-            or_(DeliveryRow.claimed_at.is_(None), DeliveryRow.claimed_at < now - lease),
+            or_(DeliveryRow.claimed_at.is_(None), DeliveryRow.claimed_at < lease_now - lease),
             DeliveryRow.chat_pk.in_(select(ChatRow.id).where(ChatRow.active.is_(True))),
         )
         due = select(DeliveryRow.id).where(claimable)
@@ -64,29 +83,28 @@ class OutboxRepo(Repository):
             # run it again per row, each time skipping the rows this statement has just updated.
             locked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
             due = select(locked.c.id)
-        async with self._write() as session:
-            claimed = (await session.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id.in_(due), claimable)
-                .values(claim_token=token, claimed_at=now)
-                .returning(DeliveryRow.id)
-                .execution_options(synchronize_session=False)
-            )).scalars().all()
-            if not claimed:
-                return []
-            rows = await session.execute(
-                select(DeliveryRow, AlertRow, RuleInstanceRow, ChatRow)
-                .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
-                .join(RuleInstanceRow, RuleInstanceRow.id == AlertRow.rule_instance_id)
-                .join(ChatRow, ChatRow.id == DeliveryRow.chat_pk)
-                .where(DeliveryRow.id.in_(claimed))
-                .order_by(DeliveryRow.not_before, DeliveryRow.id)
-            )
-            return [
-                ClaimedDelivery(d.id, stored_alert(a, i), d.chat_pk, d.platform, c.chat_id, c.kind, d.bundle,
-                                d.attempts, as_utc(d.created_at))
-                for d, a, i, c in rows
-            ]
+        claimed = (await session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.id.in_(due), claimable)
+            .values(claim_token=token, claimed_at=lease_now)
+            .returning(DeliveryRow.id)
+            .execution_options(synchronize_session=False)
+        )).scalars().all()
+        if not claimed:
+            return []
+        rows = await session.execute(
+            select(DeliveryRow, AlertRow, RuleInstanceRow, ChatRow)
+            .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
+            .join(RuleInstanceRow, RuleInstanceRow.id == AlertRow.rule_instance_id)
+            .join(ChatRow, ChatRow.id == DeliveryRow.chat_pk)
+            .where(DeliveryRow.id.in_(claimed))
+            .order_by(DeliveryRow.not_before, DeliveryRow.id)
+        )
+        return [
+            ClaimedDelivery(d.id, stored_alert(a, i), d.chat_pk, d.platform, c.chat_id, c.kind, d.bundle,
+                            d.attempts, as_utc(d.created_at))
+            for d, a, i, c in rows
+        ]
 
     async def mark_sent_many(
         self, items: Sequence[tuple[Sequence[int], str, str | None]], now: datetime
@@ -130,13 +148,13 @@ class OutboxRepo(Repository):
         return await self._finish(ids, token, now, **values)
 
     async def renew(self, ids: Sequence[int], token: str, now: datetime) -> int:
-        """Extend our claims (still pending, still ours); returns how many were."""
+        """Extend our claims (still pending, still ours) from the database's clock; returns how many were."""
         async with self._write() as session:
             result = await session.execute(
                 update(DeliveryRow)
                 .where(DeliveryRow.id.in_(list(ids)), DeliveryRow.claim_token == token,
                        DeliveryRow.status == PENDING)
-                .values(claimed_at=now)
+                .values(claimed_at=await self._lease_clock(session, now))
                 .execution_options(synchronize_session=False)
             )
             return affected(result)
@@ -214,6 +232,18 @@ class OutboxRepo(Repository):
                 alert_id=alert_id, platform=platform, handle=handle[:255], created_at=now
             ).on_conflict_do_nothing(index_elements=["alert_id", "platform"]))
 
+
+    async def claimed_due(self, platforms: Iterable[str], now: datetime) -> int:
+        """Pending deliveries due now on these platforms that are claimed: by another sender, for a caller that
+        holds none (`--run-once` waits for a stopped process's claims to run out)."""
+        async with self._read() as session:
+            return int(await session.scalar(
+                select(func.count()).select_from(DeliveryRow).where(
+                    DeliveryRow.status == PENDING, DeliveryRow.platform.in_(list(platforms)),
+                    DeliveryRow.not_before <= now, DeliveryRow.claimed_at.is_not(None),
+                    DeliveryRow.chat_pk.in_(select(ChatRow.id).where(ChatRow.active.is_(True))),
+                )
+            ) or 0)
 
     async def pending_due(self, platforms: Iterable[str], now: datetime) -> int:
         """Pending deliveries due now on these platforms, claimed or not (for `--run-once` to wait on)."""

@@ -4,6 +4,7 @@ Methods take and return the immutable records of `bot.store.records`, never ORM 
 lazy-loads after its session has gone. Chat-scoped methods take a `Chat` from `upsert_chat`/`get_chat`.
 Settings methods take `pair=(asset, benchmark)` for one subscription, or apply chat-wide when it is None:
 then every subscription of the chat changes, and the value becomes the chat's default for later ones.
+Every call is an idempotent unit of work (`unit_of_work`): tried once more when the connection breaks under it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import utcnow
-from bot.store.database import Database, Repository, affected
+from bot.store.database import Database, Repository, affected, unit_of_work
 from bot.store.errors import ChatNotFound, SubscriptionNotFound
 from bot.store.migrate import stored_revision
 from bot.store.models import ChatRow, SubscriptionRow
@@ -80,11 +81,13 @@ class Store(Repository):
 
     # ------------------------------------------------------------------ chats
 
+    @unit_of_work
     async def get_chat(self, platform: str, chat_id: str) -> Chat | None:
         async with self._read() as session:
             row = await _chat_by_address(session, platform, str(chat_id))
             return Chat.from_row(row) if row else None
 
+    @unit_of_work
     async def upsert_chat(
         self, platform: str, chat_id: str, kind: str = ChatKind.PRIVATE, title: str | None = None
     ) -> Chat:
@@ -109,14 +112,17 @@ class Store(Repository):
             assert row is not None
             return Chat.from_row(row)
 
+    @unit_of_work
     async def mark_inactive(self, platform: str, chat_id: str, reason: str) -> bool:
         """Stop delivering to a chat (bot blocked, kicked, chat gone); its subscriptions are kept."""
         return await self._set_active(platform, chat_id, active=False, reason=reason[:_REASON_LIMIT] or "inactive")
 
+    @unit_of_work
     async def reactivate(self, platform: str, chat_id: str) -> bool:
         """Deliver to the chat again, with the subscriptions it had; False if it was not inactive."""
         return await self._set_active(platform, chat_id, active=True, reason=None)
 
+    @unit_of_work
     async def reactivate_many(self, platform: str, chat_ids: Iterable[str]) -> int:
         """Those of these chats that are inactive get deliveries again (the bot is back in their server);
         how many. Ids the store doesn't know are ignored."""
@@ -142,6 +148,7 @@ class Store(Repository):
             )
             return affected(result) > 0
 
+    @unit_of_work
     async def migrate_chat(self, platform: str, old_id: str, new_id: str) -> Chat | None:
         """A chat changed id (Telegram group -> supergroup): its settings and subscriptions follow.
 
@@ -166,10 +173,12 @@ class Store(Repository):
             await session.flush()
             return Chat.from_row(new)
 
+    @unit_of_work
     async def set_timezone(self, chat: Chat, timezone: str) -> Chat:
         name = check_timezone(timezone)
         return await self._update_chat(chat, timezone=name)
 
+    @unit_of_work
     async def set_quiet_hours(self, chat: Chat, quiet_hours: QuietHours | None) -> Chat:
         if quiet_hours is None:
             return await self._update_chat(chat, quiet_start=None, quiet_end=None)
@@ -190,6 +199,7 @@ class Store(Repository):
 
     # ---------------------------------------------------------- subscriptions
 
+    @unit_of_work
     async def subscribe(
         self,
         chat: Chat,
@@ -234,10 +244,12 @@ class Store(Repository):
             assert row is not None
             return Subscription.from_row(row), created
 
+    @unit_of_work
     async def list_subscriptions(self, chat: Chat) -> list[Subscription]:
         async with self._read() as session:
             return [Subscription.from_row(row) for row in await _subscription_rows(session, chat.id, None)]
 
+    @unit_of_work
     async def unsubscribe(self, chat: Chat, asset: str, benchmark: str) -> bool:
         async with self._write() as session:
             result = await session.execute(
@@ -249,6 +261,7 @@ class Store(Repository):
             )
             return affected(result) > 0
 
+    @unit_of_work
     async def unsubscribe_all(self, chat: Chat) -> list[Subscription]:
         """Remove every subscription of the chat; returns what was removed."""
         async with self._write() as session:
@@ -257,6 +270,7 @@ class Store(Repository):
             await session.execute(delete(SubscriptionRow).where(SubscriptionRow.chat_pk == chat.id))
             return removed
 
+    @unit_of_work
     async def set_kinds(self, chat: Chat, asset: str, benchmark: str, kinds: Iterable[str]) -> Subscription:
         text = dump_kinds(_kind_set(kinds))
 
@@ -266,6 +280,7 @@ class Store(Repository):
         (updated,) = await self._update_subscriptions(chat, (asset, benchmark), change)
         return updated
 
+    @unit_of_work
     async def set_thresholds(
         self, chat: Chat, values: Mapping[str, float | int], *, pair: Pair | None = None
     ) -> list[Subscription]:
@@ -291,6 +306,7 @@ class Store(Repository):
 
         return await self._update_subscriptions(chat, pair, change, change_chat)
 
+    @unit_of_work
     async def reset_thresholds(self, chat: Chat, *, pair: Pair | None = None) -> list[Subscription]:
         def change(row: SubscriptionRow) -> None:
             row.thresholds = dump_thresholds({})
@@ -300,6 +316,7 @@ class Store(Repository):
 
         return await self._update_subscriptions(chat, pair, change, change_chat)
 
+    @unit_of_work
     async def set_window(self, chat: Chat, window_days: int, *, pair: Pair | None = None) -> list[Subscription]:
         _check_window(window_days)
 
@@ -311,6 +328,7 @@ class Store(Repository):
 
         return await self._update_subscriptions(chat, pair, change, change_chat)
 
+    @unit_of_work
     async def set_digest(self, chat: Chat, mode: DigestMode, *, pair: Pair | None = None) -> list[Subscription]:
         mode = DigestMode(mode)
 
@@ -322,6 +340,7 @@ class Store(Repository):
 
         return await self._update_subscriptions(chat, pair, change, change_chat)
 
+    @unit_of_work
     async def active_subscriptions(self) -> list[ChatSubscription]:
         """Every subscription of every active chat: the alert engine's work list."""
         async with self._read() as session:
@@ -333,6 +352,7 @@ class Store(Repository):
             )
             return [ChatSubscription(Chat.from_row(chat), Subscription.from_row(sub)) for chat, sub in rows]
 
+    @unit_of_work
     async def platform_subscriptions(self, platform: str) -> list[ChatSubscription]:
         """Every subscription of the platform's chats, active or not (`webhook list` shows disabled hooks)."""
         async with self._read() as session:

@@ -5,15 +5,17 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.clock import utcnow
-from bot.store.database import Repository
+from bot.store.database import Repository, unit_of_work
 from bot.store.models import BotStateRow
 
 
 class StateRepo(Repository):
+    @unit_of_work
     async def get(self, key: str) -> str | None:
         async with self._read() as session:
             return (await session.execute(select(BotStateRow.value).where(BotStateRow.key == key))).scalar()
 
+    @unit_of_work
     async def put(self, key: str, value: str) -> None:
         now = utcnow()
         async with self._write() as session:

@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import utcnow
-from bot.store.database import Repository
+from bot.store.database import Repository, unit_of_work
 from bot.store.errors import ChatNotFound
 from bot.store.models import ChatRow, SubscriptionRow
 from bot.store.preferences import SettingError
@@ -54,11 +54,13 @@ def subscription_match(key: InstanceKey) -> list[Any]:
 class UniverseSubscriptions(Repository):
     """A chat's universe-wide subscription: add kinds (and set the window), remove kinds, read it."""
 
+    @unit_of_work
     async def get(self, chat: Chat) -> Subscription | None:
         async with self._read() as session:
             row = await _universe_row(session, chat.id)
             return Subscription.from_row(row) if row is not None else None
 
+    @unit_of_work
     async def subscribe(
         self, chat: Chat, kinds: Iterable[str], *, window_days: int, keep_window: bool = False
     ) -> tuple[Subscription | None, Subscription]:
@@ -91,6 +93,7 @@ class UniverseSubscriptions(Repository):
                 await session.flush()
             return before, Subscription.from_row(row)
 
+    @unit_of_work
     async def unsubscribe(self, chat: Chat, kinds: Iterable[str]) -> tuple[Subscription, Subscription | None] | None:
         """Remove `kinds` from the chat's universe-wide subscription (the row goes with its last kind).
         Returns (before, after; None when the row went), or None when the chat had none of those kinds."""

@@ -4,6 +4,7 @@ receiver's Retry-After read robustly, every failure retried for a day, timeouts,
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -15,7 +16,7 @@ from bot.alerts.delivery import DeliveryWorker, backoff_seconds
 from bot.alerts.kinds import DEFAULT_KINDS
 from bot.alerts.webhook import TIMEOUT_SECONDS, WEBHOOK_RETRY, WebhookNotifier, retry_after_seconds
 from bot.alerts.webhook_bodies import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from bot.ports.notifier import CHAT_RETRY
+from bot.ports.notifier import CHAT_RETRY, RetryPolicy
 from bot.render.alert_messages import AlertContent
 from bot.store import Chat, Store
 from bot.store.alerts_repo import AlertsRepo
@@ -236,3 +237,22 @@ async def test_without_webhook_secret_generic_hooks_wait_and_nothing_unsigned_go
     assert rows["/generic"]["status"] == "pending" and "WEBHOOK_SECRET" in rows["/generic"]["error"]
     assert rows["/generic"]["attempts"] == 0  # untried: it waits for the operator, it is not failing
     assert report.not_configured == 1 and [r["path"] for r in receiver.requests] == ["/services/T0001/B0002/abcdef123"]
+
+
+async def test_a_disabled_hook_is_logged_with_its_secrets_masked(store: Store, receiver: Receiver, caplog):
+    """Today the worker logged the full URL (its ?token= and Slack path) when it disabled a hook."""
+    receiver.answers["/services/T0001/B0002/SLACKPATHSECRET"] = Answer(404)
+    receiver.answers["/hook"] = Answer(404)
+    await _hooks(store, receiver, ["/services/T0001/B0002/SLACKPATHSECRET", "/hook?token=QUERYSECRET123"])
+    notifier = WebhookNotifier(SECRET, limits=UNLIMITED)
+    notifier.retry = RetryPolicy(WEBHOOK_RETRY.backoff, max_attempts=1, disable_on_give_up=True)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            await _worker(store, notifier, Clock(NOW)).drain()
+    finally:
+        await notifier.close()
+    worker_lines = [r.getMessage() for r in caplog.records if r.name == "bot.alerts.delivery"]
+    disabled = [line for line in worker_lines if "disabled" in line]
+    assert len(disabled) == 2, disabled
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("bot."))  # the worker's
+    assert "QUERYSECRET123" not in logged and "SLACKPATHSECRET" not in logged

@@ -18,8 +18,9 @@ DATABASE_TIMEOUT = 2.0
 class LoopWatch:
     """Ticks every HEARTBEAT seconds and records how late each tick was: a blocked loop shows up as lag."""
 
-    def __init__(self, clock: Any = time.monotonic) -> None:
+    def __init__(self, clock: Any = time.monotonic, limit: float = LAG_LIMIT) -> None:
         self._clock = clock
+        self.limit = limit  # seconds of lag before /healthz says fail
         self.worst = 0.0  # the worst lag seen within LAG_MEMORY
         self._worst_at = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -52,7 +53,7 @@ class LoopWatch:
 
 @dataclass
 class Health:
-    status: str  # ok | fail
+    status: str  # ok | degraded (working, with a fallback: still 200) | fail (503)
     leader: bool
     database: str  # ok, or why not
     transports: dict[str, str]

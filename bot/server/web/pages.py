@@ -4,8 +4,14 @@ regime and since when, divergence z; data freshness per asset; the last alerts. 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
+from collections.abc import Awaitable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.alerts.payload import fired
 from bot.analysis.errors import AnalysisError
@@ -14,9 +20,20 @@ from bot.market.errors import NoData
 from bot.ports.services import Services
 from bot.render import alert_text
 from bot.render.text import day, num
+from bot.store.errors import StoreUnavailable, describe_database_error
 from bot.windows import parse_window
 
+log = logging.getLogger(__name__)
 PAIR_SLUG_SEPARATOR = "-"  # ETH-RUT in URLs
+T = TypeVar("T")
+
+
+@dataclass
+class Unavailable:
+    """What a page could not show, and why (one line each); None: shown."""
+
+    pairs: str | None = None
+    alerts: str | None = None
 
 
 @dataclass
@@ -63,13 +80,15 @@ def pair_from_slug(slug: str) -> tuple[Asset, Asset] | None:
     return asset, benchmark
 
 
-async def pair_view(services: Services, asset: Asset, benchmark: Asset) -> PairView:
+async def pair_view(services: Services, asset: Asset, benchmark: Asset, executor: Executor | None = None) -> PairView:
+    """The pair's rows; the computations run on `executor` (None: the loop's default threads)."""
+    loop = asyncio.get_running_loop()
     view = PairView(asset.symbol, benchmark.symbol, f"{asset.label} vs {benchmark.label}", "n/a")
     await services.market.refresh([asset, benchmark])
     windows = [parse_window(w) for w in services.settings.regime_windows]
     try:
-        _, as_of, rows = await asyncio.to_thread(services.analysis.regimes, asset, benchmark, windows)
-        main = await asyncio.to_thread(services.analysis.correlation, asset, benchmark,
+        _, as_of, rows = await loop.run_in_executor(executor, services.analysis.regimes, asset, benchmark, windows)
+        main = await loop.run_in_executor(executor, services.analysis.correlation, asset, benchmark,
                                        parse_window(services.settings.default_window))
     except (AnalysisError, NoData) as exc:
         view.error = str(exc)
@@ -92,6 +111,19 @@ async def recent_alerts(services: Services, limit: int = 50, pair: tuple[str, st
                              f"{alert.params.window_days}d", alert_text.alert_summary(alert.event),
                              alert_text.alert_text(alert.event, alert.params)))
     return rows
+
+
+async def from_database(read: Awaitable[T], fallback: T, what: str) -> tuple[T, str | None]:
+    """`read`'s value, or `fallback` and the one-line reason when the database can't answer: a page shows what
+    the market data allows and says what is missing, never a traceback."""
+    try:
+        return await read, None
+    except StoreUnavailable as down:
+        reason = str(down)
+    except (SQLAlchemyError, OSError) as exc:  # a driver or SQLAlchemy error the store did not translate
+        reason = describe_database_error(exc)
+    log.warning("status page: %s without the database (%s)", what, reason)
+    return fallback, reason
 
 
 async def freshness(services: Services, pairs: list[tuple[Asset, Asset]]) -> list[str]:
