@@ -81,9 +81,10 @@ class CommandRunner:
             if verdict.notify or self.answer_every_refusal:
                 await surface.send(slow_down_reply(verdict))
             return
-        seen = asyncio.create_task(self.chats.seen(incoming.chat))  # bookkeeping, kept off the reply's path
+        seen = asyncio.create_task(self.chats.seen(incoming.chat))  # bookkeeping, beside the answer's work
         try:
             reply = await self._answer(incoming, command, surface)
+            await seen  # recorded before the send: a send refused as blocked or migrated must find the row
             if reply.text or reply.chart is not None:
                 await surface.send(reply)
         finally:
@@ -107,6 +108,7 @@ class CommandRunner:
         seen = asyncio.create_task(self.chats.seen(incoming.chat))
         try:
             reply = await self._answer(incoming, command, surface)
+            await seen
             if not reply.ok:
                 await surface.notice(reply.text, alert=True)
                 return

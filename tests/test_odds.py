@@ -197,17 +197,3 @@ def test_wilson_matches_its_formula_and_stays_in_0_1():
     assert (p, lo, hi) == pytest.approx((0.6, centre - half, centre + half), abs=1e-12)
     assert ep.wilson(0, 4)[1] == 0.0 and ep.wilson(4, 4)[2] == pytest.approx(1.0)
     assert all(math.isnan(v) for v in ep.wilson(0, 0))
-
-
-async def test_discord_named_options_make_the_same_command(services):
-    from handlers.discord.slash import command_payload, command_text
-    from handlers.registry import COMMANDS
-
-    payload = command_payload(COMMANDS["odds"])
-    assert [o["name"] for o in payload["options"]] == ["asset", "benchmark", "since", "pooled"]
-    assert payload["options"][3]["choices"] == [{"name": "all", "value": "all"}]
-    text = command_text("odds", [{"name": "pooled", "value": "all"}, {"name": "asset", "value": "BTC"},
-                                 {"name": "since", "value": "2025-07-15"}, {"name": "benchmark", "value": "RUT"}])
-    assert text == "/odds BTC RUT 2025-07-15 all"
-    reply = await ask(services, text)
-    assert reply.data["pooled"] is True and reply.data["since"] == "2025-07-15" and reply.data["summary"]["n"] == 7

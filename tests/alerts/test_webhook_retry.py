@@ -244,7 +244,7 @@ async def test_a_disabled_hook_is_logged_with_its_secrets_masked(store: Store, r
     receiver.answers["/services/T0001/B0002/SLACKPATHSECRET"] = Answer(404)
     receiver.answers["/hook"] = Answer(404)
     await _hooks(store, receiver, ["/services/T0001/B0002/SLACKPATHSECRET", "/hook?token=QUERYSECRET123"])
-    notifier = WebhookNotifier(SECRET, limits=UNLIMITED)
+    notifier = WebhookNotifier(SECRET, allow_private=True, limits=UNLIMITED)  # the receiver is on 127.0.0.1
     notifier.retry = RetryPolicy(WEBHOOK_RETRY.backoff, max_attempts=1, disable_on_give_up=True)
     try:
         with caplog.at_level(logging.DEBUG):

@@ -251,3 +251,14 @@ async def test_help_speaks_discord(transport, fake: FakeDiscord) -> None:
     message = await (await fake.command("help", {"command": "subscribe"})).wait_original()
     text = message.embeds[0]["title"] + message.embeds[0].get("description", "")
     assert "only members with the Manage Channels permission can use it" in text and "chat admins" not in text
+
+
+async def test_odds_takes_its_options_by_name_in_any_order(transport, fake: FakeDiscord) -> None:
+    options = [{"name": "pooled", "type": 3, "value": "all"}, {"name": "asset", "type": 3, "value": "BTC"},
+               {"name": "since", "type": 3, "value": "2025-07-15"}, {"name": "benchmark", "type": 3, "value": "RUT"}]
+    message = await (await fake.command("odds", options)).wait_original()
+    text = " ".join(str(embed.get("description", "")) for embed in message.embeds)
+    assert "BTC is 33% below its beta line to the Russell 2000 since 2025-07-15" in text
+    assert "7 past episodes across the universe" in text
+    assert fake.crashes == []
+
