@@ -10,19 +10,8 @@ from hypothesis import strategies as st
 
 from bot.config import load_settings
 from bot.ports.reply import Reply
-from handlers.commands import dispatch
 from handlers.registry import COMMANDS, ChatContext
-from tests.helpers import make_services
-
-
-@pytest.fixture(scope="module")
-def services():
-    return make_services(load_settings(market_data="snapshot", database_url="sqlite://"))
-
-
-async def ask(services, text: str, **kw) -> Reply:
-    kw.setdefault("want_chart", False)
-    return await dispatch(services, text, **kw)
+from tests.helpers import ask, make_services
 
 
 async def test_corr_reference_value(services):
