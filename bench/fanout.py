@@ -43,7 +43,8 @@ from bot.sending.ratelimit import PlatformLimiter, PlatformLimits, Priority
 from bot.store import Store, open_store
 from bot.store.alert_records import InstanceKey, InstanceUpdate, NewAlert, Release
 from bot.store.alerts_repo import AlertsRepo
-from bot.store.models import ChatRow, SubscriptionRow, dump_kinds
+from bot.store.models import ChatRow, SubscriptionRow
+from bot.store.values import dump_kinds
 
 ALL_KINDS = dump_kinds(DEFAULT_KINDS)
 

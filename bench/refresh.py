@@ -37,14 +37,9 @@ from bot.market.live import BundledSnapshot, LiveMarketData
 from bot.market.sources import build_sources
 from bot.market.sources.crypto import make_exchange
 from bot.store import open_store
-from tests.market.fakes import (
-    Fakes,
-    LocalYahooSession,
-    TestClock,
-    point_exchange_at,
-    start_fakes,
-    stop_fakes,
-)
+from tests.market.fake_base import TestClock
+from tests.market.fake_yahoo import LocalYahooSession, point_exchange_at
+from tests.market.fakes import Fakes, start_fakes, stop_fakes
 
 NOW = "2026-11-24 12:00"
 CRYPTO = ("ETH", "BTC")

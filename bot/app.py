@@ -2,8 +2,8 @@
 
 The CLI (bot/cli) and the server ask an `App` for what they need: a snapshot-only `ask` never connects to
 the database or imports the live sources; a server gets the store, the alert service and the transports.
-This module and `bot/__main__.py` are the only ones in `bot` that import `handlers` (the chat transports
-and the command layer); see docs/architecture.md.
+It is the only module of `bot` that imports `handlers` (the chat transports and the command layer); see
+docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ class App:
         market = LiveMarketData(
             settings.market_data, self.price_cache, self.sources(),
             budget_seconds=settings.market_budget_seconds, cooldown_seconds=settings.source_cooldown_seconds,
+            max_custom_assets=settings.max_custom_assets,
         )
         market.updater.on_source_error = lambda source: self.metrics.source_errors.labels(source).inc()
         return market
@@ -202,7 +203,7 @@ class App:
         missing: list[str] = []
         async with contextlib.AsyncExitStack() as stack:
             if console:
-                from bot.alerts.notifiers import ConsoleNotifier
+                from bot.alerts.console_notifier import ConsoleNotifier
 
                 printer = ConsoleNotifier(chart_dir=Path(self.settings.chart_dir))
                 notifiers.update(dict.fromkeys(CONSOLE_PLATFORMS, printer))
@@ -210,7 +211,7 @@ class App:
             notifiers["webhook"] = webhook
             stack.push_async_callback(webhook.close)
             if self.settings.webhook_secret is None:
-                missing.append("generic webhooks (no WEBHOOK_SECRET)")
+                missing.append("generic webhooks without their own secret (no WEBHOOK_SECRET)")
             if transports is not None:
                 notifiers.update({t.name: t.notifier for t in transports})
                 if "console" in notifiers:  # the terminal also prints what `python -m bot ask` subscribed to
@@ -248,14 +249,17 @@ class App:
         return shared
 
     def _webhook_notifier(self) -> WebhookNotifier:
-        """Slack and Discord hooks carry their own secret; generic ones wait for WEBHOOK_SECRET to be signed."""
+        """Slack and Discord hooks carry their own secret; generic ones sign with theirs (or WEBHOOK_SECRET)."""
         from bot.alerts.webhook import WEBHOOK_LIMITS, WebhookNotifier
         from bot.sending.ratelimit import PlatformLimits
 
         settings = self.settings
         limits = PlatformLimits(settings.webhook_max_per_second, WEBHOOK_LIMITS.per_chat_per_second)
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-        return WebhookNotifier(secret, limits=limits)
+        from bot.store.hook_secrets import HookSecrets
+
+        return WebhookNotifier(secret, limits=limits, allow_private=settings.allow_private_webhooks,
+                               hook_secret=HookSecrets(self.store.db).secret_for)
 
     # ------------------------------------------------------------ running
 

@@ -25,6 +25,7 @@ class MarketDataMode(StrEnum):
 _PAIR = re.compile(r"^[A-Za-z0-9^._-]{1,15}:[A-Za-z0-9^._-]{1,15}$")
 _TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts as a webhook secret_token
 MIN_WEBHOOK_SECRET = 16
+_OPERATOR = re.compile(r"^(telegram|discord):-?[0-9]{1,20}$")
 # Crypto exchanges with an explicit quote-currency mapping in bot/market/sources/crypto.py.
 SUPPORTED_EXCHANGES = ("binance", "coinbase", "kraken")
 
@@ -86,6 +87,11 @@ class Settings(BaseSettings):
     delivery_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
     webhook_secret: SecretStr | None = None
     webhook_max_per_second: float = Field(default=20.0, gt=0, le=1000)
+    # Webhooks to loopback, link-local, private and other non-public addresses: refused unless this is set.
+    allow_private_webhooks: bool = False
+    # Who may add tickers in a chat (platform:user-id pairs); the command line always may. The list's cap.
+    operator_ids: Annotated[frozenset[str], NoDecode] = Field(default_factory=frozenset)
+    max_custom_assets: int = Field(default=20, ge=0, le=500)
 
     @field_validator("log_level")
     @classmethod
@@ -144,6 +150,27 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_secret_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("allow_private_webhooks", mode="before")
+    @classmethod
+    def _flag(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        word = value.strip().lower()
+        if word not in {"", "0", "1", "false", "true", "no", "yes", "off", "on"}:
+            raise ValueError("must be 1 (allow) or 0 (refuse, the default)")
+        return word in {"1", "true", "yes", "on"}
+
+    @field_validator("operator_ids", mode="before")
+    @classmethod
+    def _operators(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        ids = [v.strip().lower() for v in value.split(",") if v.strip()]
+        bad = [v for v in ids if not _OPERATOR.match(v)]
+        if bad:
+            raise ValueError(f"'{bad[0][:30]}' is not platform:user-id; give e.g. telegram:123456789,discord:8035111")
+        return frozenset(ids)
 
     @field_validator("default_pair")
     @classmethod
@@ -266,7 +293,7 @@ class ConfigError(Exception):
 
 def load_settings(**overrides: object) -> Settings:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)  # type: ignore[arg-type]  # pydantic validates each value; that is the point
     except ValidationError as exc:
         err = exc.errors()[0]
         message = str(err["msg"]).removeprefix("Value error, ")

@@ -6,14 +6,15 @@ import unicodedata
 from datetime import UTC, datetime
 
 from bot.alerts.kinds import DEFAULT_KINDS
-from bot.alerts.payload import InstanceKey, instance_key
+from bot.alerts.payload import instance_key
 from bot.alerts.preview import Preview
 from bot.analysis.errors import AnalysisError
 from bot.assets import Asset, find_asset
-from bot.market.data import NoData
+from bot.market.errors import NoData
 from bot.ports.reply import Reply, error_reply
 from bot.ports.services import Services
-from bot.render.alert_text import history_text, preview_text
+from bot.render.alert_text import alert_fields, history_text, preview_text
+from bot.store.alert_records import InstanceKey
 from bot.windows import parse_window
 from handlers.parsing import UsageError, parse_pair_args
 from handlers.registry import ASSET, BENCHMARK, COMMANDS, Option, OptionKind, Request, command
@@ -26,7 +27,8 @@ HISTORY_DEFAULT, HISTORY_MAX = 10, 30
     summary="This chat's last alerts",
     help=f"The last alerts sent to (or held for) this chat, newest first, with when they went out. "
     f"Default {HISTORY_DEFAULT}, at most {HISTORY_MAX}. Example: /history 20",
-    options=(Option("count", OptionKind.INT, f"How many alerts to show (1 to {HISTORY_MAX})"),),
+    options=(Option("count", OptionKind.INT, f"How many alerts to show (1 to {HISTORY_MAX})",
+                    max_value=HISTORY_MAX),),
 )
 async def history_command(req: Request) -> Reply:
     count = _count(req.args[0]) if len(req.args) == 1 else None
@@ -68,7 +70,7 @@ async def preview_command(req: Request) -> Reply:
     chat = await req.services.store.get_chat(req.chat.platform, req.chat.chat_id)
     subscriptions = await req.services.store.list_subscriptions(chat) if chat else []
     wanted = [
-        (instance_key(s.asset, s.benchmark, s.window_days, s.thresholds), s.kinds)
+        (instance_key(*s.legs, s.window_days, s.thresholds), s.kinds)
         for s in subscriptions
         if not s.universe_wide
         and (query is None or (s.asset, s.benchmark) == (query.asset.symbol, query.benchmark.symbol))
@@ -90,6 +92,7 @@ async def preview_command(req: Request) -> Reply:
         text="\n".join(lines),
         data={"from": f"{result.start:%Y-%m-%d}", "to": f"{result.end:%Y-%m-%d}",
               "pairs": {p.pair: len(events) for p, events in sections},
+              "events": [alert_fields(event, p) for p, events in sections for event in events],
               "skipped": {f"{key.asset}:{key.benchmark}": reason for key, reason in skipped}},
     )
 

@@ -24,7 +24,7 @@ class ChatBook:
         """A message or button press came from `chat`: it exists, and it can be delivered to again."""
         try:
             row = await self.store.upsert_chat(chat.platform, chat.chat_id, chat.chat_kind, chat.title)
-            if not row.active and await self.store.reactivate(chat.platform, chat.chat_id):
+            if not row.active and chat.deliverable and await self.store.reactivate(chat.platform, chat.chat_id):
                 log.info("%s chat %s is back", chat.platform, chat.chat_id)
         except Exception:
             log.exception("could not record %s chat %s", chat.platform, chat.chat_id)

@@ -6,7 +6,7 @@ import difflib
 import logging
 from datetime import date
 
-from bot.ports.reply import Reply, error_reply
+from bot.ports.reply import Reply, command_text, error_reply
 from bot.ports.services import Services
 from bot.store import StoreUnavailable
 
@@ -17,6 +17,7 @@ from handlers import (  # noqa: F401
     market_commands,
     scan_commands,
     gap_commands,
+    odds_commands,
     subscription_commands,
     settings_commands,
     alert_commands,
@@ -74,6 +75,10 @@ async def dispatch(
 ) -> Reply:
     """Answer one message. Never raises: bad input gets a short reason and the usage."""
     chat = chat or ChatContext()
+    # ＥＴＨ and ETH\u200b read as ETH; no RTL override or ANSI escape is echoed back. NFKC may lengthen a text
+    # (one ligature can become 18 characters), so the limit holds before and after.
+    if len(text) <= MAX_TEXT:
+        text = command_text(text)
     if len(text) > MAX_TEXT:
         return error_reply(
             f"That message is too long for a command ({len(text):,} characters). Send /help for the list."

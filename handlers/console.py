@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TextIO
 
-from bot.alerts.notifiers import ConsoleNotifier
+from bot.alerts.console_notifier import ConsoleNotifier
 from bot.ports.reply import Reply
 from bot.ports.services import Services
 from handlers.quotas import CommandQuotas

@@ -28,7 +28,7 @@ async def _assets_to_show(req: Request) -> list[Asset]:
     try:
         for item in await services.store.active_subscriptions():
             if not item.subscription.universe_wide:
-                names += [item.subscription.asset, item.subscription.benchmark]
+                names += item.subscription.legs
     except StoreUnavailable as down:  # the data half of /status is still worth sending
         log.warning("/status without subscribed assets: %s", down)
     found = [find_asset(n) for n in names]
@@ -70,5 +70,21 @@ async def status_command(req: Request) -> Reply:
     except Exception:  # the data half of /status is still worth sending
         log.exception("alert engine status failed")
         alert_lines = ["Alerts: status unavailable (logged)."]
-    lines += ["", *alert_lines]
+    lines += ["", *alert_lines, *await _this_chat_lines(req, data)]
     return Reply(text="\n".join(lines), data=data)
+
+
+async def _this_chat_lines(req: Request, data: dict[str, Any]) -> list[str]:
+    """Alerts to this chat stopped after a send failed (the bot removed, or a permission it lacks): say why."""
+    try:
+        chat = await req.services.store.get_chat(req.chat.platform, req.chat.chat_id)
+    except StoreUnavailable:
+        return []
+    if chat is None or chat.active:
+        return []
+    data["chat"] = {"active": False, "reason": chat.inactive_reason}
+    reason = chat.inactive_reason or "a send failed"
+    hint = (" The bot lacks a permission it needs here (alerts need View Channel, Send Messages, Embed Links "
+            "and Attach Files); they resume once it has them." if "permission" in reason or "access" in reason
+            else "")
+    return ["", f"Alerts to this chat are paused: {reason}.{hint}"]

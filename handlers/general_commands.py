@@ -46,7 +46,7 @@ async def help_command(req: Request) -> Reply:
         if cmd is None:
             return Reply(text=f"No command /{name[:20]}. Send /help for the list.", ok=False,
                          data={"error": f"unknown command /{name[:20]}"})
-        admin = "\nIn groups, only chat admins can use it." if cmd.admin_only else ""
+        admin = f"\nIn groups and servers, only {req.chat.admins} can use it." if cmd.admin_only else ""
         return Reply(text=f"{cmd.usage}\n{cmd.summary}.\n{cmd.help}{admin}",
                      data={"name": cmd.name, "usage": cmd.usage})
     lines = ["Commands:", *command_list(), "", "Windows: 30d … 10y (e.g. 90d, 12w, 6m, 1y). "

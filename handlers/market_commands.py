@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from bot.analysis.errors import AnalysisError
 from bot.analysis.results import CorrResult
-from bot.assets import all_assets
-from bot.market.data import LiveDataNeeded, NoData
+from bot.assets import all_assets, find_asset
+from bot.market.errors import LiveDataNeeded, NoData
 from bot.ports.reply import Button, Reply, error_reply
 from bot.render import text
 from bot.windows import parse_window
-from handlers.parsing import PairQuery, UsageError, parse_pair_args
-from handlers.registry import ASSET, BENCHMARK, COMMANDS, PAIR_OPTIONS, Option, OptionKind, Request, command, is_admin
+from handlers.parsing import PairQuery, UsageError, parse_pair_args, shown
+from handlers.registry import (
+    ASSET,
+    BENCHMARK,
+    COMMANDS,
+    PAIR_OPTIONS,
+    Option,
+    OptionKind,
+    Request,
+    command,
+    is_operator,
+    operators_only,
+)
 
 BUTTON_WINDOWS = ("30d", "90d", "1y")
 PAIR_HELP = (
@@ -67,7 +79,7 @@ def _chart_name(result: CorrResult) -> str:
     return f"{result.asset.symbol}-{result.benchmark.symbol}-{result.window.label}-{result.as_of:%Y%m%d}.png"
 
 
-async def _pair_reply(req: Request, name: str, render, with_chart: bool) -> Reply:
+async def _pair_reply(req: Request, name: str, render: Callable[[CorrResult], str], with_chart: bool) -> Reply:
     try:
         query = _query(req, name)
         result = await _correlation(req, query, name)
@@ -160,17 +172,24 @@ async def regime_command(req: Request) -> Reply:
     return Reply(text=text.regime_text(data, as_of, rows), data=fields)
 
 
-@command("assets", summary="The tickers Decoupler knows; add one",
+@command("assets", summary="The tickers Decoupler knows; add or remove one",
          help="Every ticker with its kind, market and aliases; * marks bundled offline history. "
          "/assets add SOL adds a crypto asset an exchange lists; /assets add TSLA a US stock, ETF or index "
-         "Yahoo knows (checked with the source first; in groups, admins only).",
-         options=(Option("action", OptionKind.CHOICE, "add: add a ticker", choices=("add",)),
-                  Option("ticker", OptionKind.TEXT, "The ticker to add, e.g. SOL or TSLA"),
+         "Yahoo knows (checked with the source first); /assets remove SOL forgets an added one. The list is every "
+         "chat's: only the bot's operators change it (the command line, or users in OPERATOR_IDS), at most "
+         "MAX_CUSTOM_ASSETS added tickers.",
+         options=(Option("action", OptionKind.CHOICE, "add or remove a ticker", choices=("add", "remove")),
+                  Option("ticker", OptionKind.TEXT, "The ticker, e.g. SOL or TSLA"),
                   Option("kind", OptionKind.CHOICE, "What it is (found out when not given)",
                          choices=("crypto", "stock", "index"))))
 async def assets_command(req: Request) -> Reply:
-    if req.args and req.args[0].lower() == "add":
+    action = req.args[0].lower() if req.args else None
+    if action in ("add", "remove") and not is_operator(req.chat, req.services.settings.operator_ids):
+        return error_reply(operators_only(req.chat, f"{action} tickers (the list is every chat's)"))
+    if action == "add":
         return await _add_asset(req, req.args[1:])
+    if action == "remove":
+        return await _remove_asset(req, req.args[1:])
     if req.args:
         return error_reply("Unknown argument.", COMMANDS["assets"].usage)
     known = all_assets()
@@ -189,8 +208,6 @@ async def _add_asset(req: Request, args: list[str]) -> Reply:
     usage = "/assets add TICKER [crypto|stock|index]"
     if not args or len(args) > 2:
         return error_reply("Name one ticker to add, e.g. /assets add SOL or /assets add TSLA.", usage)
-    if req.chat.chat_kind != "private" and not await is_admin(req.chat):
-        return error_reply("Only chat admins can add tickers here (/assets add).")
     try:
         asset = await req.services.market.add_asset(args[0], args[1] if len(args) > 1 else None, req.chat.key)
     except LiveDataNeeded as exc:
@@ -206,6 +223,28 @@ async def _add_asset(req: Request, args: list[str]) -> Reply:
     name = f": {asset.name}" if asset.name != asset.symbol else ""
     text = f"Added {asset.symbol}{name} ({asset.kind.value}, {where}).{history} Try /corr 90d {asset.symbol}."
     return Reply(text=text, data={"added": asset.symbol, "kind": asset.kind.value, "source_symbol": where})
+
+
+async def _remove_asset(req: Request, args: list[str]) -> Reply:
+    usage = "/assets remove TICKER"
+    if len(args) != 1:
+        return error_reply("Name one added ticker to remove, e.g. /assets remove SOL.", usage)
+    known = find_asset(args[0])
+    symbol = known.symbol if known else args[0].upper()
+    watching = [s for s in await req.services.store.active_subscriptions()
+                if symbol in (s.subscription.asset, s.subscription.benchmark)]
+    if watching:
+        count = f"{len(watching)} subscription{'s' if len(watching) != 1 else ''}"
+        return error_reply(f"{shown(symbol)} is watched by {count}; they would stop getting alerts. They can "
+                           "/unsubscribe first.")
+    try:
+        asset = await req.services.market.remove_asset(args[0])
+    except LiveDataNeeded as exc:
+        return error_reply(f"{exc}.")
+    except ValueError as exc:  # AssetRejected: built in, or never added
+        return error_reply(f"Cannot remove that ticker: {exc}.", usage)
+    return Reply(text=f"Removed {asset.symbol}: /assets add {asset.symbol} brings it back.",
+                 data={"removed": asset.symbol})
 
 
 @command("report", summary="Daily summary for a pair",

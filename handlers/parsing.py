@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from bot.assets import Asset, find_asset, known_symbols
+from bot.ports.reply import Reply, error_reply
 from bot.windows import Window, WindowError, looks_like_window, parse_window
 
 _TOKEN_SHOWN = 20
@@ -71,3 +72,10 @@ def parse_pair_args(
     if asset is bench:
         raise UsageError(f"{asset.symbol} against itself is always 1: pick two different tickers")
     return PairQuery(window or parse_window(default_window), asset, bench)
+
+
+def failure_reply(exc: Exception, usage: str) -> Reply:
+    """A refusal from the analysis (too little data, a date outside it) as one sentence and the usage."""
+    message = str(exc).split("\n", 1)[0]
+    return error_reply(f"{message[:1].upper()}{message[1:]}.", usage)
+

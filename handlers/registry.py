@@ -42,6 +42,9 @@ class ChatContext:
     # to say must not make everyone an admin of a group.
     is_admin: AdminCheck = not_an_admin
     admins: str = "chat admins"  # who may change settings here, in the platform's words
+    # Could alerts be delivered here now? False when the transport sees the bot lacks a permission they need:
+    # a message from the chat then doesn't bring its paused alerts back.
+    deliverable: bool = True
 
     @property
     def key(self) -> str:
@@ -56,6 +59,25 @@ async def is_admin(chat: ChatContext) -> bool:
         log.exception("admin check failed (platform=%s chat=%s); treating the user as not an admin",
                       chat.platform, chat.chat_id)
         return False
+
+
+# Who runs the bot: the command line always; in a chat, a user the operator listed in OPERATOR_IDS.
+OPERATOR_PLATFORMS = frozenset({"console", "cli"})
+
+
+def is_operator(chat: ChatContext, operator_ids: frozenset[str]) -> bool:
+    """One rule for every platform: things that change the bot for everyone (the global ticker list) are for
+    operators only; a chat admin runs a chat, not the bot."""
+    if chat.platform in OPERATOR_PLATFORMS:
+        return True
+    return chat.user_id is not None and f"{chat.platform}:{chat.user_id}".lower() in operator_ids
+
+
+def operators_only(chat: ChatContext, what: str) -> str:
+    """The one-line refusal: who may, and the asker's own id for the operator to list."""
+    you = f" (you are {chat.platform}:{chat.user_id})" if chat.user_id else ""
+    return (f"Only the bot's operators can {what}: the command line (python -m bot ask), or a user listed in "
+            f"OPERATOR_IDS{you}.")
 
 
 @dataclass
@@ -82,8 +104,9 @@ class OptionKind(StrEnum):
 
 @dataclass(frozen=True)
 class Option:
-    """One argument of a command, as slash commands and usage lines show it. Chat transports join the
-    values given, in table order, into the command's text; the handler parses and validates that text."""
+    """One argument of a command, as slash commands and usage lines show it. Transports with named options
+    (Discord) check each value by its kind and join them, in table order, into the command's text; the handler
+    parses and validates that text."""
 
     name: str  # [a-z0-9_], at most 32 characters (Discord's rule)
     kind: OptionKind
@@ -91,6 +114,9 @@ class Option:
     required: bool = False
     choices: tuple[str, ...] = ()
     placeholder: str | None = None  # what the usage line shows; default: the choices or the name
+    keyword: bool = False  # in the command's text as `name=value` (the handler reads it so), not the value alone
+    several: bool = False  # CHOICE: more than one of `choices` may be given, comma-separated
+    max_value: int | None = None  # INT: the largest value the handler accepts (the smallest is 1)
 
     @property
     def usage(self) -> str:

@@ -60,9 +60,14 @@ class Surface(Protocol):
 
 
 class CommandRunner:
-    def __init__(self, services: Services, platform: str, *, quotas: CommandQuotas | None = None):
+    def __init__(self, services: Services, platform: str, *, quotas: CommandQuotas | None = None,
+                 answer_every_refusal: bool = False):
+        """`answer_every_refusal`: a platform where every update needs an answer (Discord's interactions) gets
+        "slow down" for each refused command; elsewhere only the first of a stretch is answered, so a flood of
+        commands can't make the bot flood the chat back."""
         self.services = services
         self.quotas = quotas or CommandQuotas()
+        self.answer_every_refusal = answer_every_refusal
         self.chats = ChatBook(services.store, platform)
 
     async def message(self, incoming: Incoming, surface: Surface) -> None:
@@ -73,7 +78,7 @@ class CommandRunner:
         command = find_command(parts[0])
         verdict = self.quotas.check(self._who(incoming.chat), chart=bool(command and command.chart))
         if not verdict.allowed:
-            if verdict.notify:
+            if verdict.notify or self.answer_every_refusal:
                 await surface.send(slow_down_reply(verdict))
             return
         seen = asyncio.create_task(self.chats.seen(incoming.chat))  # bookkeeping, kept off the reply's path

@@ -7,17 +7,18 @@ import re
 from dataclasses import dataclass
 
 from bot.analysis.errors import AnalysisError
-from bot.analysis.scan import MATRIX_MAX_ASSETS
+from bot.analysis.scan_results import MATRIX_MAX_ASSETS
 from bot.assets import Asset, all_assets
-from bot.market.data import NoData
+from bot.market.errors import NoData
 from bot.ports.reply import Reply, error_reply
 from bot.render import scan_text
 from bot.windows import Window, WindowError, looks_like_window, parse_window
 from handlers.parsing import UsageError, resolve_asset, shown
 from handlers.registry import COMMANDS, WINDOW, Option, OptionKind, Request, command
 
+MAX_TOP = 50  # the most rows a slash command offers (a chat message holds about that many)
 TOP = Option("top", OptionKind.INT, f"How many pairs to show (default {scan_text.SCAN_TOP})",
-             placeholder="top N")
+             placeholder="top N", max_value=MAX_TOP)
 ASSETS = Option("assets", OptionKind.TEXT, "Tickers to include, e.g. ETH BTC SPY (default: the universe)",
                 placeholder="assets…")
 
@@ -100,8 +101,10 @@ def _failure(exc: Exception, name: str) -> Reply:
 @command(
     "scan", summary="Rank every pair by how much it is decoupling",
     help="Every crypto asset against every equity/index benchmark with data, ranked by how far the window's "
-    "correlation fell over the last 20 sessions, in Fisher standard errors (a ranking aid, not a test; ties: "
-    "larger divergence z first). Each row: correlation now and 20 sessions ago, regime, divergence z, n. "
+    "correlation fell over the last 20 sessions (20 per year of window beyond a year), in standard errors of that "
+    "fall: (atanh ρ_then − atanh ρ_now) / √(1/(n_now−3) + 1/(n_then−3) − 2m/√(n_now·n_then·(n_now−3)(n_then−3))), "
+    "m the returns both windows share, about N(0,1) under no change at every window (a ranking aid, not a test; "
+    "ties: larger divergence z first). Each row: correlation now and then, regime, divergence z, n. "
     f"Window as in /corr (default 90d); top N rows (default {scan_text.SCAN_TOP}).\n"
     "Examples: /scan · /scan 1y · /scan 30d top 5",
     options=(WINDOW, TOP),

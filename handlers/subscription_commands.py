@@ -1,7 +1,7 @@
 """Subscription commands: /subscribe, /unsubscribe, /subscriptions.
 
 `/subscribe scan [window]` and `/unsubscribe scan` handle the weekly scan digest, a universe-wide kind (no
-pair): the chat's one universe-wide subscription (bot/store/universe.py) carries it.
+pair): the chat's one universe-wide subscription (bot/store/universe_subscriptions.py) carries it.
 """
 
 from __future__ import annotations
@@ -39,19 +39,22 @@ ALL_WORDS = frozenset({"all", "everything"})
 
 # ---------------------------------------------------------------- /subscribe
 
+KINDS_DESCRIPTION = "Kinds to add, e.g. regime,gap (-gap removes; all = regime, divergence, record)"
+
 
 @command(
     "subscribe",
     summary="Alerts for a pair in this chat",
     help="Alerts after each close when a pair's relationship changes. Kinds: regime (coupled ↔ decoupled "
     "↔ inverse), divergence (the asset strays from its beta), record (correlation at a record high or "
-    "low); all three by default. No pair means the default pair; one ticker means it against the default "
-    "benchmark. /subscribe scan [window]: the weekly scan digest instead — the top 5 of /scan with the "
-    "correlation matrix, after the week's last NYSE session. "
+    "low); all three by default (that is what all means); gap (the gap to the beta line) on request. "
+    "Kinds add up: /subscribe ETH RUT gap adds gap alerts to the pair's, -gap takes them away. No pair means "
+    "the default pair; one ticker means it against the default benchmark. /subscribe scan [window]: the weekly "
+    "scan digest instead — the top 5 of /scan with the correlation matrix, after the week's last NYSE session. "
     "Examples: /subscribe · /subscribe BTC SPY · /subscribe ETH RUT divergence 30d · /subscribe scan",
     admin_only=True,
-    options=(ASSET, BENCHMARK, Option("kinds", OptionKind.CHOICE, "Which alerts (default: all)",
-                                      choices=("all", *ALERT_KINDS), placeholder="kinds…"),
+    options=(ASSET, BENCHMARK, Option("kinds", OptionKind.CHOICE, KINDS_DESCRIPTION,
+                                      choices=("all", *ALERT_KINDS), placeholder="kinds…", several=True),
              WINDOW),
 )
 async def subscribe_command(req: Request) -> Reply:
@@ -59,14 +62,16 @@ async def subscribe_command(req: Request) -> Reply:
 
 
 async def _subscribe(req: Request, store: Store, chat: Chat) -> Reply:
-    kinds, rest = _split_kinds(req.args)
+    kinds, dropped, rest = _split_kinds(req.args)
+    if dropped & UNIVERSE_KINDS:
+        raise UsageError("/unsubscribe scan stops the scan digest")
     if kinds & UNIVERSE_KINDS:
         return await _subscribe_universe(req, store, chat, kinds, rest)
     explicit_window = any(looks_like_window(word) for word in rest)
     query = pair_query(req, rest, default_window=chat_window(req, chat).label)
     subscription, created = await store.subscribe(
         chat, query.asset.symbol, query.benchmark.symbol, window_days=query.window.days,
-        kinds=kinds or DEFAULT_KINDS,
+        kinds=(kinds or DEFAULT_KINDS) - dropped or DEFAULT_KINDS,
     )
     if created:
         lines = [
@@ -80,8 +85,11 @@ async def _subscribe(req: Request, store: Store, chat: Chat) -> Reply:
         lines.append("Fine-tune with /set; see all of this chat's alerts with /subscriptions.")
         return _subscription_reply(lines, subscription, created=True)
     before = subscription
-    if kinds and kinds != subscription.kinds:
-        subscription = await store.set_kinds(chat, subscription.asset, subscription.benchmark, kinds)
+    combined = (subscription.kinds | kinds) - dropped  # kinds add up; -kind takes one away
+    if not combined:
+        raise UsageError("That would leave no alerts: /unsubscribe stops them all")
+    if combined != subscription.kinds:
+        subscription = await store.set_kinds(chat, *subscription.legs, combined)
     if explicit_window and query.window.days != subscription.window_days:
         (subscription,) = await store.set_window(chat, query.window.days, pair=query_pair(query))
     label = pair_label(subscription.asset, subscription.benchmark)
@@ -104,7 +112,7 @@ async def _subscribe_universe(req: Request, store: Store, chat: Chat, kinds: fro
                          "/subscribe scan [window]")
     if len(rest) > 1:
         raise UsageError("Give one window only")
-    from bot.store.universe import UniverseSubscriptions  # SQLAlchemy: only when a chat subscribes
+    from bot.store.universe_subscriptions import UniverseSubscriptions  # SQLAlchemy: only when a chat subscribes
 
     window = parse_window(rest[0]) if rest else chat_window(req, chat)
     before, after = await UniverseSubscriptions(store.db).subscribe(chat, kinds, window_days=window.days,
@@ -129,20 +137,22 @@ def _subscription_reply(lines: list[str], subscription: Subscription, *, created
     )
 
 
-def _split_kinds(args: list[str]) -> tuple[frozenset[str], list[str]]:
-    """Alert-kind words out of the arguments (`regime`, `records`, `all`, or `regime,record`)."""
+def _split_kinds(args: list[str]) -> tuple[frozenset[str], frozenset[str], list[str]]:
+    """Alert-kind words out of the arguments (`regime`, `records`, `all`, or `regime,record`): the kinds to add,
+    the kinds to take away (`-gap`), the other words."""
     kinds: set[str] = set()
+    dropped: set[str] = set()
     rest: list[str] = []
     for word in words_of(args, split=","):
-        chosen = kinds_for_word(word)
+        chosen = kinds_for_word(word.removeprefix("-")) if len(word) > 1 else None
         if chosen is not None:
-            kinds |= chosen
+            (dropped if word.startswith("-") else kinds).update(chosen)
             continue
         meant = closest_kind(word) if find_asset(word) is None and not looks_like_window(word) else None
         if meant:
             raise UsageError(f"'{shown(word)}' is not an alert kind. Did you mean {meant}?")
         rest.append(word)
-    return frozenset(kinds), rest
+    return frozenset(kinds), frozenset(dropped), rest
 
 
 # ---------------------------------------------------------------- /unsubscribe
@@ -190,7 +200,7 @@ async def _unsubscribe(req: Request, store: Store, chat: Chat) -> Reply:
 
 
 async def _unsubscribe_universe(store: Store, chat: Chat, kinds: frozenset[str]) -> Reply:
-    from bot.store.universe import UniverseSubscriptions  # SQLAlchemy: only when a chat unsubscribes
+    from bot.store.universe_subscriptions import UniverseSubscriptions  # SQLAlchemy: only when a chat unsubscribes
 
     removed = await UniverseSubscriptions(store.db).unsubscribe(chat, kinds)
     remaining = await store.list_subscriptions(chat)

@@ -129,7 +129,7 @@ def describe(subscription: Subscription) -> str:
 
 
 def when_words(subscription: Subscription) -> str:
-    legs = [find_asset(subscription.asset), find_asset(subscription.benchmark)]
+    legs = [find_asset(symbol) for symbol in (subscription.asset, subscription.benchmark) if symbol]
     if any(leg is not None and leg.calendar is not None for leg in legs):
         return "after each US close"
     return "after each UTC midnight"

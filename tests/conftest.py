@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 os.environ.setdefault("MARKET_DATA", "snapshot")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The fake receivers listen on 127.0.0.1, which webhooks refuse by default; tests of that refusal unset it.
+os.environ.setdefault("ALLOW_PRIVATE_WEBHOOKS", "1")
 
 RELIABILITY_EXAMPLES = 10_000
 

@@ -10,7 +10,7 @@ import pytest
 from bot.alerts.replay import fold, observations, replay
 from bot.alerts.rules import Observation, RuleParams, RuleState, evaluate
 from bot.analysis.analyzer import PairAnalyzer
-from bot.analytics.regimes import DEFAULT_THRESHOLDS
+from bot.analytics.thresholds import DEFAULT_THRESHOLDS
 from bot.assets import find_asset
 from bot.market.data import SnapshotMarketData
 from bot.windows import Window

@@ -23,7 +23,7 @@ from PIL import Image
 
 from bot.analysis.analyzer import PairAnalyzer
 from bot.analysis.results import ChartData
-from bot.analytics.regimes import DEFAULT_THRESHOLDS
+from bot.analytics.thresholds import DEFAULT_THRESHOLDS
 from bot.assets import find_asset
 from bot.market.data import SnapshotMarketData
 from bot.render import chart_style, charts

@@ -85,3 +85,11 @@ def test_bad_setting_stops_with_one_line(tmp_path):
     assert out.stderr.strip().splitlines() == [
         "decoupler: Invalid setting MARKET_DATA: Input should be 'auto', 'live' or 'snapshot'"
     ]
+
+
+def test_a_chart_path_that_cannot_be_written_is_one_line_and_status_2(tmp_path):
+    out = run_bot(tmp_path, "ask", "/chart 1y BTC SPY", "--chart-out", "/dev/null/x.png")
+    assert out.returncode == 2
+    assert out.stderr.strip() == ("decoupler: can't write the chart to /dev/null/x.png: a part of that path is a file, "
+                                  "not a folder")
+    assert "Traceback" not in out.stderr and out.stdout == ""

@@ -17,6 +17,14 @@ def test_defaults():
     assert s.telegram_bot_token is None
 
 
+def test_private_webhooks_are_refused_and_operators_listed_by_default_none(monkeypatch):
+    monkeypatch.delenv("ALLOW_PRIVATE_WEBHOOKS", raising=False)  # the test suite sets it for its local receivers
+    s = load_settings(_env_file=None)
+    assert s.allow_private_webhooks is False and s.operator_ids == frozenset() and s.max_custom_assets == 20
+    s = load_settings(allow_private_webhooks="1", operator_ids=" Telegram:123 ,discord:456,")
+    assert s.allow_private_webhooks is True and s.operator_ids == {"telegram:123", "discord:456"}
+
+
 def test_blank_token_means_none():
     assert load_settings(telegram_bot_token="  ").telegram_bot_token is None
 
@@ -25,7 +33,9 @@ def test_blank_token_means_none():
     ("field", "value", "name"),
     [("market_data", "sometimes", "MARKET_DATA"), ("default_pair", "ETH", "DEFAULT_PAIR"),
      ("log_level", "LOUD", "LOG_LEVEL"), ("default_window", "90x", "DEFAULT_WINDOW"),
-     ("regime_windows", ["5d"], "REGIME_WINDOWS"), ("default_pair", "ETH:FOO", "DEFAULT_PAIR")],
+     ("regime_windows", ["5d"], "REGIME_WINDOWS"), ("default_pair", "ETH:FOO", "DEFAULT_PAIR"),
+     ("allow_private_webhooks", "maybe", "ALLOW_PRIVATE_WEBHOOKS"), ("operator_ids", "tg:1", "OPERATOR_IDS"),
+     ("operator_ids", "telegram:me", "OPERATOR_IDS"), ("max_custom_assets", "-1", "MAX_CUSTOM_ASSETS")],
 )
 def test_bad_setting_names_the_variable(field, value, name):
     with pytest.raises(ConfigError, match=f"Invalid setting {name}"):

@@ -8,6 +8,7 @@ import functools
 import json
 import math
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -40,11 +41,18 @@ def reference_gap(crypto: str, equity: str, t0: str | pd.Timestamp, as_of: str) 
     rets = logs.diff().dropna()
     year = rets[(rets.index > t0 - pd.Timedelta(days=365)) & (rets.index <= t0)]
     beta = year["a"].cov(year["b"]) / year["b"].var()
+    alpha = year["a"].mean() - beta * year["b"].mean()
+    resid_sd = math.sqrt(((year["a"] - alpha - beta * year["b"]) ** 2).sum() / (len(year) - 2))
+    beta_se = resid_sd / math.sqrt(((year["b"] - year["b"].mean()) ** 2).sum())
+    rho = year["a"].corr(year["b"])
     g = (logs.at[end, "a"] - logs.at[t0, "a"]) - beta * (logs.at[end, "b"] - logs.at[t0, "b"])
+    n = int(((prices.index > t0) & (prices.index <= end)).sum())
+    offered = beta > 0 and abs(beta) >= 1.96 * beta_se and abs(rho) >= 0.3  # §8.3's rules, restated
     return {"since": t0, "as_of": end, "beta": beta, "beta_n_obs": len(year), "gap_log": g,
-            "asset_move_to_close": math.exp(-g) - 1, "benchmark_move_to_close": math.exp(g / beta) - 1,
-            "n_obs": int(((prices.index > t0) & (prices.index <= end)).sum()),
-            "beta_correlation": year["a"].corr(year["b"])}
+            "asset_move_to_close": math.exp(-g) - 1,
+            "benchmark_move_to_close": math.exp(g / beta) - 1 if offered else None, "n_obs": n,
+            "beta_correlation": rho, "beta_se": beta_se, "resid_sd": resid_sd, "alpha": alpha,
+            "alpha_drift": alpha * n, "gap_se": resid_sd * math.sqrt(n), "gap_z": g / (resid_sd * math.sqrt(n))}
 
 
 @functools.cache
@@ -104,8 +112,13 @@ def reference_default_anchor(crypto: str, equity: str, as_of: str) -> pd.Timesta
 def assert_matches(data: dict, want: dict) -> None:
     assert data["since"] == f"{want['since']:%Y-%m-%d}" and data["as_of"] == f"{want['as_of']:%Y-%m-%d}"
     assert data["n_obs"] == want["n_obs"] and data["beta_n_obs"] == want["beta_n_obs"]
-    for key in ("beta", "gap_log", "asset_move_to_close", "benchmark_move_to_close", "beta_correlation"):
+    for key in ("beta", "gap_log", "asset_move_to_close", "benchmark_move_to_close", "beta_correlation", "beta_se",
+                "resid_sd", "alpha", "alpha_drift", "gap_se", "gap_z"):
+        if want[key] is None:
+            assert data[key] is None, key
+            continue
         assert data[key] == pytest.approx(want[key], abs=2e-6), key
+    assert (data["benchmark_move_withheld_reason"] is None) == (want["benchmark_move_to_close"] is not None)
 
 
 # ---- the numbers ------------------------------------------------------------------------------------------
@@ -115,6 +128,8 @@ def assert_matches(data: dict, want: dict) -> None:
     ("ETH", "QQQ", "2023-06-15", "2025-06-30"),
     ("BTC", "RUT", "2021-03-01", "2021-12-31"),  # the beta's year is mostly before hourly data (daily-close)
     ("ETH", "IWM", "2022-11-08", "2023-03-31"),
+    ("BTC", "QQQ", "2019-05-17", "2019-12-31"),  # β −0.007: no benchmark move (it was +1660%)
+    ("BTC", "SPY", "2020-01-30", "2020-03-31"),  # β −0.94: no benchmark move (it was +93%)
 ])
 async def test_given_anchor_matches_an_independent_pandas_computation(services, crypto, equity, since, as_of):
     reply = await ask(services, f"/gap {crypto} {equity} since {since}", as_of)
@@ -166,7 +181,8 @@ def test_closing_moves_close_the_gap():
         assert math.log1p(gm.asset_move_to_close(g)) + g == pytest.approx(0, abs=1e-12)
         assert g - beta * math.log1p(gm.benchmark_move_to_close(g, beta)) == pytest.approx(0, abs=1e-12)
     assert gm.benchmark_move_to_close(0.3, 0.0) is None
-    assert gm.benchmark_move_to_close(0.3, 0.01) is None  # ×e^30: not a move anyone can read
+    assert gm.benchmark_move_to_close(0.3, 0.01) == pytest.approx(math.expm1(30.0))  # the arithmetic only
+    assert gm.benchmark_move_to_close(8.0, 0.01) is None  # beyond a float
     prices = pd.DataFrame({"a": [100.0, 110.0, 90.0], "b": [50.0, 55.0, 60.0]},
                           index=pd.to_datetime(["2025-01-02", "2025-01-03", "2025-01-06"]))
     g = gm.gap_series(prices["a"], prices["b"], prices.index[0], 2.0)
@@ -174,14 +190,91 @@ def test_closing_moves_close_the_gap():
 
 
 # ---- the reply ----------------------------------------------------------------------------------------------
+MOVE_NUMBERS = re.compile(r"([+−])(\d+(?:\.\d+)?)%")
+
+
+@pytest.mark.parametrize(("text", "as_of", "withheld"), [
+    ("/gap BTC QQQ since 2019-05-17", "2019-12-31", "the beta (−0.01) is not positive"),
+    ("/gap BTC SPY since 2020-01-30", "2020-03-31", "the beta (−0.94) is not positive"),
+])
+async def test_no_benchmark_move_from_a_beta_that_is_not_positive(services, text, as_of, withheld):
+    reply = await ask(services, text, as_of)
+    assert reply.ok and reply.data["benchmark_move_to_close"] is None
+    assert reply.data["benchmark_move_withheld_reason"].startswith(withheld)
+    assert f"alone is offered: {withheld}" in reply.text.splitlines()[1]
+    assert "alone at" not in reply.text
+    assert "−0.00)" not in reply.text and "−0.00 " not in reply.text  # a small value keeps a third decimal
+
+
+async def test_the_first_dates_and_counts_are_worded_alike(services):
+    # one wording for the first price and the first return, and no "1 observations" (issue 20, item 7)
+    corr = await ask(services, "/corr ETH RUT 30d", "2017-08-15")
+    assert "No ETH:RUT data before 2017-08-18, its first return (its first price is on 2017-08-17)" in corr.text
+    single = await ask(services, "/corr ETH RUT 30d", "2017-08-18")
+    assert "Only 1 observation of ETH:RUT" in single.text
+
+
+@pytest.mark.parametrize(("text", "as_of"), [
+    ("/gap RUT ETH since 2025-07-25", None),  # ETH alone would be +199%
+    ("/gap ETH QQQ since 2018-01-08", "2018-12-31"),  # ETH fell 85%: +400% would close it
+    ("/gap BTC QQQ since 2019-05-17", "2019-12-31"),
+    ("/gap BTC SPY since 2020-01-30", "2020-03-31"),
+])
+async def test_no_move_beyond_100_percent_is_a_number(services, text, as_of):
+    reply = await ask(services, text, as_of, want_chart=True)
+    assert reply.ok, reply.text
+    closing = reply.text.splitlines()[1]
+    assert closing.startswith("Realignment arithmetic, not a forecast: ")
+    assert all(float(value) <= 100 for _, value in MOVE_NUMBERS.findall(closing)), closing
+    moves = [reply.data["asset_move_to_close"], reply.data["benchmark_move_to_close"]]
+    if any(m is not None and m > 1 for m in moves):
+        assert "more than double" in closing
+
+
+async def test_on_the_line_there_is_no_move_to_offer(services):
+    reply = await ask(services, "/gap ETH RUT since 2025-12-19", "2026-01-16")  # g −0.001
+    lines = reply.text.splitlines()
+    assert reply.ok and "ETH is on the line where its beta of" in lines[0] and "no gap to close" in lines[0]
+    assert "Realignment arithmetic" not in reply.text and lines[1].startswith("Since 2025-12-19: ")
+
+
+async def test_alpha_says_the_intercept_the_beta_line_leaves_out(services):
+    reply = await ask(services, "/gap BTC SPY since 2024-12-01 alpha", "2026-01-16")
+    want = reference_gap("BTC", "SPY", "2024-12-01", "2026-01-16")
+    assert reply.ok and reply.data["alpha_drift"] == pytest.approx(want["alpha_drift"], abs=2e-6)
+    assert ("Intercept left out: the fit's α is +0.19% a return; over the gap's 282 returns that is +0.550 in log "
+            "terms, which the beta line does not include (with it the gap would be −0.794).") in reply.text
+
+
+async def test_the_band_is_the_implied_path_times_exp_of_sigma_root_k(services):
+    from bot.analysis.gap import GapService
+    from bot.assets import find_asset
+    from bot.windows import parse_window
+
+    result = GapService(services.analysis).gap(find_asset("ETH"), find_asset("RUT"), parse_window("90d"),
+                                               dt.date(2025, 7, 25), dt.date(2026, 1, 16))
+    want = reference_gap("ETH", "RUT", "2025-07-25", "2026-01-16")
+    steps = np.arange(len(result.path))
+    for k in (-2.0, -1.0, 1.0, 2.0):
+        expected = result.path["implied"].to_numpy() * np.exp(k * want["resid_sd"] * np.sqrt(steps))
+        assert result.band(k).to_numpy() == pytest.approx(expected, rel=1e-9)
+    # at as_of the ±1σ band spans exp(±0.4425) around the implied path
+    assert result.band(1.0).iloc[-1] / result.path["implied"].iloc[-1] == pytest.approx(math.exp(0.4425), abs=5e-4)
+
+
 async def test_eth_rut_since_2025_07_25_reads_like_the_issue(services):
     reply = await ask(services, "/gap ETH RUT since 2025-07-25", "2026-01-16")
     lines = reply.text.splitlines()
-    assert lines[0] == ("ETH is 31% below where its beta of 1.62 to small caps (fitted on the year to 2025-07-25) "
-                        "puts it: closing the gap takes ETH +45% or the Russell 2000 −21%.")
-    assert lines[1].startswith("Since 2025-07-25: ETH −9.6%, the Russell 2000 +18.4%; the beta implies ETH +31.6%.")
-    assert lines[2] == "Anchor 2025-07-25: the date given."
-    assert "250 returns, correlation 0.53" in lines[3] and "90-day regime now: coupled since 2025-10-27" in lines[3]
+    assert lines[0] == ("−0.85 σ: within the pair's normal wander. ETH is 31% below where its beta of 1.62 ± 0.17 to "
+                        "small caps (fitted on the year to 2025-07-25) puts it.")
+    assert lines[1] == ("Realignment arithmetic, not a forecast: the gap closes with ETH at +45%, or with the "
+                        "Russell 2000 alone at −21%.")
+    assert lines[2].startswith("Since 2025-07-25: ETH −9.6%, the Russell 2000 +18.4%; the beta implies ETH +31.6%.")
+    assert "its SD under the fit after 121 returns is 0.443 (σ_ε 4.02% a return × √121)" in lines[2]
+    assert lines[3] == "Anchor 2025-07-25: the date given."
+    assert lines[4].startswith("Beta 1.62 ± 0.17 (standard error): ")
+    assert "250 returns, correlation 0.53" in lines[4] and "90-day regime now: coupled since 2025-10-27" in lines[4]
+    assert "Intercept" not in reply.text  # said only when asked: /gap … alpha
     assert lines[-1] == ("Gap 2025-07-25 → 2026-01-16, 121 daily returns · beta on 2024-07-26 → 2025-07-25, "
                          "250 daily returns · as of 2026-01-16 · crypto sampled at the US close (sync-close) · "
                          "data: bundled snapshot")

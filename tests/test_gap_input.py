@@ -62,7 +62,9 @@ async def test_the_suggested_date_measures_from_the_default_anchor(services):
 
 
 @pytest.mark.parametrize(("text", "as_of", "needle"), [
-    ("/gap ETH RUT since 2010-01-01", None, "No ETH:RUT data before 2017-08-17: pick a later since date."),
+    ("/gap ETH RUT since 2010-01-01", None, "No ETH:RUT data before 2017-08-17 (its first price; its first return "
+                                            "is on 2017-08-18): pick a later since date."),
+    ("/gap ETH RUT since 2017-08-17", None, "Only 0 returns of ETH:RUT in the year to 2017-08-17"),
     ("/gap ETH RUT since 2099-01-01", None, "Since 2099-01-01 is in the future"),
     ("/gap ETH RUT since 2025-07-25", "2025-06-30", "Since 2025-07-25 is after 2025-06-30, the date of the answer"),
     ("/gap ETH RUT since 2026-01-16", None, "is the last session of the answer (2026-01-16)"),

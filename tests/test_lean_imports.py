@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ["matplotlib", "sqlalchemy", "alembic", "ccxt", "yfinance", "telegram", "discord", "aiohttp", "redis"]
+HEAVY = ["matplotlib", "sqlalchemy", "alembic", "ccxt", "yfinance", "telegram", "discord", "aiohttp", "redis",
+         "exchange_calendars"]  # the calendars cost half an `import pandas`: /help needs no session
 
 PROBE = """
 import io, json, sys, contextlib
@@ -45,3 +46,11 @@ def test_a_market_command_without_a_chart_imports_no_drawing_or_chat_library():
     assert result["code"] == 0 and json.loads(result["out"])["n_obs"] > 0
     loaded = [name for name in ("matplotlib", "ccxt", "yfinance", "telegram", "discord") if name in result["modules"]]
     assert loaded == []
+
+
+def test_webhook_list_reads_the_store_without_the_maths(tmp_path):
+    result = _loaded("webhook", "list", DATABASE_URL=f"sqlite:///{tmp_path / 'bot.sqlite3'}")
+    assert result["code"] == 0 and "no webhooks" in result["out"]
+    assert [name for name in ("pandas", "numpy", "matplotlib", "exchange_calendars", "ccxt", "yfinance", "telegram",
+                              "discord") if name in result["modules"]] == []
+

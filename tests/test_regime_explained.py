@@ -9,14 +9,8 @@ import pandas as pd
 import pytest
 
 from bot.analysis.results import Candidate
-from bot.analytics.regimes import (
-    DEFAULT_THRESHOLDS,
-    Regime,
-    change_boundary,
-    change_direction,
-    classify,
-    regime_history,
-)
+from bot.analytics.regimes import regime_history
+from bot.analytics.thresholds import DEFAULT_THRESHOLDS, Regime, change_boundary, change_direction, classify
 from bot.assets import find_asset
 from bot.render.text import change_building_words
 from bot.windows import parse_window

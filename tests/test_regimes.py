@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.analytics.regimes import DEFAULT_THRESHOLDS, Regime, RegimeState, Thresholds, classify, regime_history
+from bot.analytics.regimes import RegimeState, regime_history
+from bot.analytics.thresholds import DEFAULT_THRESHOLDS, Regime, Thresholds, classify
 
 
 def _series(values: list[float]) -> pd.Series:

@@ -39,28 +39,38 @@ def independent_returns(crypto: str, equity: str) -> pd.DataFrame:
     return logs.diff().dropna().rename(columns={"price": "ra", "equity": "rb"})
 
 
+def window_of(returns: pd.DataFrame, end: pd.Timestamp, days: int) -> pd.DataFrame:
+    return returns[(returns.index > end - pd.Timedelta(days=days)) & (returns.index <= end)]
+
+
 def window_rho(returns: pd.DataFrame, end: pd.Timestamp, days: int) -> tuple[float, int]:
-    inside = returns[(returns.index > end - pd.Timedelta(days=days)) & (returns.index <= end)]
+    inside = window_of(returns, end, days)
     return float(inside["ra"].corr(inside["rb"])), len(inside)
 
 
 def independent_scan(as_of: str, days: int) -> dict[str, dict]:
+    """docs/methods.md §9.2: 20 sessions back (20 per year of window beyond a year), the overlap-corrected
+    standard error with m = the returns both windows hold."""
+    lookback = LOOKBACK * max(1, days // 365)
     rows = {}
     for crypto in CRYPTO:
         for equity in BENCHMARKS:
             returns = independent_returns(crypto, equity)
             end = returns.index[returns.index <= pd.Timestamp(as_of)][-1]
             rho, n = window_rho(returns, end, days)
-            before = returns.index[returns.index.get_loc(end) - LOOKBACK]
+            before = returns.index[returns.index.get_loc(end) - lookback]
             rho_b, n_b = window_rho(returns, before, days)
-            score = (math.atanh(rho_b) - math.atanh(rho)) / math.sqrt(1 / (n - 3) + 1 / (n_b - 3))
+            m = len(window_of(returns, end, days).index.intersection(window_of(returns, before, days).index))
+            se = math.sqrt(1 / (n - 3) + 1 / (n_b - 3) - 2 * m / math.sqrt(n * n_b * (n - 3) * (n_b - 3)))
+            score = (math.atanh(rho_b) - math.atanh(rho)) / se
             rows[f"{crypto}:{equity}"] = {"as_of": end, "correlation": rho, "n_obs": n, "before": before,
-                                          "correlation_before": rho_b, "n_obs_before": n_b, "score": score}
+                                          "correlation_before": rho_b, "n_obs_before": n_b, "score": score,
+                                          "shared": m}
     return rows
 
 
 @pytest.mark.parametrize(("as_of", "window"), [("2025-06-30", "90d"), ("2024-03-15", "90d"), ("2025-12-31", "90d"),
-                                               ("2023-08-04", "30d")])
+                                               ("2023-08-04", "30d"), ("2025-06-30", "1y"), ("2026-01-16", "10y")])
 def test_scan_numbers_and_ranking_match_an_independent_pandas_computation(services, as_of, window):
     result = services.scanner.scan(parse_window(window), dt.date.fromisoformat(as_of))
     expected = independent_scan(as_of, parse_window(window).days)
@@ -69,7 +79,7 @@ def test_scan_numbers_and_ranking_match_an_independent_pandas_computation(servic
         want = expected[row.pair]
         assert row.as_of == want["as_of"]
         assert row.n_obs == want["n_obs"] and row.n_obs_before == want["n_obs_before"]
-        assert row.before == want["before"]
+        assert row.before == want["before"] and row.shared == want["shared"]
         assert row.correlation == pytest.approx(want["correlation"], abs=1e-9)
         assert row.correlation_before == pytest.approx(want["correlation_before"], abs=1e-9)
         assert row.score == pytest.approx(want["score"], abs=1e-9)
@@ -100,8 +110,8 @@ async def test_scan_reply_text_and_fields(services):
     reply = await ask(services, "/scan 90d", as_of=dt.date(2025, 6, 30))
     lines = reply.text.splitlines()
     assert lines[0] == "Biggest decouplings, 90-day correlation, as of 2025-06-30 (all 8 pairs):"
-    assert lines[1].startswith("Score: how far the correlation fell over the last 20 sessions, in Fisher "
-                               "standard errors") and "not a test" in lines[1]
+    assert lines[1].startswith("Score: how far the correlation fell over the last 20 sessions, in standard "
+                               "errors of that fall") and "not a test" in lines[1] and "both windows share" in lines[1]
     first = reply.data["rows"][0]
     assert lines[2].startswith(f"1. {first['pair']} · score +")
     assert "20 sessions ago" in lines[2] and "since" in lines[2] and "divergence z" in lines[2]

@@ -289,7 +289,7 @@ class DeliveryWorker:
                 new_chat = await self.store.migrate_chat(platform, chat_id, moved.new_chat_id)
                 ids = await self.repo.move_to_chat(ids, job.token, new_chat.id, self.clock()) if new_chat else []
                 report.moved += 1
-                if not ids:
+                if not ids or new_chat is None:
                     return
                 chat_id = new_chat.chat_id
                 continue

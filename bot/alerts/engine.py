@@ -31,10 +31,11 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import pandas as pd
 
+from bot.alerts.gap_base_rate import add_base_rate
 from bot.alerts.holding import release_for
 from bot.alerts.kinds import ALERT_KINDS, DEFAULT_KINDS
 from bot.alerts.market_sessions import latest_session, rule_calendar, session_on_or_before, stale_legs
@@ -43,10 +44,11 @@ from bot.alerts.replay import AssetResolver, fold, pair_observations
 from bot.alerts.rules import RuleParams, RuleState
 from bot.alerts.scan_digest import DIGEST_CALENDAR, data_target, digest_keys, digest_session, evaluate_digest
 from bot.analysis.analyzer import PairAnalyzer
+from bot.analysis.results import PairData
 from bot.analysis.scan import UniverseScanner
 from bot.assets import Asset, all_assets, find_asset
 from bot.clock import utcnow
-from bot.market.data import NoData
+from bot.market.errors import NoData
 from bot.store import Store
 from bot.store.alert_records import (
     RECORD_ONLY,
@@ -62,7 +64,6 @@ from bot.store.alerts_repo import AlertsRepo
 from bot.store.rule_state import EvaluationConflict
 
 log = logging.getLogger(__name__)
-DEFAULT_DELAY = timedelta(minutes=20)
 CONFLICT_RETRIES = 3
 DETAIL_LIMIT = 1000
 
@@ -189,13 +190,13 @@ class AlertEngine:
         """Rule instances with their pair (a universe-wide one, the scan digest, has None), and the opt-in kinds
         the subscriptions of each instance want."""
         subscriptions = await self.store.active_subscriptions()
-        keys = {instance_key(s.asset, s.benchmark, s.window_days, s.thresholds)
+        keys = {instance_key(*s.legs, s.window_days, s.thresholds)
                 for _, s in subscriptions if not s.universe_wide}
         opted: dict[InstanceKey, frozenset[str]] = {}
         for _, s in subscriptions:
             chosen = frozenset(k for k in s.kinds if k in ALERT_KINDS and not ALERT_KINDS[k].default)
             if chosen and not s.universe_wide:
-                key = instance_key(s.asset, s.benchmark, s.window_days, s.thresholds)
+                key = instance_key(*s.legs, s.window_days, s.thresholds)
                 opted[key] = opted.get(key, frozenset()) | chosen
         universe = digest_keys([s for _, s in subscriptions])
         pairs: dict[InstanceKey, tuple[Asset, Asset]] = {}
@@ -288,6 +289,7 @@ class AlertEngine:
         z = self.analyzer.divergence(data, params.thresholds.horizon)
         obs = pair_observations(data, params, after=state.last_date, until=target, z=z)
         state_after, events = fold(params, obs, state, kinds=DEFAULT_KINDS | opted)
+        events = add_base_rate(self.analyzer, params, events)
         warm_up = instance.state is None
         alerts = [
             NewAlert(e.kind, e.as_of.date(), event_payload(e),
@@ -305,9 +307,9 @@ def _clock_target(calendar: str, now: pd.Timestamp | None, until: pd.Timestamp |
     return target if until is None else min(target, session_on_or_before(calendar, until))
 
 
-def _data_target(data: object, until: pd.Timestamp | None) -> pd.Timestamp | None:
+def _data_target(data: PairData, until: pd.Timestamp | None) -> pd.Timestamp | None:
     """Snapshot mode: the world ends at the pair's last aligned session (or at `until`)."""
-    dates = data.returns.index  # type: ignore[attr-defined]
+    dates = data.returns.index
     if until is not None:
         dates = dates[dates <= until]
     return dates[-1] if len(dates) else None

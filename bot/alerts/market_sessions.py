@@ -67,7 +67,8 @@ def next_run(calendar: str, now: datetime, delay: timedelta) -> datetime:
         return run if run > now else run + timedelta(days=1)
     runs = calendars.session_closes(calendar) + delay
     upcoming = runs[runs > pd.Timestamp(now)]
-    return upcoming.iloc[0].to_pydatetime()
+    run_at: datetime = upcoming.iloc[0].to_pydatetime()
+    return run_at
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from bot.alerts.payload import params_of
 from bot.alerts.replay import AssetResolver, fold, pair_observations, resolve_pair
 from bot.alerts.rules import AlertEvent, RuleParams
-from bot.analysis.analyzer import PairAnalyzer
 from bot.assets import find_asset
 from bot.store.alert_records import InstanceKey
+
+if TYPE_CHECKING:
+    from bot.analysis.analyzer import PairAnalyzer
 
 PREVIEW_DAYS = 730
 

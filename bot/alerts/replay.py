@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from bot.alerts.gap_base_rate import add_base_rate
 from bot.alerts.kinds import DEFAULT_KINDS
 from bot.alerts.rules import AlertEvent, Observation, RuleParams, RuleState, evaluate
-from bot.analysis.analyzer import PairAnalyzer
 from bot.analysis.results import PairData
 from bot.analytics import correlation as corr
 from bot.analytics.divergence import divergence_z_series
 from bot.analytics.gap import BETA_DAYS
 from bot.assets import Asset, find_asset
+
+if TYPE_CHECKING:
+    from bot.analysis.analyzer import PairAnalyzer
 
 AssetResolver = Callable[[str], Asset | None]
 
@@ -52,6 +56,7 @@ def pair_observations(
     prices = data.aligned.reindex(dates)
     log_a, log_b = np.log(prices["a"].to_numpy(float)), np.log(prices["b"].to_numpy(float))
     beta_year = corr.rolling_beta(ra, rb, BETA_DAYS).to_numpy(float)
+    corr_year = corr.rolling_pearson(ra, rb, BETA_DAYS).to_numpy(float)
     n_year = corr.rolling_count(ra, BETA_DAYS).to_numpy()
     stamps = dates.to_numpy()
     x, y = ra.to_numpy(float), rb.to_numpy(float)
@@ -62,7 +67,7 @@ def pair_observations(
         n_obs = i + 1 - start
         rank = corr.spearman(x[start : i + 1], y[start : i + 1]) if n_obs >= corr.MIN_OBS else math.nan
         out.append(Observation(dates[i], float(pearson[i]), rank, float(z_values[i]), n_obs, float(log_a[i]),
-                               float(log_b[i]), float(beta_year[i]), int(n_year[i])))
+                               float(log_b[i]), float(beta_year[i]), int(n_year[i]), float(corr_year[i])))
     return out
 
 
@@ -113,4 +118,4 @@ def replay(
     """Alerts of `kinds` (default: the kinds a subscription gets unless it opts in to more) the rules fire from
     `start` to `end`, warmed up from the start of the data."""
     _, events = fold(params, observations(analyzer, params, until=end), kinds=kinds)
-    return [e for e in events if start is None or e.as_of >= start]
+    return add_base_rate(analyzer, params, [e for e in events if start is None or e.as_of >= start])

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.alerts.gap_rule import GapState, StoredGap, dump_gap, gap_step, load_gap
 from bot.alerts.kinds import DIVERGENCE, GAP, RECORD, REGIME
-from bot.analytics.regimes import DEFAULT_THRESHOLDS, Regime, RegimeState, Thresholds, step
+from bot.analytics.regimes import RegimeState, step
+from bot.analytics.thresholds import DEFAULT_THRESHOLDS, Regime, Thresholds
 
 DIVERGENCE_REARM_OBS = 10  # observations after an alert before the divergence rule can re-arm
 RECORD_GAP_OBS = 20  # observations after a record alert before the same side can fire again
@@ -55,6 +56,7 @@ class Observation:
     log_b: float = math.nan
     beta_year: float = math.nan
     n_year: int = 0
+    corr_year: float = math.nan  # the correlation of the same year's returns (the gap's benchmark-move rules)
 
 
 @dataclass(frozen=True)
@@ -182,19 +184,21 @@ def _divergence(state: RuleState, obs: Observation, th: Thresholds) -> tuple[Rul
 def _record(state: RuleState, obs: Observation, th: Thresholds) -> tuple[RuleState, list[AlertEvent]]:
     if math.isnan(obs.rho):
         return state, []
-    if state.first_date is None:
+    rec_min, rec_max = state.rec_min, state.rec_max
+    if state.first_date is None or rec_min is None or rec_max is None:  # set together, on the first correlation
         return replace(state, first_date=obs.date, rec_min=obs.rho, rec_max=obs.rho), []
     events: list[AlertEvent] = []
     if (obs.date - state.first_date).days >= th.min_history_days:
-        sides = (("low", obs.rho < state.rec_min, state.rec_min, "rec_low_obs"),
-                 ("high", obs.rho > state.rec_max, state.rec_max, "rec_high_obs"))
-        for side, beyond, previous, last_field in sides:
-            last = getattr(state, last_field)
-            if beyond and (last is None or state.obs - last >= RECORD_GAP_OBS):
-                detail = {"side": side, "previous": previous, "history_start": f"{state.first_date:%Y-%m-%d}"}
-                events.append(AlertEvent(RECORD, obs.date, obs.rho, detail=detail))
-                state = replace(state, **{last_field: state.obs})
-    return replace(state, rec_min=min(state.rec_min, obs.rho), rec_max=max(state.rec_max, obs.rho)), events
+        history_start = f"{state.first_date:%Y-%m-%d}"
+        if obs.rho < rec_min and (state.rec_low_obs is None or state.obs - state.rec_low_obs >= RECORD_GAP_OBS):
+            detail = {"side": "low", "previous": rec_min, "history_start": history_start}
+            events.append(AlertEvent(RECORD, obs.date, obs.rho, detail=detail))
+            state = replace(state, rec_low_obs=state.obs)
+        if obs.rho > rec_max and (state.rec_high_obs is None or state.obs - state.rec_high_obs >= RECORD_GAP_OBS):
+            detail = {"side": "high", "previous": rec_max, "history_start": history_start}
+            events.append(AlertEvent(RECORD, obs.date, obs.rho, detail=detail))
+            state = replace(state, rec_high_obs=state.obs)
+    return replace(state, rec_min=min(rec_min, obs.rho), rec_max=max(rec_max, obs.rho)), events
 
 
 def evaluate(
@@ -217,7 +221,7 @@ def evaluate(
     state, record_events = _record(state, obs, th)
     events.extend(record_events)
     gap_state, gaps = gap_step(state.gap, obs.date, obs.log_a, obs.log_b, obs.beta_year, obs.n_year, regime_state,
-                               change)
+                               change, obs.corr_year)
     events.extend(AlertEvent(GAP, obs.date, move, since=pd.Timestamp(str(detail["anchor"])), detail=detail)
                   for move, detail in gaps)
     return replace(state, obs=state.obs + 1, last_date=obs.date, gap=gap_state), events

@@ -34,10 +34,11 @@ from bot.alerts.kinds import SCAN
 from bot.alerts.market_sessions import UTC_DAYS, latest_session, stale_legs, week_end_on_or_before
 from bot.alerts.payload import event_payload
 from bot.alerts.rules import AlertEvent
-from bot.analysis.scan import MATRIX_MAX_ASSETS, ScanRow, UniverseScanner
+from bot.analysis.scan import UniverseScanner
+from bot.analysis.scan_results import MATRIX_MAX_ASSETS, ScanRow
 from bot.store.alert_records import SEND, SKIP, InstanceKey, InstanceUpdate, NewAlert, RuleInstance
 from bot.store.records import Subscription
-from bot.store.universe import NO_THRESHOLDS, UNIVERSE
+from bot.store.universe_subscriptions import NO_THRESHOLDS, UNIVERSE
 from bot.windows import Window
 
 DIGEST_CALENDAR = "XNYS"

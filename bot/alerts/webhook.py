@@ -16,8 +16,10 @@ The same two path shapes on a loopback host (`http://127.0.0.1:8080/services/Tâ€
 `http://localhost:8080/api/webhooks/<id>/<token>`) are taken as Slack and Discord too: for local testing and
 self-hosted relays. A URL on a Slack or Discord host that is not an incoming/channel webhook is refused.
 
-Slack and Discord URLs carry their own secret (the last path parts) and nothing is signed for them, so they do
-NOT need WEBHOOK_SECRET. Generic URLs do: without it their deliveries wait, untried, until it is set.
+Slack and Discord URLs carry their own secret (the last path parts) and nothing is signed for them. Generic URLs
+are signed with the hook's own secret (made by `webhook add`, shown once, replaced by `webhook rotate`); hooks
+added before per-hook secrets sign with WEBHOOK_SECRET until rotated; with neither, deliveries wait, untried.
+The receiver's side: docs/webhooks.md.
 
 **The generic format.** Each POST is `multipart/form-data`: part `alert` is the alert as JSON (kind, pair,
 window, as_of, value, text, alert_id, delivery_ids; a bundle of held alerts has `alerts`, a list of those,
@@ -25,7 +27,8 @@ instead of the single alert's fields), part `chart` the PNG when there is one. H
 
 - `X-Decoupler-Timestamp`: Unix seconds.
 - `X-Decoupler-Signature: sha256=<hex>`: HMAC-SHA256 of `<timestamp>.<body>` (the raw body bytes) keyed with
-  WEBHOOK_SECRET. Receivers recompute it (`verify_signature`) and refuse old timestamps (a few minutes).
+  the hook's secret. Receivers recompute it and refuse timestamps more than 5 minutes away
+  (`verify_signature`, its `tolerance`).
 - `X-Decoupler-Delivery`: the delivery ids, comma-joined in ascending order (`17`, or `17,18` for a bundle).
   The same for every try of the same message: a receiver that has seen it already answers 2xx and drops it.
   The header itself is NOT part of the signed material (the signature format stays `<timestamp>.<body>`);
@@ -48,10 +51,12 @@ import json
 import math
 import re
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from tenacity import wait_exponential_jitter, wait_random
 
 from bot.alerts.webhook_bodies import (
@@ -65,7 +70,14 @@ from bot.alerts.webhook_bodies import (
     sign,
     slack_message,
 )
-from bot.alerts.webhook_urls import HookKind, WebhookUrlError, check_webhook_url, recognise
+from bot.alerts.webhook_urls import (
+    HookKind,
+    PrivateDestination,
+    WebhookUrlError,
+    check_webhook_url,
+    public_socket,
+    recognise,
+)
 from bot.ports.notifier import (
     UNREADABLE_RETRY_AFTER,
     ChatGone,
@@ -108,11 +120,20 @@ class WebhookNotifier:
         limits: PlatformLimits = WEBHOOK_LIMITS,
         timeout: float = TIMEOUT_SECONDS,
         session: aiohttp.ClientSession | None = None,
+        allow_private: bool = False,
+        resolver: AbstractResolver | None = None,
+        hook_secret: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
-        """`secret` (WEBHOOK_SECRET) signs generic requests; without it only Slack and Discord hooks are
-        reached, and generic deliveries fail as transient until it is set."""
+        """`hook_secret(url)` reads a generic hook's own signing secret (the store's webhook_secrets); a hook
+        without one signs with `secret` (WEBHOOK_SECRET); with neither its deliveries wait (NotConfigured).
+        Unless `allow_private` (ALLOW_PRIVATE_WEBHOOKS), requests connect to public addresses only
+        (webhook_urls.public_socket); a `session` passed in is the caller's, with the caller's connector;
+        `resolver` replaces the system's (DNS)."""
         self.limiter = PlatformLimiter(limits)
+        self.allow_private = allow_private
+        self._resolver = resolver
         self._secret = secret or None
+        self._hook_secret = hook_secret
         self.timeout = timeout
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session = session
@@ -121,7 +142,7 @@ class WebhookNotifier:
     async def send(self, chat_id: str, reply: Reply, media: str | None = None, *, is_group: bool = False
                    ) -> SendResult:
         try:
-            url = check_webhook_url(chat_id)
+            url = check_webhook_url(chat_id, allow_private=self.allow_private)
         except WebhookUrlError as bad:
             raise PermanentError(str(bad)) from None
         async with self.limiter.slot(chat_id, priority=Priority.ALERT):
@@ -138,12 +159,11 @@ class WebhookNotifier:
         elif kind is HookKind.DISCORD:
             body, content_type = await encode_discord(reply)
         else:
-            if self._secret is None:
-                raise NotConfigured("waiting for WEBHOOK_SECRET: generic webhook requests are signed with it")
+            secret = await self._signing_secret(url)
             body, content_type = await encode(reply)
             timestamp = str(int(time.time()))
             headers[TIMESTAMP_HEADER] = timestamp
-            headers[SIGNATURE_HEADER] = sign(self._secret, timestamp, body)
+            headers[SIGNATURE_HEADER] = sign(secret, timestamp, body)
         headers["Content-Type"] = content_type
         try:
             async with self._client().post(
@@ -151,15 +171,35 @@ class WebhookNotifier:
             ) as response:
                 status, retry_after = response.status, response.headers.get("Retry-After")
                 answer = await response.content.read(_MAX_ANSWER)
+        except aiohttp.ClientConnectorError as trouble:
+            if isinstance(trouble.os_error, PrivateDestination):
+                raise PermanentError(str(trouble.os_error)) from None
+            raise TransientError(f"{type(trouble).__name__} posting to the webhook") from None
         except (aiohttp.ClientError, TimeoutError) as trouble:
             raise TransientError(f"{type(trouble).__name__} posting to the webhook") from None
         if status == 429:
             self.limiter.on_429()
         return _result(status, retry_after, answer)
 
+    async def _signing_secret(self, url: str) -> str:
+        own = None
+        if self._hook_secret is not None:
+            try:
+                own = await self._hook_secret(url)
+            except Exception as trouble:  # the store is down: try again later, like a network error
+                raise TransientError(f"the hook's signing secret could not be read ({type(trouble).__name__})"
+                                     ) from None
+        secret = own or self._secret
+        if secret is None:
+            raise NotConfigured("waiting for a signing secret: give the hook its own (python -m bot webhook rotate "
+                                "URL) or set WEBHOOK_SECRET")
+        return secret
+
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+            factory = None if self.allow_private else public_socket
+            connector = aiohttp.TCPConnector(socket_factory=factory, resolver=self._resolver)
+            self._session = aiohttp.ClientSession(connector=connector)
             self._own_session = True
         return self._session
 

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 
 import aiohttp
 
@@ -22,7 +23,18 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def verify_signature(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+SIGNATURE_TOLERANCE_SECONDS = 300.0
+
+
+def verify_signature(secret: str, timestamp: str, body: bytes, signature: str, *,
+                     tolerance: float = SIGNATURE_TOLERANCE_SECONDS, now: float | None = None) -> bool:
+    """What a receiver checks (docs/webhooks.md): the signature matches `<timestamp>.<body>` under the hook's
+    secret, and the timestamp is within `tolerance` seconds of now (either way), so a captured request can't be
+    replayed later. Not a whole number of seconds: refused."""
+    if not re.fullmatch(r"[0-9]{1,12}", timestamp):
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > tolerance:
+        return False
     return hmac.compare_digest(sign(secret, timestamp, body), signature)
 
 

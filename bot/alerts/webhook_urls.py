@@ -1,5 +1,14 @@
 """Webhook URLs: which are accepted, which format each gets (Slack, Discord, signed JSON), how they are shown
-masked, and what kind of address they point at."""
+masked, and what kind of address they point at.
+
+Private destinations are refused unless ALLOW_PRIVATE_WEBHOOKS=1: loopback, link-local (169.254.169.254, the
+cloud metadata service), private and shared ranges, unique-local IPv6, and every other address that is not
+global. A literal address in the URL (in any form the system resolver reads: 127.1, 0x7f000001, 2130706433,
+[::ffff:127.0.0.1]) and `localhost` are refused when the hook is added (`check_webhook_url`); a name is checked
+when a request is sent, on each address it resolves to at that moment, just before the socket connects
+(`public_socket`, the connector's socket factory), so a name that resolves to a public address when it is added
+and to an internal one later (DNS rebinding) reaches nothing.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +16,10 @@ import ipaddress
 import re
 import socket
 from enum import StrEnum
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from bot.ports.reply import printable
 
 MAX_URL_LENGTH = 2048  # chats.chat_id holds the URL (migration 0005)
 
@@ -34,8 +46,16 @@ _SECRET_QUERY_KEYS = ("token", "secret", "key", "sig", "pass", "auth", "code")
 # ---------------------------------------------------------------- URLs
 
 
-def check_webhook_url(url: str) -> str:
-    """The URL if it is an http(s) URL with a host that fits the store; else WebhookUrlError (one line)."""
+ALLOW_HINT = "set ALLOW_PRIVATE_WEBHOOKS=1 to allow it"
+
+
+class PrivateDestination(OSError):
+    """A webhook request was about to connect to an address that is not public (raised by `public_socket`)."""
+
+
+def check_webhook_url(url: str, *, allow_private: bool = False) -> str:
+    """The URL if it is an http(s) URL with a host that fits the store and, unless `allow_private`, is not a
+    literal private address or localhost; else WebhookUrlError (one line, never the URL's secrets)."""
     text = url.strip()
     try:
         parts = urlsplit(text)
@@ -46,8 +66,8 @@ def check_webhook_url(url: str) -> str:
         raise WebhookUrlError("a webhook URL must start with http:// or https://")
     if not parts.hostname:
         raise WebhookUrlError("a webhook URL needs a host, e.g. https://example.com/hooks/decoupler")
-    if any(ord(char) <= 32 or ord(char) == 127 for char in text):
-        raise WebhookUrlError("a webhook URL may not contain spaces or control characters")
+    if any(ord(char) <= 32 or ord(char) == 127 for char in text) or printable(text) != text:
+        raise WebhookUrlError("a webhook URL may not contain spaces, control or invisible characters")
     if len(text.encode()) > MAX_URL_LENGTH:
         raise WebhookUrlError(f"a webhook URL may have at most {MAX_URL_LENGTH} characters")
     host = _host(parts.hostname)
@@ -57,7 +77,32 @@ def check_webhook_url(url: str) -> str:
         raise WebhookUrlError("a Discord webhook URL looks like https://discord.com/api/webhooks/<id>/<token>")
     if (host in SLACK_HOSTS or host in DISCORD_HOSTS) and parts.scheme != "https":
         raise WebhookUrlError(f"{host} takes https:// only")
+    if not allow_private and (what := _private_host(host)):
+        raise WebhookUrlError(f"{host[:60]} is {what}: webhooks go to public addresses only; {ALLOW_HINT}")
     return text
+
+
+def public_socket(addr_info: tuple[Any, ...]) -> socket.socket:
+    """aiohttp's socket factory for webhook requests (aiohappyeyeballs' AddrInfoType: family, type, proto,
+    canonname, sockaddr): the socket for an address about to be connected to, or PrivateDestination when that
+    address is not public. The resolved address is what is checked, so neither a name nor a redirect (never
+    followed anyway) nor a DNS answer that changed since the hook was added reaches an internal address."""
+    family, kind, proto, _, sockaddr = addr_info
+    address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    what = address_class(address)
+    if what is not None:
+        raise PrivateDestination(f"{address} is {what}: webhooks go to public addresses only; {ALLOW_HINT}")
+    return socket.socket(family, kind, proto)
+
+
+def _private_host(host: str) -> str | None:
+    """What a host named without a lookup is, when that is not a public address: localhost, or a literal."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return "a loopback address (this machine)"
+    address = _literal_ip(host)
+    return address_class(address) if address is not None else None
 
 
 def recognise(url: str) -> HookKind:
@@ -109,16 +154,8 @@ def address_note(url: str) -> str | None:
         host = _host(urlsplit(url.strip()).hostname or "")
     except ValueError:
         return None
-    if host == "localhost" or host.endswith(".localhost"):
-        what = "a loopback address (this machine)"
-    else:
-        address = _literal_ip(host)
-        if address is None:
-            return None
-        what = _address_class(address)
-        if what is None:
-            return None
-    return f"note: {host} is {what}; make sure that is what you mean"
+    what = _private_host(host)
+    return f"note: {host} is {what}; make sure that is what you mean" if what else None
 
 
 def _host(hostname: str) -> str:
@@ -146,7 +183,8 @@ _UNIQUE_LOCAL_V6 = ipaddress.ip_network("fc00::/7")
 _SHARED_V4 = ipaddress.ip_network("100.64.0.0/10")
 
 
-def _address_class(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+def address_class(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """What a non-public address is, in a few words; None for a global (public) one."""
     if address.is_loopback:
         return "a loopback address (this machine)"
     if address.is_link_local:
@@ -163,7 +201,7 @@ def _address_class(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> st
         return "a shared address (carrier-grade NAT, a provider's network)"
     if address.is_multicast:
         return "a multicast address"
-    if address.is_private or address.is_reserved:
+    if address.is_private or address.is_reserved or not address.is_global:
         return "a reserved address (not on the public internet)"
     return None
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from datetime import date
+from typing import TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -30,7 +32,8 @@ from bot.analysis.results import (
 )
 from bot.analytics import correlation as corr
 from bot.analytics.divergence import divergence_z_series
-from bot.analytics.regimes import DEFAULT_THRESHOLDS, RegimeHistory, Thresholds, regime_history
+from bot.analytics.regimes import RegimeHistory, regime_history
+from bot.analytics.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from bot.assets import Asset
 from bot.config import MarketDataMode
 from bot.market import calendars
@@ -46,6 +49,7 @@ PAIR_CACHE = 64
 
 
 _MISSING = object()
+_T = TypeVar("_T")
 
 
 def _opt(value: float) -> float | None:
@@ -65,8 +69,8 @@ class PairAnalyzer:
         self.market = market
         self.thresholds = thresholds
         self._lock = threading.RLock()
-        self._pairs: LRUCache[tuple[str, str], tuple[tuple, PairData]] = LRUCache(PAIR_CACHE)
-        self._derived: LRUCache[tuple, object] = LRUCache(DERIVED_CACHE)
+        self._pairs: LRUCache[tuple[str, str], tuple[tuple[object, ...], PairData]] = LRUCache(PAIR_CACHE)
+        self._derived: LRUCache[tuple[object, ...], object] = LRUCache(DERIVED_CACHE)
 
     # ---- data -------------------------------------------------------------------------------------
     def pair(self, asset: Asset, benchmark: Asset) -> PairData:
@@ -88,13 +92,14 @@ class PairAnalyzer:
                 del self._derived[stale]
         return data
 
-    def _derive(self, data: PairData, name: object, compute):
-        """Per-pair cache of derived series, valid as long as the pair's data is."""
+    def derived(self, data: PairData, name: object, compute: Callable[[], _T]) -> _T:
+        """Per-pair cache of derived series, valid as long as the pair's data is (services built on the analyzer,
+        such as the gap paths of /odds, use it too)."""
         key = ((data.asset.symbol, data.benchmark.symbol), id(data), name)
         with self._lock:
             found = self._derived.get(key, _MISSING)
             if found is not _MISSING:
-                return found
+                return cast(_T, found)
         value = compute()
         with self._lock:
             self._derived[key] = value
@@ -114,14 +119,14 @@ class PairAnalyzer:
                 regime_history(pearson, spearman, self.thresholds),
             )
 
-        return self._derive(data, ("window", window.days), compute)
+        return self.derived(data, ("window", window.days), compute)
 
     def ewma(self, data: PairData) -> pd.Series:
-        return self._derive(data, "ewma", lambda: corr.ewma_correlation(data.returns["ra"], data.returns["rb"]))
+        return self.derived(data, "ewma", lambda: corr.ewma_correlation(data.returns["ra"], data.returns["rb"]))
 
     def divergence(self, data: PairData, horizon: int | None = None) -> pd.Series:
         h = horizon or self.thresholds.horizon
-        return self._derive(
+        return self.derived(
             data, ("divergence", h), lambda: divergence_z_series(data.returns["ra"], data.returns["rb"], horizon=h)
         )
 
@@ -137,7 +142,8 @@ class PairAnalyzer:
         want = pd.Timestamp(requested)
         if want < dates[0]:
             raise AnalysisError(
-                f"no {data.key} data before {dates[0]:%Y-%m-%d}; pick a later date"
+                f"no {data.key} data before {dates[0]:%Y-%m-%d}, its first return (its first price is on "
+                f"{data.aligned.index[0]:%Y-%m-%d}); pick a later date"
             )
         pos = dates.searchsorted(want, side="right") - 1
         as_of = dates[pos]
@@ -190,7 +196,8 @@ class PairAnalyzer:
         n = len(in_window)
         if n < corr.MIN_OBS:
             raise AnalysisError(
-                f"only {n} observations of {data.key} in the {window.label} window to {when:%Y-%m-%d}; "
+                f"only {n} observation{'' if n == 1 else 's'} of {data.key} in the {window.label} window to "
+                f"{when:%Y-%m-%d}; "
                 f"at least {corr.MIN_OBS} are needed"
             )
         ra, rb = in_window["ra"].to_numpy(), in_window["rb"].to_numpy()

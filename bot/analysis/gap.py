@@ -11,100 +11,23 @@ regime. A pair coupled right now has no gap to close unless a date is given.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from bot.analysis.analyzer import PairAnalyzer
 from bot.analysis.errors import AnalysisError
-from bot.analysis.results import AsOf, PairData
+from bot.analysis.gap_results import END_OF_COUPLED, GIVEN, CoupledEnd, CoupledNow, GapResult, PairContext
+from bot.analysis.results import PairData
 from bot.analytics import gap as gm
-from bot.analytics.regimes import Regime, RegimeChange
+from bot.analytics.regimes import RegimeChange
+from bot.analytics.thresholds import Regime
 from bot.assets import Asset
 from bot.market.align import alignment_label
 from bot.windows import Window
 
-GIVEN = "given"
-END_OF_COUPLED = "end of coupled regime"
-
-
-@dataclass(frozen=True)
-class CoupledEnd:
-    """The change that ended a coupled regime (docs/methods.md §4.3)."""
-
-    began: pd.Timestamp | None  # "since" of the coupled regime that ended
-    since: pd.Timestamp  # first observation of the dwell that ended it
-    changed: pd.Timestamp  # the observation that completed the dwell
-    to_regime: str
-
-
-@dataclass(frozen=True)
-class PairContext:
-    """What every /gap answer says about the pair: the date, the regime now at the window, the data."""
-
-    asset: Asset
-    benchmark: Asset
-    as_of: AsOf
-    window: Window
-    regime: str | None  # adopted regime at as_of (default thresholds)
-    regime_since: pd.Timestamp | None
-    correlation: float  # the window's correlation at as_of
-    n_obs_window: int
-    last_coupled_end: CoupledEnd | None  # the latest end of a coupled regime on or before as_of
-    source: str
-    sources: dict[str, str]
-    data_end: pd.Timestamp
-
-    @property
-    def when(self) -> pd.Timestamp:
-        return self.as_of.when
-
-    @property
-    def coupled(self) -> bool:
-        return self.regime == Regime.COUPLED.value
-
-
-@dataclass(frozen=True)
-class CoupledNow:
-    """The pair is coupled at as_of and no date was given: no gap to close."""
-
-    pair: PairContext
-    suggested_anchor: pd.Timestamp | None  # the session a `since` could name to measure anyway
-
-
-@dataclass(frozen=True)
-class GapResult:
-    pair: PairContext
-    anchor: pd.Timestamp  # t0
-    anchor_kind: str  # GIVEN or END_OF_COUPLED
-    requested_since: pd.Timestamp | None  # the date asked, if any
-    coupled_end: CoupledEnd | None  # the change that set the anchor (END_OF_COUPLED)
-    fit: gm.BetaFit
-    gap: float  # g at as_of (log)
-    n_obs: int  # returns from t0 to as_of
-    path: pd.DataFrame  # date -> asset, implied, benchmark (rebased to 100 at t0), gap (log)
-    alignment: str  # of the returns used: the beta's year and the span since t0
-
-    @property
-    def beta(self) -> float:
-        return self.fit.beta
-
-    @property
-    def gap_pct(self) -> float:
-        return gm.gap_percent(self.gap)
-
-    @property
-    def asset_move(self) -> float:
-        return gm.asset_move_to_close(self.gap)
-
-    @property
-    def benchmark_move(self) -> float | None:
-        return gm.benchmark_move_to_close(self.gap, self.beta)
-
-    def change(self, column: str) -> float:
-        """Change since t0 of 'asset', 'implied' or 'benchmark', as a fraction."""
-        return float(self.path[column].iloc[-1]) / 100.0 - 1.0
+if TYPE_CHECKING:
+    from bot.analysis.analyzer import PairAnalyzer
 
 
 def _coupled_ends(changes: list[RegimeChange], adopted_since: pd.Series) -> list[CoupledEnd]:
@@ -191,7 +114,8 @@ class GapService:
         dates = data.aligned.index
         when = context.when
         if requested < dates[0]:
-            raise AnalysisError(f"no {data.key} data before {dates[0]:%Y-%m-%d}: pick a later since date")
+            raise AnalysisError(f"no {data.key} data before {dates[0]:%Y-%m-%d} (its first price; its first return "
+                                f"is on {data.returns.index[0]:%Y-%m-%d}): pick a later since date")
         if requested > when:
             if requested > self._today():
                 raise AnalysisError(f"since {requested:%Y-%m-%d} is in the future: pick a date before "
@@ -213,7 +137,8 @@ class GapService:
         which = "since date" if kind == GIVEN else "start date (since YYYY-MM-DD)"
         if fit.n_obs < gm.MIN_BETA_OBS:
             raise AnalysisError(
-                f"only {fit.n_obs} returns of {data.key} in the year to {anchor:%Y-%m-%d}; the beta needs at "
+                f"only {fit.n_obs} return{'' if fit.n_obs == 1 else 's'} of {data.key} in the year to "
+                f"{anchor:%Y-%m-%d}; the beta needs at "
                 f"least {gm.MIN_BETA_OBS}: pick a later {which}"
             )
         if not math.isfinite(fit.beta):

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from bot.analytics import correlation as corr
-    from bot.analytics.regimes import RegimeHistory, Thresholds
+    from bot.analytics.regimes import RegimeHistory
+    from bot.analytics.thresholds import Thresholds
     from bot.market.data import LegData
 
 
@@ -120,7 +121,8 @@ class CorrResult:
     def years_of_data(self) -> float:
         """Calendar years from the pair's first observation to as_of (365-day years, as windows count)."""
         start = self.data_start if self.data_start is not None else self.window_start
-        return (self.as_of - start).days / 365
+        days: int = (self.as_of - start).days
+        return days / 365
 
 
 @dataclass(frozen=True)

@@ -19,20 +19,30 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 import pandas as pd
 from cachetools import LRUCache
 
 from bot.analysis.errors import AnalysisError
-from bot.analysis.results import AsOf, CorrResult
-from bot.analytics.scan import LOOKBACK, decoupling_score, ranking
+from bot.analysis.results import AsOf
+from bot.analysis.scan_results import (
+    MATRIX_MAX_ASSETS,
+    SNAPSHOT_LEFT_OUT,
+    LeftOut,
+    MatrixData,
+    ScanResult,
+    ScanRow,
+    SkippedPair,
+    Universe,
+    matrix_order,
+)
+from bot.analytics.scan import LOOKBACK, decoupling_score, lookback_for, ranking, shared_returns
 from bot.assets import Asset, all_assets
 from bot.config import MarketDataMode
-from bot.market.data import NoData
+from bot.market.errors import NoData
 from bot.windows import Window
 
 if TYPE_CHECKING:
@@ -40,124 +50,11 @@ if TYPE_CHECKING:
 
 SCAN_CACHE = 32
 MATRIX_CACHE = 32
-MATRIX_MAX_ASSETS = 16  # more cells than this would not be readable in a chat photo
 
-SNAPSHOT_LEFT_OUT = "no bundled history: live data only"
 
 T = TypeVar("T")
+CacheKey = tuple[object, ...]
 _MISSING = object()
-
-
-@dataclass(frozen=True)
-class LeftOut:
-    """A registered ticker that is not in the universe, and why."""
-
-    symbol: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Universe:
-    crypto: tuple[Asset, ...]  # crypto assets with data, in registry order
-    benchmarks: tuple[Asset, ...]  # equities and indices with data, in registry order
-    left_out: tuple[LeftOut, ...]  # registered tickers without data
-    version: tuple  # (symbol, source, version) of every leg with data: part of every cache key
-
-    @property
-    def pairs(self) -> list[tuple[Asset, Asset]]:
-        return [(a, b) for a in self.crypto for b in self.benchmarks]
-
-    @property
-    def assets(self) -> tuple[Asset, ...]:
-        """Crypto first, then equities and indices (the matrix's order, docs/methods.md §9.4)."""
-        return self.crypto + self.benchmarks
-
-
-@dataclass(frozen=True)
-class ScanRow:
-    result: CorrResult  # the pair's /corr answer at as_of
-    score: float | None  # decoupling score (bot/analytics/scan.py); None without a correlation before
-    correlation_before: float | None  # the same window's correlation LOOKBACK observations earlier
-    n_obs_before: int
-    before: pd.Timestamp | None  # that earlier observation's date
-
-    @property
-    def pair(self) -> str:
-        return f"{self.result.asset.symbol}:{self.result.benchmark.symbol}"
-
-    @property
-    def correlation(self) -> float:
-        return self.result.correlation
-
-    @property
-    def n_obs(self) -> int:
-        return self.result.n_obs
-
-    @property
-    def as_of(self) -> pd.Timestamp:
-        return self.result.as_of
-
-    @property
-    def divergence_z(self) -> float | None:
-        return self.result.divergence_z
-
-
-@dataclass(frozen=True)
-class SkippedPair:
-    """A pair of the universe that has data but no answer at the date asked (e.g. too few observations)."""
-
-    pair: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class ScanResult:
-    window: Window
-    requested: pd.Timestamp | None  # the date asked (--as-of), if any
-    rows: tuple[ScanRow, ...]  # every pair with an answer, in ranking order
-    left_out: tuple[LeftOut, ...]
-    skipped: tuple[SkippedPair, ...]
-    lookback: int = LOOKBACK
-
-    @property
-    def as_of(self) -> pd.Timestamp | None:
-        """The newest as_of of the rows (each row is as of its pair's last observation on or before the date
-        asked; with the bundled data all crypto–equity pairs share it)."""
-        return max((row.as_of for row in self.rows), default=None)
-
-    @property
-    def universe_size(self) -> int:
-        return len(self.rows) + len(self.skipped)
-
-
-@dataclass(frozen=True)
-class MatrixData:
-    """Pairwise window correlations of a set of tickers at one date, as /corr gives each pair."""
-
-    window: Window
-    as_of: AsOf  # the date of every cell (and whether it is not the date asked)
-    assets: tuple[Asset, ...]  # crypto first, then equities and indices
-    correlation: np.ndarray  # k × k, symmetric, 1 on the diagonal, NaN where a pair has no answer
-    n_obs: np.ndarray  # k × k returns per cell (0 on the diagonal and where there is no answer)
-    alignment: dict[str, str]  # "A:B" -> the pair's alignment label (§1.4)
-    sources: dict[str, str]  # symbol -> source of its prices
-    left_out: tuple[LeftOut, ...]  # tickers asked for (or registered) without data
-    missing: tuple[SkippedPair, ...]  # pairs without an answer at the matrix's date
-
-    @property
-    def symbols(self) -> list[str]:
-        return [a.symbol for a in self.assets]
-
-    def value(self, a: str, b: str) -> float:
-        symbols = self.symbols
-        return float(self.correlation[symbols.index(a.upper()), symbols.index(b.upper())])
-
-
-def matrix_order(assets: Sequence[Asset]) -> tuple[Asset, ...]:
-    """Crypto first, then equities and indices, each in registry order; duplicates dropped."""
-    registry = {a.symbol: i for i, a in enumerate(all_assets())}
-    unique = list({a.symbol: a for a in assets}.values())
-    return tuple(sorted(unique, key=lambda a: (not a.is_crypto, registry.get(a.symbol, len(registry)), a.symbol)))
 
 
 def _first_line(exc: Exception) -> str:
@@ -171,9 +68,9 @@ class UniverseScanner:
         self.analyzer = analyzer
         self.lookback = lookback
         self._lock = threading.Lock()
-        self._scans: LRUCache[tuple, ScanResult] = LRUCache(SCAN_CACHE)
-        self._matrices: LRUCache[tuple, MatrixData] = LRUCache(MATRIX_CACHE)
-        self._computing: dict[tuple, threading.Lock] = {}
+        self._scans: LRUCache[CacheKey, ScanResult] = LRUCache(SCAN_CACHE)
+        self._matrices: LRUCache[CacheKey, MatrixData] = LRUCache(MATRIX_CACHE)
+        self._computing: dict[CacheKey, threading.Lock] = {}
         self.computed = 0  # scans and matrices actually computed (not served from the cache)
 
     # ---- the universe -----------------------------------------------------------------------------
@@ -197,18 +94,18 @@ class UniverseScanner:
             version.append((asset.symbol, leg.source, leg.version))
         return Universe(tuple(crypto), tuple(benchmarks), tuple(left_out), tuple(version))
 
-    def _cached(self, cache: LRUCache, key: tuple, compute: Callable[[], T]) -> T:
+    def _cached(self, cache: LRUCache[CacheKey, T], key: CacheKey, compute: Callable[[], T]) -> T:
         """One computation per key, also when several requests ask at once."""
         with self._lock:
             found = cache.get(key, _MISSING)
             if found is not _MISSING:
-                return found
+                return cast(T, found)
             computing = self._computing.setdefault(key, threading.Lock())
         with computing:
             with self._lock:
                 found = cache.get(key, _MISSING)
                 if found is not _MISSING:
-                    return found
+                    return cast(T, found)
             try:
                 value = compute()
             finally:
@@ -231,6 +128,9 @@ class UniverseScanner:
         key = ("scan", window.days, requested, self.lookback, universe.version)
         return self._cached(self._scans, key, lambda: self._scan(universe, window, requested))
 
+    def lookback_for(self, window: Window) -> int:
+        return lookback_for(window.days, self.lookback)
+
     def _scan(self, universe: Universe, window: Window, requested: pd.Timestamp | None) -> ScanResult:
         rows: list[ScanRow] = []
         skipped: list[SkippedPair] = []
@@ -241,20 +141,22 @@ class UniverseScanner:
                 skipped.append(SkippedPair(f"{asset.symbol}:{benchmark.symbol}", _first_line(exc)))
         order = ranking([r.score for r in rows], [r.divergence_z for r in rows], [r.pair for r in rows])
         return ScanResult(window, requested, tuple(rows[i] for i in order), universe.left_out, tuple(skipped),
-                          self.lookback)
+                          self.lookback_for(window))
 
     def row(self, asset: Asset, benchmark: Asset, window: Window, as_of: date | None = None) -> ScanRow:
-        """One pair's scan row: its /corr answer, the correlation `lookback` observations before, the score."""
+        """One pair's scan row: its /corr answer, the correlation `lookback` observations before (the window's
+        lookback, `lookback_for`), the score with the returns both windows share."""
         result = self.analyzer.correlation(asset, benchmark, window, as_of)
         data = self.analyzer.pair(asset, benchmark)
         dates = data.returns.index
-        position = dates.get_loc(result.as_of) - self.lookback
+        position = dates.get_loc(result.as_of) - self.lookback_for(window)
         if position < 0:
             return ScanRow(result, None, None, 0, None)
         before = dates[position]
         rho_before, n_before = self.analyzer.window_correlation(data, window, before)
-        score = decoupling_score(result.correlation, result.n_obs, rho_before, n_before)
-        return ScanRow(result, score, None if math.isnan(rho_before) else rho_before, n_before, before)
+        shared = shared_returns(dates.to_numpy(), result.as_of.to_datetime64(), before.to_datetime64(), window.days)
+        score = decoupling_score(result.correlation, result.n_obs, rho_before, n_before, shared)
+        return ScanRow(result, score, None if math.isnan(rho_before) else rho_before, n_before, before, shared)
 
     # ---- /matrix ----------------------------------------------------------------------------------
     def matrix(self, window: Window, assets: Sequence[Asset] | None = None, as_of: date | None = None) -> MatrixData:

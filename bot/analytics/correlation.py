@@ -91,7 +91,8 @@ def change_test(ra: np.ndarray, rb: np.ndarray) -> float | None:
 
 def window_mask(index: pd.DatetimeIndex, as_of: pd.Timestamp, days: int) -> np.ndarray:
     """Observations dated in (as_of - span, as_of], as pandas' rolling('<days>D') takes them."""
-    return (index > as_of - pd.Timedelta(days=days)) & (index <= as_of)
+    mask: np.ndarray = (index > as_of - pd.Timedelta(days=days)) & (index <= as_of)
+    return mask
 
 
 def rolling_pearson(ra: pd.Series, rb: pd.Series, days: int) -> pd.Series:
@@ -142,7 +143,8 @@ def _spearman_by_matrix(x: np.ndarray, y: np.ndarray, starts: np.ndarray, width:
 
     dx, dy = centred_ranks(x), centred_ranks(y)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (dx * dy).sum(axis=1) / np.sqrt((dx * dx).sum(axis=1) * (dy * dy).sum(axis=1))
+        rho: np.ndarray = (dx * dy).sum(axis=1) / np.sqrt((dx * dx).sum(axis=1) * (dy * dy).sum(axis=1))
+    return rho
 
 
 def ewma_correlation(ra: pd.Series, rb: pd.Series, lam: float = EWMA_LAMBDA) -> pd.Series:

@@ -22,15 +22,18 @@ class ArgumentProblem(ValueError):
 
 
 def fail(message: str) -> int:
-    print(f"decoupler: {message}", file=sys.stderr)
+    from bot.ports.reply import printable
+
+    print(f"decoupler: {printable(message)}", file=sys.stderr)  # it may quote the operator's words
     return USAGE_ERROR
 
 
 def pair_argument(value: str | None, default: str) -> tuple[str, str]:
     """`--pair ETH:RUT` (or ETH-RUT, ETH/RUT; default the DEFAULT_PAIR) as two known tickers."""
     from bot.assets import find_asset
+    from bot.ports.reply import command_text
 
-    raw = (value or default).upper().replace("-", ":").replace("/", ":")
+    raw = command_text(value or default).upper().replace("-", ":").replace("/", ":")
     parts = [p for p in raw.split(":") if p]
     if len(parts) != 2:
         raise ArgumentProblem(f"--pair '{(value or '')[:20]}' must look like ASSET:BENCHMARK, e.g. ETH:RUT")
@@ -38,18 +41,33 @@ def pair_argument(value: str | None, default: str) -> tuple[str, str]:
     for part, asset in zip(parts, assets, strict=True):
         if asset is None:
             raise ArgumentProblem(f"unknown ticker '{part[:15]}' in --pair")
-    if assets[0] is assets[1]:
+    asset, benchmark = assets
+    if asset is None or benchmark is None:  # refused above; this tells the type checker
+        raise ArgumentProblem("--pair needs two known tickers")
+    if asset is benchmark:
         raise ArgumentProblem("--pair needs two different assets")
-    return assets[0].symbol, assets[1].symbol  # type: ignore[union-attr]
+    return asset.symbol, benchmark.symbol
 
 
 def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     def error(message: str) -> NoReturn:
-        print(f"decoupler {parser.prog.split()[-1]}: {message}", file=sys.stderr)
+        from bot.ports.reply import printable
+
+        print(f"decoupler {parser.prog.split()[-1]}: {printable(message)}", file=sys.stderr)
         raise SystemExit(USAGE_ERROR)
 
-    parser.error = error  # type: ignore[method-assign]
+    parser.error = error  # type: ignore[method-assign]  # argparse offers no hook for its one-line errors
     return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose errors quote the words given (`invalid choice: '…'`): made printable first. Subcommand
+    parsers are of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        from bot.ports.reply import printable
+
+        super().error(printable(message))
 
 
 # Which module of bot/cli defines each subcommand, in the order `--help` lists them. `main` imports only the
@@ -66,7 +84,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     wanted = SUBCOMMANDS.get(argv[0]) if argv else None
     names = [wanted] if wanted else list(dict.fromkeys(SUBCOMMANDS.values()))
-    parser = argparse.ArgumentParser(prog="python -m bot", description="Decoupler: crypto/equity correlation bot")
+    parser = _Parser(prog="python -m bot", description="Decoupler: crypto/equity correlation bot")
     sub = parser.add_subparsers(dest="cmd", required=True)
     for name in names:
         importlib.import_module(f"bot.cli.{name}").add_commands(sub)

@@ -1,7 +1,9 @@
 """Command line for alerts.
 
-    python -m bot alerts --pair ETH:RUT [--from D] [--to D] [--window 90d] [--threshold name=value …] [--json]
-        every alert the rules would have fired (warmed up from the start of the data, listed from --from)
+    python -m bot alerts --pair ETH:RUT [--from D] [--to D] [--window 90d] [--threshold name=value …]
+                         [--kinds regime,divergence,record,gap] [--json]
+        every alert the rules would have fired (warmed up from the start of the data, listed from --from); the
+        default kinds unless --kinds names others (the gap is opt-in, as in a subscription)
     python -m bot alerts --run-once [--as-of D]
         evaluate the due session (or the one on D) and deliver through every platform configured here
 """
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from bot.alerts.kinds import ALERT_KINDS, DEFAULT_KINDS, closest_kind, in_order, kinds_for_word, universe_wide
 from bot.alerts.replay import replay
 from bot.alerts.rules import RuleParams
 from bot.assets import find_asset
@@ -46,6 +49,9 @@ def add_commands(subparsers: Any) -> None:
     alerts.add_argument("--window", default=None, help="correlation window, e.g. 90d (default: DEFAULT_WINDOW)")
     alerts.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE",
                         help="override a threshold (repeatable), e.g. --threshold dwell=3")
+    alerts.add_argument("--kinds", default=None, metavar="KIND,KIND",
+                        help=f"alert kinds to list, comma-separated: {', '.join(PAIR_KINDS)} or all "
+                        "(default: the kinds a subscription gets without naming any)")
     alerts.add_argument("--json", action="store_true", help="one JSON object per alert and line")
     alerts.add_argument("--run-once", action="store_true", help="evaluate the due session, deliver, exit")
     alerts.add_argument("--as-of", metavar="YYYY-MM-DD", help="with --run-once: evaluate up to this session")
@@ -57,9 +63,9 @@ def add_commands(subparsers: Any) -> None:
 
 async def alerts_command(app: App, args: argparse.Namespace) -> int:
     if args.run_once:
-        if args.pair or args.start or args.end or args.threshold or args.window:
+        if args.pair or args.start or args.end or args.threshold or args.window or args.kinds:
             raise ArgumentProblem("--run-once evaluates the subscriptions; --pair/--from/--to/--window/"
-                                  "--threshold are for a replay")
+                                  "--threshold/--kinds are for a replay")
         return await _run_once(app, _date(args.as_of, "--as-of") if args.as_of else None)
     if args.as_of:
         raise ArgumentProblem("--as-of goes with --run-once; a replay takes --from and --to")
@@ -71,6 +77,31 @@ class ReplayRequest:
     params: RuleParams
     start: pd.Timestamp | None
     end: pd.Timestamp | None
+    kinds: frozenset[str] = DEFAULT_KINDS
+
+
+PAIR_KINDS = [name for name, spec in ALERT_KINDS.items() if spec.needs_pair]
+
+
+def _kinds(value: str | None) -> frozenset[str]:
+    """'regime,gap' -> the kinds; 'all' the default kinds; a universe-wide kind (the weekly scan) has no pair."""
+    if value is None:
+        return DEFAULT_KINDS
+    kinds: set[str] = set()
+    for word in (w.strip() for w in value.split(",")):
+        if not word:
+            continue
+        named = kinds_for_word(word)
+        if named is None:
+            close = closest_kind(word)
+            hint = f" (did you mean {close}?)" if close else ""
+            raise ArgumentProblem(f"--kinds: unknown kind '{word[:20]}'{hint}; use {', '.join(PAIR_KINDS)} or all")
+        if any(universe_wide(kind) for kind in named):
+            raise ArgumentProblem(f"--kinds: {word} is not a pair's alert (it is the weekly scan digest)")
+        kinds |= named
+    if not kinds:
+        raise ArgumentProblem(f"--kinds needs at least one kind: {', '.join(PAIR_KINDS)} or all")
+    return frozenset(kinds)
 
 
 def _date(value: str, name: str) -> dt.date:
@@ -102,16 +133,17 @@ def _replay_request(settings: Settings, args: argparse.Namespace) -> ReplayReque
     end = pd.Timestamp(_date(args.end, "--to")) if args.end else None
     if start is not None and end is not None and start > end:
         raise ArgumentProblem(f"--from {start:%Y-%m-%d} is after --to {end:%Y-%m-%d}")
-    return ReplayRequest(RuleParams(asset, benchmark, window.days, effective_thresholds(overrides)), start, end)
+    return ReplayRequest(RuleParams(asset, benchmark, window.days, effective_thresholds(overrides)), start, end,
+                         _kinds(args.kinds))
 
 
 async def _replay(app: App, request: ReplayRequest, as_json: bool) -> int:
-    from bot.market.data import NoData
+    from bot.market.errors import NoData
 
     params = request.params
-    await app.market.refresh([find_asset(params.asset), find_asset(params.benchmark)])
+    await app.market.refresh([a for a in (find_asset(params.asset), find_asset(params.benchmark)) if a is not None])
     try:
-        events = await asyncio.to_thread(replay, app.analysis, params, request.start, request.end)
+        events = await asyncio.to_thread(replay, app.analysis, params, request.start, request.end, request.kinds)
     except NoData as missing:
         return fail(str(missing))
     for event in events:
@@ -120,7 +152,9 @@ async def _replay(app: App, request: ReplayRequest, as_json: bool) -> int:
         else:
             print(alert_text.alert_line(event, params))
     if not events and not as_json:
-        print(f"No alerts for {params.pair} with the {Window(params.window_days).label} window in that range.")
+        kinds = ", ".join(in_order(request.kinds))
+        print(f"No alerts ({kinds}) for {params.pair} with the {Window(params.window_days).label} window in that "
+              "range.")
     return 0
 
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.cli import USAGE_ERROR
+from bot.cli import USAGE_ERROR, fail
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -42,8 +42,9 @@ async def run_bot(app: App, args: argparse.Namespace) -> int:
 async def ask_once(app: App, args: argparse.Namespace) -> int:
     reply = await app.ask(args.command, as_of=args.as_of, want_chart=args.chart_out is not None, theme=args.theme)
     if reply.chart is not None and args.chart_out is not None:
-        args.chart_out.parent.mkdir(parents=True, exist_ok=True)
-        args.chart_out.write_bytes(reply.chart)
+        problem = _write_chart(args.chart_out, reply.chart)
+        if problem:
+            return fail(f"can't write the chart to {str(args.chart_out)[:200]}: {problem}")
     if args.json:
         if reply.ok:
             payload = {"ok": True, **reply.data, "text": reply.text}
@@ -57,3 +58,16 @@ async def ask_once(app: App, args: argparse.Namespace) -> int:
         if reply.chart is not None and args.chart_out is not None:
             print(f"[chart saved to {args.chart_out}]")
     return 0 if reply.ok else USAGE_ERROR
+
+
+def _write_chart(path: Path, png: bytes) -> str | None:
+    """Write the PNG (making its folder); the reason in a few words when that fails (a folder that is a file,
+    no permission, a full disk), never a traceback."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)
+    except FileExistsError:  # mkdir met a file where a folder should be
+        return "a part of that path is a file, not a folder"
+    except OSError as exc:
+        return (exc.strerror or type(exc).__name__).lower()
+    return None

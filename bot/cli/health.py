@@ -8,6 +8,8 @@ import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
+from bot.alerts.webhook_urls import mask_url
+
 if TYPE_CHECKING:
     from bot.app import App
 
@@ -26,13 +28,22 @@ async def healthcheck(app: App, args: argparse.Namespace) -> int:
         print("unhealthy: HTTP_PORT is not set, so there is no /healthz to ask")
         return 1
     try:
-        with urllib.request.urlopen(url, timeout=args.timeout) as response:
-            body = json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as failed:
-        body = json.loads(failed.read() or b"{}")
-    except (OSError, ValueError) as exc:
-        print(f"unhealthy: {url} did not answer ({type(exc).__name__})")
+        body = _health(url, args.timeout)
+    except (OSError, ValueError) as exc:  # refused, timed out, or an answer that is not /healthz's JSON
+        print(f"unhealthy: {mask_url(url)} did not answer ({type(exc).__name__})")
         return 1
     ok = body.get("status") == "ok"
     print("ok" if ok else f"unhealthy: {'; '.join(body.get('reasons') or ['status ' + str(body.get('status'))])}")
     return 0 if ok else 1
+
+
+def _health(url: str, timeout: float) -> dict:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            body = json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as failed:  # 503 "degraded" carries the same JSON
+        with failed:
+            body = json.loads(failed.read() or b"{}")
+    if not isinstance(body, dict):
+        raise ValueError("not a JSON object")
+    return body

@@ -1,7 +1,10 @@
-"""`python -m bot webhook add URL [ASSET:BENCHMARK] [kinds]  |  list  |  remove URL  |  enable URL`.
+"""`python -m bot webhook add URL [ASSET:BENCHMARK] [kinds]  |  list  |  remove URL  |  enable URL  |  rotate URL`.
 
 `list` shows every hook with subscriptions, disabled ones too (with the reason), and never a secret: passwords
 in URLs, Slack's and Discord's secret path parts and secret-looking query values are shown as `***`.
+
+A new generic (signed) hook gets its own signing secret, printed once by `add`; `rotate` replaces it (and gives
+one to a hook that still signs with WEBHOOK_SECRET). Neither is shown again, nor logged.
 """
 
 from __future__ import annotations
@@ -24,15 +27,16 @@ PLATFORM = "webhook"
 
 def add_commands(subparsers: Any) -> None:
     webhook = one_line_errors(subparsers.add_parser("webhook", help="alert webhooks: add URL [pair] [kinds] | list "
-                                                                    "| remove URL | enable URL"))
-    webhook.add_argument("action", choices=["add", "list", "remove", "enable"])
-    webhook.add_argument("words", nargs="*", help="add: URL [ASSET:BENCHMARK] [kinds]; remove, enable: URL")
+                                                                    "| remove URL | enable URL | rotate URL"))
+    webhook.add_argument("action", choices=["add", "list", "remove", "enable", "rotate"])
+    webhook.add_argument("words", nargs="*", help="add: URL [ASSET:BENCHMARK] [kinds]; remove, enable, rotate: URL")
     webhook.set_defaults(handler=webhook_command)
 
 
 async def webhook_command(app: App, args: argparse.Namespace) -> int:
     actions: dict[str, Callable[[App, list[str]], Awaitable[int]]] = {
         "add": _webhook_add, "list": _webhook_list, "remove": _webhook_remove, "enable": _webhook_enable,
+        "rotate": _webhook_rotate,
     }
     return await actions[args.action](app, args.words)
 
@@ -43,7 +47,7 @@ def _webhook_words(settings: Settings, words: list[str]) -> tuple[str, tuple[str
     if not words:
         raise ArgumentProblem("webhook add needs a URL: webhook add https://example.com/hook [ETH:RUT] [kinds]")
     try:
-        url = check_webhook_url(words[0])
+        url = check_webhook_url(words[0], allow_private=settings.allow_private_webhooks)
     except WebhookUrlError as bad:
         raise ArgumentProblem(str(bad)) from None
     pair_words = [w for w in words[1:] if any(sep in w for sep in ":-/")]
@@ -70,6 +74,7 @@ async def _webhook_add(app: App, words: list[str]) -> int:
     settings, store = app.settings, app.store
     url, (asset, benchmark), kinds = _webhook_words(settings, words)
     shown_url, kind = mask_url(url), recognise(url)
+    new_hook = await store.get_chat(PLATFORM, url) is None
     chat = await store.upsert_chat(PLATFORM, url, "channel", shown_url)
     if not chat.active:
         await store.reactivate(PLATFORM, url)
@@ -84,21 +89,52 @@ async def _webhook_add(app: App, words: list[str]) -> int:
     note = address_note(url)
     if note:
         print(note)
-    if kind is HookKind.GENERIC and settings.webhook_secret is None:
-        print("note: WEBHOOK_SECRET is not set; this hook gets nothing until it is (its requests are signed with it)")
+    if kind is HookKind.GENERIC:
+        await _signing_secret_note(app, chat.id, new_hook)
+    return 0
+
+
+async def _signing_secret_note(app: App, chat_pk: int, new_hook: bool) -> None:
+    """A new hook's secret, printed this once; an old hook keeps signing with WEBHOOK_SECRET until rotated."""
+    from bot.store.hook_secrets import HookSecrets
+
+    secrets = HookSecrets(app.store.db)
+    if new_hook:
+        print(f"signing secret (shown once; give it to the receiver, see docs/webhooks.md): "
+              f"{await secrets.replace(chat_pk)}")
+    elif not await secrets.has_secret(chat_pk):
+        shared = "WEBHOOK_SECRET" if app.settings.webhook_secret else "WEBHOOK_SECRET, which is not set"
+        print(f"note: this hook signs with {shared}; give it its own with: python -m bot webhook rotate URL")
+
+
+async def _webhook_rotate(app: App, words: list[str]) -> int:
+    from bot.alerts.webhook_urls import HookKind, recognise
+    from bot.store.hook_secrets import HookSecrets
+
+    chat = await _known_hook(app, words, "rotate")
+    if recognise(chat.chat_id) is not HookKind.GENERIC:
+        raise ArgumentProblem(f"webhook {_shown(chat.chat_id)} is a Slack or Discord hook: its URL is its secret, "
+                              "nothing is signed for it (make a new URL there, then remove this one and add it)")
+    secret = await HookSecrets(app.store.db).replace(chat.id)
+    print(f"webhook {_shown(chat.chat_id)}: new signing secret (shown once; the old one no longer signs): {secret}")
     return 0
 
 
 async def _webhook_list(app: App, words: list[str]) -> int:
-    from bot.alerts.webhook_urls import HOOK_LABELS, mask_url, recognise
+    from bot.alerts.webhook_urls import HOOK_LABELS, HookKind, mask_url, recognise
+    from bot.store.hook_secrets import HookSecrets
 
     rows = await app.store.platform_subscriptions(PLATFORM)
     if not rows:
         print("no webhooks; add one with: python -m bot webhook add URL [ASSET:BENCHMARK] [kinds]")
+    secrets = HookSecrets(app.store.db)
     for chat, subscription in rows:
         kinds = ",".join(in_order(subscription.kinds))
         state = "" if chat.active else f"  OFF: {chat.inactive_reason or 'inactive'}"
-        print(f"{mask_url(chat.chat_id)}  {HOOK_LABELS[recognise(chat.chat_id)]}  {subscription.pair}  "
+        label = HOOK_LABELS[kind := recognise(chat.chat_id)]
+        if kind is HookKind.GENERIC:  # which secret signs it: the upgrade note's question
+            label += " (own secret)" if await secrets.has_secret(chat.id) else " (WEBHOOK_SECRET)"
+        print(f"{mask_url(chat.chat_id)}  {label}  {subscription.pair}  "
               f"{subscription.window_days}d  {kinds}{state}")
     if any(not chat.active for chat, _ in rows):
         print("turn one back on with: python -m bot webhook enable URL")

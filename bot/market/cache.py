@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from bot.assets import Asset, AssetKind
 from bot.clock import utcnow
@@ -199,6 +199,12 @@ class PriceCache:
         )
         async with self._write() as conn:
             result = await conn.execute(stmt.on_conflict_do_nothing(index_elements=["symbol"]))
+        return bool(result.rowcount)
+
+    async def delete_custom_asset(self, symbol: str) -> bool:
+        """Forget a user-added asset (its stored prices stay, for a later add); False when it was not stored."""
+        async with self._write() as conn:
+            result = await conn.execute(delete(CustomAssetRow).where(CustomAssetRow.symbol == symbol))
         return bool(result.rowcount)
 
 

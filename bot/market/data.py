@@ -17,14 +17,7 @@ from bot.assets import Asset
 from bot.config import MarketDataMode
 from bot.market import calendars, snapshot
 from bot.market.align import LegPrices, sync_ready
-
-
-class NoData(LookupError):
-    """No prices for an asset in the current data mode."""
-
-
-class LiveDataNeeded(NoData):
-    """The question needs live sources; this bot answers from the bundled snapshot only."""
+from bot.market.errors import LiveDataNeeded, NoData
 
 
 @dataclass(frozen=True)
@@ -95,7 +88,8 @@ class AssetStatus:
 
 
 class MarketData(Protocol):
-    mode: MarketDataMode
+    @property
+    def mode(self) -> MarketDataMode: ...
 
     def leg(self, asset: Asset) -> LegData: ...
 
@@ -113,6 +107,10 @@ class MarketData(Protocol):
 
     async def add_asset(self, text: str, kind: str | None, added_by: str | None) -> Asset:
         """A ticker users asked for; ValueError with a reason to show, LiveDataNeeded without live sources."""
+        ...
+
+    async def remove_asset(self, text: str) -> Asset:
+        """Forget a ticker users added; ValueError with a reason to show, LiveDataNeeded without live sources."""
         ...
 
     async def status(self, assets: Iterable[Asset]) -> list[AssetStatus]: ...
@@ -152,6 +150,10 @@ class SnapshotMarketData:
     async def add_asset(self, text: str, kind: str | None, added_by: str | None) -> Asset:
         raise LiveDataNeeded("Adding tickers needs live data (MARKET_DATA=auto or live); this bot answers from the "
                              "bundled snapshot only")
+
+    async def remove_asset(self, text: str) -> Asset:
+        raise LiveDataNeeded("Only live data has added tickers to remove (MARKET_DATA=auto or live); this bot answers "
+                             "from the bundled snapshot only")
 
     async def status(self, assets: Iterable[Asset]) -> list[AssetStatus]:
         rows = []

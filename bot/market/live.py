@@ -20,13 +20,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from bot.assets import Asset, register_asset
+from bot.assets import Asset, find_asset, is_custom, register_asset, unregister_asset
 from bot.clock import as_utc
 from bot.config import MarketDataMode
 from bot.market import calendars, snapshot
 from bot.market.align import LegPrices
 from bot.market.cache import SNAPSHOT, PriceCache, StoredBar
-from bot.market.data import AssetStatus, LegData, NoData, SeriesLine
+from bot.market.data import AssetStatus, LegData, SeriesLine
+from bot.market.errors import NoData
 from bot.market.sources.base import DAILY, HOURLY, STEP, intervals_of, naive_utc
 from bot.market.sources.checks import next_bar_due
 from bot.market.sources.cooldown import Cooldowns
@@ -84,6 +85,7 @@ class LiveMarketData:
         cooldown_seconds: float,
         clock: Clock | None = None,
         bundled: BundledSnapshot | None = None,
+        max_custom_assets: int = 20,
     ):
         if mode is MarketDataMode.SNAPSHOT:
             raise ValueError("MARKET_DATA=snapshot uses SnapshotMarketData, which never touches the network")
@@ -91,6 +93,7 @@ class LiveMarketData:
         self.cache = cache
         self.sources = sources
         self.budget_seconds = budget_seconds
+        self.max_custom_assets = max_custom_assets  # MAX_CUSTOM_ASSETS: each costs a fetch and a /scan column
         self._clock = clock or real_clock
         self._bundled = bundled or BundledSnapshot()
         self.updater = SeriesUpdater(cache, sources, Cooldowns(cooldown_seconds), self._clock)
@@ -163,12 +166,28 @@ class LiveMarketData:
         """Validate a ticker against the sources' own symbol lists (or a test fetch), remember it, and
         fetch its history within the time budget. Raises AssetRejected with a reason to show."""
         await self.start()
+        added = len(await self.cache.custom_assets())
+        if added >= self.max_custom_assets:  # before any source is asked
+            raise AssetRejected(f"the list of added tickers is full ({added} of MAX_CUSTOM_ASSETS="
+                                f"{self.max_custom_assets})")
         asset = await lookup_asset(text, kind, self.sources)
         if not await self.cache.save_custom_asset(asset, added_by):
             raise AssetRejected(f"{asset.symbol} was added already")
         register_asset(asset)
         log.info("asset %s added (%s) by %s", asset.symbol, asset.kind.value, added_by or "?")
         await self.refresh([asset])
+        return asset
+
+    async def remove_asset(self, text: str) -> Asset:
+        """Forget a ticker users added (built-in ones stay); AssetRejected with a reason to show."""
+        await self.start()
+        asset = find_asset(text)
+        if asset is None or not is_custom(asset):
+            name, what = (asset.symbol, "built in") if asset else (text[:20], "not a ticker anyone added")
+            raise AssetRejected(f"{name} is {what}; only added tickers can be removed")
+        await self.cache.delete_custom_asset(asset.symbol)
+        unregister_asset(asset.symbol)  # other processes forget it at their next start
+        log.info("asset %s removed", asset.symbol)
         return asset
 
     # ---------------------------------------------------------------- status
@@ -223,7 +242,12 @@ class LiveMarketData:
             return running  # a fetch that outlived an earlier budget: wait for it rather than start another
         task = asyncio.create_task(self._update_series(asset, interval), name=f"{asset.symbol} {interval}")
         self._running[key] = task
-        task.add_done_callback(lambda t, k=key: self._running.pop(k, None) if self._running.get(k) is t else None)
+
+        def forget(done: asyncio.Task[UpdateResult | None]) -> None:
+            if self._running.get(key) is done:
+                self._running.pop(key, None)
+
+        task.add_done_callback(forget)
         return task
 
     async def _update_series(self, asset: Asset, interval: str) -> UpdateResult | None:

@@ -48,7 +48,7 @@ class RetryPolicy:
 
 def backoff_seconds(wait: wait_base, attempt: int) -> float:
     """Seconds to wait before attempt `attempt + 1`, from a tenacity wait strategy."""
-    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]  # a wait needs only the attempt
     state.attempt_number = attempt
     return float(wait(state))
 

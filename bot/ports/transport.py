@@ -16,8 +16,10 @@ class TransportStartError(RuntimeError):
 
 
 class Transport(Protocol):
-    name: str
-    notifier: Notifier
+    @property
+    def name(self) -> str: ...
+    @property
+    def notifier(self) -> Notifier: ...
 
     async def start(self) -> None: ...
 

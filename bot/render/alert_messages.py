@@ -108,7 +108,7 @@ class AlertContent:
         """The /matrix heatmap of the digest's tickers at its window and date (what the engine checked)."""
         from bot.render.heatmap import render_matrix  # matplotlib: only when a digest is drawn
 
-        assert self.analyzer is not None
+        assert self.scanner is not None
         symbols = alert.event.detail.get("matrix")
         assets = [a for a in map(self._resolve, symbols) if a is not None] if symbols else None
         try:

@@ -17,6 +17,7 @@ from bot.alerts.reports import AlertStatus, HistoryItem
 from bot.alerts.rules import AlertEvent, RuleParams
 from bot.assets import find_asset
 from bot.render import gap_text, scan_digest_text
+from bot.render.base_rate_text import with_base_rate, with_base_rate_fields
 from bot.render.text import REGIME_PHRASES, capitalise, day, num, rounded
 from bot.windows import Window
 
@@ -93,7 +94,8 @@ WORDING: dict[str, KindWording] = {
         scan_digest_text.digest_fields, scan_digest_text.digest_footer, scan_digest_text.SUBJECT,
     ),
     GAP: KindWording(
-        gap_text.gap_alert_headline, gap_text.gap_alert_detail, gap_text.gap_alert_summary, gap_text.gap_alert_fields,
+        gap_text.gap_alert_headline, with_base_rate(gap_text.gap_alert_detail), gap_text.gap_alert_summary,
+        with_base_rate_fields(gap_text.gap_alert_fields),
     ),
 }
 if set(WORDING) != set(ALERT_KINDS):  # every kind is worded, and nothing else

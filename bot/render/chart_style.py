@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from matplotlib.axes import Axes
 
+from bot.analytics.thresholds import Regime
+
 WIDTH_IN, HEIGHT_IN, DPI = 10.0, 6.0, 100
 
-REGIME_ORDER = ("coupled", "neutral", "decoupled", "inverse")
+REGIME_ORDER = tuple(Regime)  # coupled, neutral, decoupled, inverse
 
 TITLE_PT = 15
 LABEL_PT = 12
@@ -70,9 +72,15 @@ LIGHT = ChartTheme(
     ewma_line="#6e6e78",
     ci_band="#1b1b1f",
     ci_alpha=0.13,
-    regime_fill={"coupled": "#2e9e4f", "neutral": "#9aa0a6", "decoupled": "#f2a900", "inverse": "#9b4fd6"},
+    regime_fill={
+        Regime.COUPLED: "#2e9e4f", Regime.NEUTRAL: "#9aa0a6", Regime.DECOUPLED: "#f2a900",
+        Regime.INVERSE: "#9b4fd6",
+    },
     regime_alpha=0.15,
-    regime_ink={"coupled": "#1e7b3a", "neutral": "#5f6368", "decoupled": "#a86a00", "inverse": "#7b35b5"},
+    regime_ink={
+        Regime.COUPLED: "#1e7b3a", Regime.NEUTRAL: "#5f6368", Regime.DECOUPLED: "#a86a00",
+        Regime.INVERSE: "#7b35b5",
+    },
     warning="#c62828",
 )
 
@@ -90,9 +98,15 @@ DARK = ChartTheme(
     ewma_line="#a8a8b2",
     ci_band="#ffffff",
     ci_alpha=0.15,
-    regime_fill={"coupled": "#3cc46a", "neutral": "#9aa0a6", "decoupled": "#f5b82e", "inverse": "#b57aee"},
+    regime_fill={
+        Regime.COUPLED: "#3cc46a", Regime.NEUTRAL: "#9aa0a6", Regime.DECOUPLED: "#f5b82e",
+        Regime.INVERSE: "#b57aee",
+    },
     regime_alpha=0.17,
-    regime_ink={"coupled": "#6fd692", "neutral": "#a3a3ab", "decoupled": "#f7c85a", "inverse": "#c99bf3"},
+    regime_ink={
+        Regime.COUPLED: "#6fd692", Regime.NEUTRAL: "#a3a3ab", Regime.DECOUPLED: "#f7c85a",
+        Regime.INVERSE: "#c99bf3",
+    },
     warning="#ff6b5e",
 )
 

@@ -27,7 +27,7 @@ from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory
 
 from bot.analysis.results import ChartData
-from bot.analytics.regimes import Thresholds
+from bot.analytics.thresholds import Regime, Thresholds
 from bot.render.chart_shapes import (
     date_nums,
     float_values,
@@ -85,7 +85,7 @@ from bot.render.png import encode_png
 # serves one render at a time: `render_pair_chart` keeps a few free ones per theme for threads, and a render
 # worker process (bot.render.chart_pool) keeps one per theme.
 
-THRESHOLD_REGIMES = ("coupled", "decoupled", "inverse")
+THRESHOLD_REGIMES = (Regime.COUPLED, Regime.DECOUPLED, Regime.INVERSE)
 KEEP_FREE_CANVASES = 2  # per theme, for renders in threads; more concurrent renders build and drop theirs
 KEEP_BACKGROUNDS = 3  # per canvas (2.4 MB each): one per thresholds and source line in use
 
@@ -100,7 +100,7 @@ class PairChartCanvas:
 
     def __init__(self, theme: ChartTheme) -> None:
         self.theme = theme
-        self.figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, facecolor=theme.figure_bg, layout="none")
+        self.figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, facecolor=theme.figure_bg, layout="none")  # type: ignore[arg-type]  # documented value, missing from the stubs
         self.canvas = FigureCanvasAgg(self.figure)
         self.price_ax = self.figure.add_axes((LEFT, PRICE_BOTTOM, RIGHT - LEFT, PRICE_TOP - PRICE_BOTTOM))
         self.corr_ax = self.figure.add_axes(
@@ -292,7 +292,7 @@ class PairChartCanvas:
             finite = rebased[np.isfinite(rebased)]
             levels.append(finite)
             if len(finite):
-                ends.append((float(finite[-1]), asset.symbol, line.get_color()))
+                ends.append((float(finite[-1]), asset.symbol, str(line.get_color())))
 
         finite = np.concatenate(levels)
         low, high = (float(finite.min()), float(finite.max())) if len(finite) else (90.0, 110.0)
@@ -300,7 +300,7 @@ class PairChartCanvas:
         pad = (high / low) ** 0.06 if high > low else 1.05
         ax.set_ylim(np.log10(low / pad), np.log10(high * pad))
         levels_at = nice_log_ticks(low / pad, high * pad)
-        ax.yaxis.set_major_locator(ticker.FixedLocator(np.log10(levels_at)))
+        ax.yaxis.set_major_locator(ticker.FixedLocator(np.log10(levels_at).tolist()))
         ax.yaxis.set_major_formatter(ticker.FixedFormatter([format_level(level) for level in levels_at]))
         self._label_line_ends(ends, math.log(low / pad), math.log(high * pad))
 
@@ -350,7 +350,9 @@ class PairChartCanvas:
     def _set_thresholds(self, th: Thresholds) -> None:
         """Threshold lines at their levels, and their names in the right margin, nudged apart when custom
         thresholds sit close together."""
-        levels = {"coupled": th.coupled_enter, "decoupled": th.decoupled_enter, "inverse": th.inverse_enter}
+        levels = {
+            Regime.COUPLED: th.coupled_enter, Regime.DECOUPLED: th.decoupled_enter, Regime.INVERSE: th.inverse_enter,
+        }
         min_gap = 0.16  # in correlation units; about one line of small text at this panel height
         placed: list[float] = []
         for regime, level in sorted(levels.items(), key=lambda item: -item[1]):

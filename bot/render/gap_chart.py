@@ -21,10 +21,10 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bot.analysis.gap import GIVEN, GapResult
+from bot.analysis.gap_results import GIVEN, GapResult
 from bot.analysis.results import BUNDLED_END
 from bot.render.chart_style import SOURCE_LABELS, chart_theme, style_axes
-from bot.render.gap_text import benchmark_name, pct
+from bot.render.gap_text import benchmark_name, move, pct, two_decimals
 from bot.render.text import capitalise, num
 
 WIDTH_IN, HEIGHT_IN, DPI = 10.0, 6.4, 100
@@ -98,14 +98,18 @@ def render_gap_chart(result: GapResult, theme: str = "light") -> bytes:
     implied = path["implied"].to_numpy(float)
     bench = path["benchmark"].to_numpy(float)
 
-    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, facecolor=th.figure_bg, layout="none")
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, facecolor=th.figure_bg, layout="none")  # type: ignore[arg-type]  # documented value, missing from the stubs
     FigureCanvasAgg(fig)
     ax = fig.add_axes((LEFT, PATH_BOTTOM, RIGHT - LEFT, PATH_TOP - PATH_BOTTOM))
     bx = fig.add_axes((LEFT, BENCH_BOTTOM, RIGHT - LEFT, BENCH_TOP - BENCH_BOTTOM), sharex=ax)
     for axes in (ax, bx):
         style_axes(axes, th, fixed_limits=False)
 
-    # ---- the asset against its beta line
+    # ---- the asset against its beta line, inside the ±1σ and ±2σ band of the gap's wander (σ_ε·√k, §8.4)
+    bands = {k: (result.band(-k).to_numpy(float), result.band(k).to_numpy(float)) for k in (1.0, 2.0)}
+    for k, alpha in ((2.0, 0.07), (1.0, 0.12)):
+        low, high = bands[k]
+        ax.fill_between(x, low, high, color=th.muted, alpha=alpha, linewidth=0, zorder=0, label="±1σ/±2σ")
     below = actual < implied
     ax.fill_between(x, actual, implied, where=below, interpolate=True, color=below_fill, alpha=0.2, linewidth=0,
                     zorder=1, label="gap: below")
@@ -116,14 +120,14 @@ def render_gap_chart(result: GapResult, theme: str = "light") -> bytes:
             label=f"beta-implied {a}  {pct(result.change('implied'), 1)}")
     ax.plot(x, actual, color=th.asset_line, linewidth=2.4, zorder=4, solid_capstyle="round",
             label=f"{a}  {pct(result.change('asset'), 1)}")
-    _log_axis(ax, [actual, implied])
+    _log_axis(ax, [actual, implied, *bands[2.0]])
     ax.set_ylabel(f"{a}, rebased to 100", fontsize=LABEL_PT, color=th.muted)
     ax.tick_params(axis="x", labelbottom=False)
     handles, labels = ax.get_legend_handles_labels()
-    # actual, implied, then the sides the gap has been on (the side it is on now first)
-    sides = [side for side, seen in ((0, bool(below.any())), (1, bool((~below).any()))) if seen]
-    sides.sort(key=lambda side: side != (0 if result.gap < 0 else 1))
-    order = [3, 2, *sides]
+    # actual, implied, then the sides the gap has been on (the side it is on now first), then the bands
+    sides = [2 + side for side, seen in ((0, bool(below.any())), (1, bool((~below).any()))) if seen]
+    sides.sort(key=lambda side: side != (2 if result.gap < 0 else 3))
+    order = [5, 4, *sides, 1]
     ax.legend([handles[i] for i in order], [labels[i] for i in order], loc="lower left", bbox_to_anchor=(0.0, 1.0),
               ncol=len(order), frameon=False, handlelength=1.8, columnspacing=1.4, borderaxespad=0.2,
               labelcolor=th.text, prop={"weight": "bold", "size": LEGEND_PT})
@@ -136,7 +140,8 @@ def render_gap_chart(result: GapResult, theme: str = "light") -> bytes:
             markeredgewidth=1.5, zorder=6, clip_on=False)
     middle = math.sqrt(end_a * end_i)  # the middle on a log axis
     side = "below" if result.gap < 0 else "above"
-    label = f"{100 * abs(result.gap_pct):.0f}% {side}\n{a} {pct(result.asset_move)}\nto close"
+    label = (f"{100 * abs(result.gap_pct):.0f}% {side}\n{num(result.gap_z, 2, signed=True)} σ\n"
+             f"{a} {move(result.asset_move)}\nto close")
     ax.annotate(label, xy=(MARGIN_X, middle), xycoords=("axes fraction", "data"), ha="left", va="center",
                 fontsize=LABEL_PT, fontweight="bold", color=ink, annotation_clip=False)
 
@@ -146,7 +151,8 @@ def render_gap_chart(result: GapResult, theme: str = "light") -> bytes:
     _log_axis(bx, [bench], max_ticks=3)
     bx.set_ylabel(b, fontsize=LABEL_PT, color=th.muted)
     bench_move = result.benchmark_move
-    closes = f" · alone it closes the gap at {pct(bench_move)}" if bench_move is not None else ""
+    closes = f" · alone it closes the gap at {move(bench_move)}" if bench_move is not None else \
+        (" · no benchmark move offered" if result.benchmark_move_withheld_reason is not None else "")
     named = benchmark_name(pair.benchmark)
     named = named if f"({b})" in named else f"{named} ({b})"
     bx.set_title(f"{capitalise(named)}  {pct(result.change('benchmark'), 1)}{closes}",
@@ -166,7 +172,8 @@ def render_gap_chart(result: GapResult, theme: str = "light") -> bytes:
     fig.text(LEFT, TITLE_Y, f"{a} vs its beta to {b} · since {result.anchor:%Y-%m-%d} · as of {pair.when:%Y-%m-%d}",
              ha="left", va="center", fontsize=TITLE_PT, fontweight="bold", color=th.text)
     how = "the date given" if result.anchor_kind == GIVEN else "the session before the last decoupling"
-    subtitle = (f"beta {num(result.beta)}, fitted on {result.fit.n_obs} daily returns in the year to "
+    subtitle = (f"beta {two_decimals(result.beta)} ± {num(result.fit.beta_se)}, fitted on {result.fit.n_obs} daily "
+                f"returns in the year to "
                 f"{result.anchor:%Y-%m-%d} (correlation {num(result.fit.correlation)}) · anchor: {how} · log scale")
     fig.text(LEFT, SUBTITLE_Y, subtitle, ha="left", va="center", fontsize=SMALL_PT, color=th.muted)
     fig.text(LEFT, FOOTER_Y, source_line(result), ha="left", va="bottom", fontsize=SMALL_PT, color=th.muted)

@@ -8,12 +8,14 @@ import math
 from typing import Any
 
 from bot.alerts.rules import AlertEvent, RuleParams
-from bot.analysis.gap import GIVEN, CoupledEnd, CoupledNow, GapResult, PairContext
+from bot.analysis.gap_results import GIVEN, CoupledEnd, CoupledNow, GapResult, PairContext
+from bot.analytics import gap as gm
 from bot.assets import Asset, AssetKind
 from bot.render.text import ALIGNMENT_WORDS, as_of_line, capitalise, day, num, rounded, source_words
 from bot.windows import Window
 
 RELIABLE_CORRELATION = 0.5  # as /beta: below it, the beta explains little of the day-to-day moves
+MAX_SHOWN_MOVE = 1.0  # a move beyond +100% is said as "more than double", never as a number
 
 
 def benchmark_name(asset: Asset) -> str:
@@ -30,30 +32,84 @@ def pct(fraction: float | None, decimals: int = 0) -> str:
     return f"{num(100.0 * fraction, decimals, signed=True)}%"
 
 
-def _closing_words(result: GapResult) -> str:
+def move(fraction: float | None, decimals: int = 0) -> str:
+    """A move that would close a gap: +45%, −21%, and never a number beyond +100% ('more than double'): a move
+    that large is a sign the line is far away, not a target anyone can read (docs/methods.md §8.4)."""
+    if fraction is not None and math.isfinite(fraction) and fraction > MAX_SHOWN_MOVE:
+        return "more than double"
+    return pct(fraction, decimals)
+
+
+def two_decimals(value: float | None) -> str:
+    """A beta or a correlation with 2 decimals, 3 when 2 would show a zero ('−0.002', never '−0.00')."""
+    if value is not None and math.isfinite(value) and round(value, 2) == 0 and value != 0:
+        return num(value, 3)
+    return num(value)
+
+
+def gap_z_words(z: float) -> str:
+    """How unusual a gap of z standard deviations is under the fit's model (docs/methods.md §8.4)."""
+    if not math.isfinite(z):
+        return "n/a σ: no spread to measure it against"
+    size = abs(z)
+    if size < 1:
+        reading = "within the pair's normal wander"
+    elif size < 2:
+        reading = "a wide wander, not a rare one (about 1 gap in 3 is at least 1 σ)"
+    elif size < 3:
+        reading = "unusual: about 1 gap in 20 is at least 2 σ"
+    else:
+        reading = "rare: beyond 3 σ, about 1 gap in 400"
+    return f"{num(z, 2, signed=True)} σ: {reading}"
+
+
+WITHHELD_WORDS = {
+    gm.BETA_NOT_POSITIVE: "the beta ({beta}) is not positive, so a benchmark move would not read as a catch-up",
+    gm.BETA_NOT_SIGNIFICANT: "the beta ({beta} ± {se}) is not significantly different from 0 at 95%",
+    gm.WEAK_CORRELATION: "the fit's correlation ({rho}) is below 0.3 in absolute value: it explains too little",
+}
+
+
+def withheld_words(result: GapResult) -> str | None:
+    """Why the benchmark move is not offered, in words; None when it is."""
+    reason = result.benchmark_move_withheld_reason
+    if reason is None:
+        return None
+    fit = result.fit
+    return WITHHELD_WORDS[reason].format(beta=two_decimals(fit.beta), se=num(fit.beta_se),
+                                         rho=two_decimals(fit.correlation))
+
+
+def closing_line(result: GapResult) -> str:
+    """The moves that close the gap, called what they are: the arithmetic of realignment, not a forecast."""
     asset = result.pair.asset.symbol
     bench = benchmark_name(result.pair.benchmark)
-    move = result.benchmark_move
-    if move is None:
-        return f"closing the gap takes {asset} {pct(result.asset_move)} (no move of {bench} alone closes it: " \
-               f"the beta is too close to 0)"
-    return f"closing the gap takes {asset} {pct(result.asset_move)} or {bench} {pct(move)}"
+    start = f"Realignment arithmetic, not a forecast: the gap closes with {asset} at {move(result.asset_move)}"
+    withheld = withheld_words(result)
+    if withheld is not None:
+        return f"{start}; no move of {bench} alone is offered: {withheld}."
+    bench_move = result.benchmark_move
+    if bench_move is None:  # beyond a float
+        return f"{start}; no move of {bench} alone closes it."
+    return f"{start}, or with {bench} alone at {move(bench_move)}."
 
 
 def headline(result: GapResult) -> str:
-    """'ETH is 31% below where its beta of 1.62 to small caps (fitted on the year to 2025-07-25) puts it:
-    closing the gap takes ETH +45% or the Russell 2000 −21%.'"""
+    """'−0.85 σ: within the pair's normal wander. ETH is 31% below where its beta of 1.62 ± 0.17 to small caps
+    (fitted on the year to 2025-07-25) puts it.' How unusual first, then the size; no move yet."""
     pair = result.pair
     asset = pair.asset.symbol
     label = pair.benchmark.label
     year = f"fitted on the year to {day(result.anchor)}"
+    beta = f"{two_decimals(result.beta)} ± {num(result.fit.beta_se)}"
     # 'to small caps (fitted on …)', but 'to the S&P 500 (SPY), fitted on …,' where the label has its own brackets
-    fitted = f"its beta of {num(result.beta)} to {label}" + (f", {year}," if label.endswith(")") else f" ({year})")
+    fitted = f"its beta of {beta} to {label}" + (f", {year}," if label.endswith(")") else f" ({year})")
+    unusual = capitalise(gap_z_words(result.gap_z))
     share = abs(result.gap_pct)
     if round(100.0 * share) == 0:
-        return f"{asset} is on the line where {fitted} puts it (within 0.5%): there is no gap to close."
+        return f"{unusual}. {asset} is on the line where {fitted} puts it (within 0.5%): there is no gap to close."
     side = "below" if result.gap < 0 else "above"
-    return f"{asset} is {100.0 * share:.0f}% {side} where {fitted} puts it: {_closing_words(result)}."
+    return f"{unusual}. {asset} is {100.0 * share:.0f}% {side} where {fitted} puts it."
 
 
 def _coupled_end_words(end: CoupledEnd, window_words: str) -> str:
@@ -92,24 +148,37 @@ def footer(result: GapResult) -> str:
     )
 
 
-def gap_text(result: GapResult) -> str:
+def alpha_line(result: GapResult) -> str:
+    """The intercept the beta line leaves out (docs/methods.md §8.2), said with `/gap … alpha`."""
+    fit = result.fit
+    return (f"Intercept left out: the fit's α is {pct(fit.alpha, 2)} a return; over the gap's {result.n_obs} returns "
+            f"that is {num(result.alpha_drift, 3, signed=True)} in log terms, which the beta line does not include "
+            f"(with it the gap would be {num(result.gap - result.alpha_drift, 3, signed=True)}).")
+
+
+def gap_text(result: GapResult, with_alpha: bool = False) -> str:
     pair = result.pair
     asset, bench = pair.asset.symbol, benchmark_name(pair.benchmark)
     fit = result.fit
     guide = ("" if abs(fit.correlation) >= RELIABLE_CORRELATION else
              "; with correlation this low the beta line is a loose guide")
+    on_line = round(100.0 * abs(result.gap_pct)) == 0  # the headline says there is no gap to close
     lines = [
         headline(result),
+        *([] if on_line else [closing_line(result)]),
         f"Since {day(result.anchor)}: {asset} {pct(result.change('asset'), 1)}, {bench} "
         f"{pct(result.change('benchmark'), 1)}; the beta implies {asset} {pct(result.change('implied'), 1)}. "
         f"Gap {num(result.gap, 3, signed=True)} in log terms ({asset} at {100.0 * (1 + result.gap_pct):.1f}% of "
-        "its beta-implied price).",
+        f"its beta-implied price); its SD under the fit after {result.n_obs} returns is {num(result.gap_se, 3)} "
+        f"(σ_ε {pct(fit.resid_sd, 2).lstrip('+')} a return × √{result.n_obs}).",
         anchor_line(result),
-        f"Beta {num(result.beta)}: OLS slope of {asset}'s daily log returns on {pair.benchmark.symbol}'s over the "
-        f"365 days to {day(result.anchor)} ({fit.n_obs} returns, correlation {num(fit.correlation)}){guide}. "
-        f"{capitalise(regime_now_words(pair))}.",
-        footer(result),
+        f"Beta {two_decimals(result.beta)} ± {num(fit.beta_se)} (standard error): OLS slope of {asset}'s daily log "
+        f"returns on {pair.benchmark.symbol}'s over the 365 days to {day(result.anchor)} ({fit.n_obs} returns, "
+        f"correlation {two_decimals(fit.correlation)}){guide}. {capitalise(regime_now_words(pair))}.",
     ]
+    if with_alpha:
+        lines.append(alpha_line(result))
+    lines.append(footer(result))
     if pair.as_of.stale:
         lines.insert(0, as_of_line(pair.as_of))
     return "\n".join(lines)
@@ -183,10 +252,17 @@ def gap_fields(result: GapResult) -> dict[str, Any]:
         "beta_start": day(fit.start),
         "beta_end": day(fit.end),
         "beta_correlation": rounded(fit.correlation),
+        "beta_se": rounded(fit.beta_se),
+        "resid_sd": rounded(fit.resid_sd),
+        "alpha": rounded(fit.alpha),
+        "alpha_drift": rounded(result.alpha_drift),
         "gap_log": rounded(result.gap),
         "gap_pct": rounded(result.gap_pct),
+        "gap_se": rounded(result.gap_se),
+        "gap_z": rounded(result.gap_z),
         "asset_move_to_close": rounded(result.asset_move),
         "benchmark_move_to_close": rounded(result.benchmark_move),
+        "benchmark_move_withheld_reason": withheld_words(result),
         "asset_change": rounded(result.change("asset")),
         "benchmark_change": rounded(result.change("benchmark")),
         "implied_change": rounded(result.change("implied")),
@@ -205,9 +281,10 @@ def coupled_fields(now: CoupledNow) -> dict[str, Any]:
         "anchor": None,
         "coupled_end": _end_fields(now.pair.last_coupled_end),
         "suggested_since": day(now.suggested_anchor) if now.suggested_anchor is not None else None,
-        **dict.fromkeys(("beta", "beta_n_obs", "beta_start", "beta_end", "beta_correlation", "gap_log", "gap_pct",
-                         "asset_move_to_close", "benchmark_move_to_close", "asset_change", "benchmark_change",
-                         "implied_change", "n_obs", "alignment")),
+        **dict.fromkeys(("beta", "beta_n_obs", "beta_start", "beta_end", "beta_correlation", "beta_se", "resid_sd",
+                         "alpha", "alpha_drift", "gap_log", "gap_pct", "gap_se", "gap_z", "asset_move_to_close",
+                         "benchmark_move_to_close", "benchmark_move_withheld_reason", "asset_change",
+                         "benchmark_change", "implied_change", "n_obs", "alignment")),
     }
 
 
@@ -222,31 +299,33 @@ def _gap_level(event: AlertEvent) -> float | None:
 def gap_alert_headline(event: AlertEvent, params: RuleParams, a: str, b: str) -> str:
     detail = event.detail
     if detail.get("event") == "closed":
-        return (f"{capitalise(a)} is back on its beta line to {b}: the gap that took a {pct(detail.get('peak'))} "
+        return (f"{capitalise(a)} is back on its beta line to {b}: the gap that took a {move(detail.get('peak'))} "
                 f"move of {params.asset} to close is within 5% ({pct(event.value, 1)} left).")
     share = abs(float(detail.get("gap_pct") or 0.0))
     side = "below" if event.value > 0 else "above"
-    return (f"{capitalise(a)} is {100.0 * share:.0f}% {side} where its beta of {num(detail.get('beta'))} to {b} "
-            f"puts it: closing the gap now takes {params.asset} {pct(event.value)} (past {pct(_gap_level(event))}).")
+    beta = two_decimals(detail.get("beta"))
+    return (f"{capitalise(a)} is {100.0 * share:.0f}% {side} where its beta of {beta} to {b} "
+            f"puts it: closing the gap now takes {params.asset} {move(event.value)} (past {pct(_gap_level(event))}).")
 
 
 def gap_alert_detail(event: AlertEvent, params: RuleParams) -> str:
     detail = event.detail
     anchor = detail.get("anchor", "n/a")
     bench = detail.get("benchmark_move")
-    alone = f" {params.benchmark} alone would close it at {pct(bench)}." if bench is not None else ""
+    alone = f" {params.benchmark} alone would close it at {move(bench)}." if bench is not None else ""
     return (f"Beta fitted on the year to {anchor}, the session before the {Window(params.window_days).long_label} "
             f"coupled regime began to end.{alone} More: /gap {params.asset} {params.benchmark} since {anchor}")
 
 
 def gap_alert_summary(event: AlertEvent) -> str:
     if event.detail.get("event") == "closed":
-        return f"gap closed (was {pct(event.detail.get('peak'))} to close)"
-    return f"gap {pct(event.value)} to close (past {pct(_gap_level(event))})"
+        return f"gap closed (was {move(event.detail.get('peak'))} to close)"
+    return f"gap {move(event.value)} to close (past {pct(_gap_level(event))})"
 
 
 def gap_alert_fields(event: AlertEvent) -> dict[str, Any]:
     detail = event.detail
     return {"event": detail.get("event"), "level": detail.get("level"), "anchor": detail.get("anchor"),
             "beta": rounded(detail.get("beta")), "gap_log": rounded(detail.get("gap_log")),
-            "benchmark_move_to_close": rounded(detail.get("benchmark_move"))}
+            "benchmark_move_to_close": rounded(detail.get("benchmark_move")),
+            "benchmark_move_withheld_reason": detail.get("benchmark_move_withheld_reason")}

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from bot.analysis.results import BUNDLED_END
-from bot.analysis.scan import MatrixData
+from bot.analysis.scan_results import MatrixData
 from bot.render.scan_text import matrix_alignment_words, n_range
 from bot.render.text import SOURCE_WORDS
 

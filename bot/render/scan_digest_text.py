@@ -49,8 +49,9 @@ def digest_detail(event: AlertEvent, params: RuleParams) -> str:
     lookback = int(event.detail.get("lookback") or 20)
     as_of = day(event.as_of)
     lines = [_row_text(i, row, as_of, lookback) for i, row in enumerate(_rows(event), start=1)]
-    lines.append(f"Score: how far the correlation fell over the last {lookback} sessions, in Fisher standard errors "
-                 "(a ranking aid, not a test; /help scan has the formula).")
+    lines.append(f"Score: how far the correlation fell over the last {lookback} sessions, in standard errors of that "
+                 "fall (Fisher z, corrected for the returns both windows share; a ranking aid, not a test; /help scan "
+                 "has the formula).")
     left_out = event.detail.get("left_out") or []
     if left_out:
         lines.append(f"Left out, no data: {', '.join(left_out)}.")

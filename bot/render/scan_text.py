@@ -8,9 +8,18 @@ from typing import Any
 import numpy as np
 
 from bot.analysis.results import AsOf
-from bot.analysis.scan import LeftOut, MatrixData, ScanResult, ScanRow, SkippedPair
+from bot.analysis.scan_results import LeftOut, MatrixData, ScanResult, ScanRow, SkippedPair
 from bot.analytics.scan import LOOKBACK
-from bot.render.text import ALIGNMENT_WORDS, as_of_line, candidate_fields, day, num, rounded, source_words
+from bot.render.text import (
+    ALIGNMENT_WORDS,
+    as_of_line,
+    candidate_fields,
+    day,
+    num,
+    rounded,
+    source_words,
+    years_of_data,
+)
 
 SCAN_TOP = 10  # rows a chat sees by default; --json lists them all
 MAX_REASONS = 3  # pairs without an answer named with their reason; the rest are counted
@@ -18,11 +27,27 @@ MAX_REASONS = 3  # pairs without an answer named with their reason; the rest are
 
 def score_line(lookback: int = LOOKBACK) -> str:
     """The one line that explains the ranking."""
+    longer = (f" ({LOOKBACK} per year of window: a long window's correlation barely moves in {LOOKBACK})"
+              if lookback > LOOKBACK else "")
     return (
-        f"Score: how far the correlation fell over the last {lookback} sessions, in Fisher standard errors, "
-        "(atanh ρ_then − atanh ρ_now) / √(1/(n_now−3) + 1/(n_then−3)); a ranking aid, not a test; "
-        "ties: larger |divergence z| first."
+        f"Score: how far the correlation fell over the last {lookback} sessions{longer}, in standard errors of "
+        "that fall (Fisher z, corrected for the returns both windows share: about N(0,1) under no change, on one "
+        "scale for every window); a ranking aid, not a test; ties: larger |divergence z| first."
     )
+
+
+def window_heading(result: ScanResult) -> str:
+    """'90-day correlation', or, when windows reach back before the pairs' data (§3.10), never '10-year
+    correlation' over 8.4 years: '10-year window, 8.4 years of data' (the range when pairs differ)."""
+    truncated = result.truncated
+    if not truncated:
+        return f"{result.window.long_label} correlation"
+    spans = sorted({years_of_data(row.result) for row in truncated})
+    years = spans[0] if len(spans) == 1 else f"{spans[0].split()[0]}–{spans[-1]}"
+    if len(truncated) == len(result.rows):
+        return f"{result.window.long_label} window, {years}"
+    return (f"{result.window.long_label} window ({len(truncated)} of {len(result.rows)} pairs with less data: "
+            f"{years})")
 
 
 def _regime_words(row: ScanRow) -> str:
@@ -95,7 +120,7 @@ def scan_text(result: ScanResult, top: int = SCAN_TOP) -> str:
     count = (f"top {len(shown)} of {len(result.rows)} pairs" if len(shown) < len(result.rows)
              else f"all {len(result.rows)} pairs")
     lines = [
-        f"Biggest decouplings, {result.window.long_label} correlation, as of {day(as_of)} ({count}):",
+        f"Biggest decouplings, {window_heading(result)}, as of {day(as_of)} ({count}):",
         score_line(result.lookback),
     ]
     lines += [scan_row_text(i, row, as_of, result.lookback) for i, row in enumerate(shown, start=1)]
@@ -126,6 +151,9 @@ def scan_row_fields(row: ScanRow) -> dict[str, Any]:
         "before": day(row.before) if row.before is not None else None,
         "n_obs": row.n_obs,
         "n_obs_before": row.n_obs_before,
+        "shared": row.shared,
+        "window_truncated": result.window_truncated,
+        "data_start": day(result.data_start) if result.data_start is not None else None,
         "regime": result.regime,
         "regime_since": day(result.regime_since) if result.regime_since is not None else None,
         "regime_candidate": candidate_fields(result.candidate),
@@ -142,7 +170,8 @@ def scan_fields(result: ScanResult, top: int = SCAN_TOP) -> dict[str, Any]:
         "window": result.window.label,
         "as_of": day(result.as_of) if result.as_of is not None else None,
         "lookback": result.lookback,
-        "score": "(atanh(correlation_before) - atanh(correlation)) / sqrt(1/(n_obs-3) + 1/(n_obs_before-3))",
+        "score": "(atanh(correlation_before) - atanh(correlation)) / sqrt(1/(n_obs-3) + 1/(n_obs_before-3) "
+                 "- 2*shared/sqrt(n_obs*n_obs_before*(n_obs-3)*(n_obs_before-3)))",
         "universe_size": result.universe_size,
         "top": min(top, len(result.rows)),
         "rows": [scan_row_fields(row) for row in result.rows],

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
-from bot.market.data import AssetStatus
+if TYPE_CHECKING:
+    from bot.market.data import AssetStatus
 
 DAILY = "1d"
 

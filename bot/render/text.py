@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Any
-
-import pandas as pd
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from bot.analysis.results import BUNDLED_END, AsOf, Candidate, CorrResult, PairData, RegimeNow
-from bot.analytics.regimes import DEFAULT_THRESHOLDS, Boundary, Regime, change_boundary, change_direction, classify
+from bot.analytics.thresholds import DEFAULT_THRESHOLDS, Boundary, Regime, change_boundary, change_direction, classify
 from bot.assets import Asset
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SOURCE_WORDS = {"snapshot": "bundled snapshot", "cache": "cached prices", "live": "live prices"}
 ALIGNMENT_WORDS = {
@@ -17,11 +19,11 @@ ALIGNMENT_WORDS = {
     "daily-close": "UTC daily closes (daily-close)",
     "mixed": "partly sync-close, partly daily-close (mixed)",
 }
-REGIME_PHRASES = {
-    "coupled": "are moving together",
-    "neutral": "are loosely linked",
-    "decoupled": "are moving apart",
-    "inverse": "are moving in opposite directions",
+REGIME_PHRASES: dict[str, str] = {
+    Regime.COUPLED: "are moving together",
+    Regime.NEUTRAL: "are loosely linked",
+    Regime.DECOUPLED: "are moving apart",
+    Regime.INVERSE: "are moving in opposite directions",
 }
 RECORD_MIN_DAYS = 60  # "lowest since <date>" only when that date is at least this far back
 
@@ -84,7 +86,7 @@ def record_phrase(result: CorrResult) -> str:
         return f"the lowest on record (history since {day(rec.history_start)})"
     if rec.is_record_high:
         return f"the highest on record (history since {day(rec.history_start)})"
-    far = result.as_of - pd.Timedelta(days=RECORD_MIN_DAYS)
+    far = result.as_of - timedelta(days=RECORD_MIN_DAYS)
     if rec.percentile < 50 and rec.lowest_since is not None and rec.lowest_since <= far:
         return f"the lowest since {day(rec.lowest_since)}"
     if rec.percentile >= 50 and rec.highest_since is not None and rec.highest_since <= far:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from bot.analysis.errors import AnalysisError
 from bot.assets import Asset, find_asset
-from bot.market.data import NoData
+from bot.market.errors import NoData
 from bot.ports.services import Services
 from bot.windows import Window, WindowError, parse_window
 

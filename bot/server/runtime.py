@@ -183,7 +183,8 @@ class Runtime:
         """Seconds since the newest price of each asset of the default pair and the subscribed ones (as far
         as this process has them in memory)."""
         from bot.assets import find_asset
-        from bot.market.data import NoData, price_time
+        from bot.market.data import price_time
+        from bot.market.errors import NoData
 
         now = pd.Timestamp(datetime.now(UTC))
         ages = []

@@ -16,13 +16,7 @@ from bot.store.alert_records import (
     StoredAlert,
 )
 from bot.store.database import Repository
-from bot.store.models import (
-    AlertRow,
-    DeliveryRow,
-    DeliveryStatus,
-    EvaluationRow,
-    RuleInstanceRow,
-)
+from bot.store.models import AlertRow, DeliveryRow, DeliveryStatus, EvaluationRow, RuleInstanceRow
 from bot.store.rule_state import row_key
 
 PENDING, SENT, FAILED, SKIPPED = (s.value for s in DeliveryStatus)
@@ -39,7 +33,7 @@ class AlertHistoryRepo(Repository):
                 select(EvaluationRow).order_by(EvaluationRow.session.desc(), EvaluationRow.calendar).limit(limit)
             )).all()
             return [Evaluation(r.calendar, r.session, r.status, r.detail, r.instances, r.alerts,
-                               as_utc(r.updated_at)) for r in rows]  # type: ignore[arg-type]
+                               as_utc(r.updated_at)) for r in rows]
 
     async def alerts(self, *, since: date | None = None, until: date | None = None) -> list[StoredAlert]:
         query = alert_query().order_by(AlertRow.as_of, AlertRow.id)
@@ -85,7 +79,7 @@ class AlertHistoryRepo(Repository):
                 .limit(limit)
             )
             return [
-                HistoryEntry(stored_alert(a, i), d.status, as_utc(d.not_before), as_utc(d.sent_at), d.error)  # type: ignore[arg-type]
+                HistoryEntry(stored_alert(a, i), d.status, as_utc(d.not_before), as_utc(d.sent_at), d.error)
                 for d, a, i in rows
             ]
 

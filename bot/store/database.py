@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
+from sqlalchemy import Result
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.store.engine import READ_ONLY, create_store_engine, sqlite_folder
 from bot.store.errors import StoreUnavailable, describe_database_error
 from bot.store.urls import redact_url
+
+# Both dialects' INSERT have on_conflict_do_nothing / on_conflict_do_update and `excluded`
+Insert = postgresql.Insert | sqlite.Insert
+
+
+def affected(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE touched (`Session.execute` is typed as returning a plain `Result`)."""
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 class Database:
@@ -37,10 +46,6 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database({redact_url(self.engine.url)})"
-
-    @property
-    def is_open(self) -> bool:
-        return self._ready
 
     async def open(self) -> None:
         """Connect and bring the schema up to date, once; later calls return at once."""
@@ -70,9 +75,9 @@ class Database:
     async def close(self) -> None:
         await self.engine.dispose()
 
-    def insert(self, table: type[Any]) -> Any:
+    def insert(self, table: type[Any]) -> Insert:
         """The dialect's INSERT: both have on_conflict_do_nothing / on_conflict_do_update (and `excluded`)."""
-        return (postgresql if self.postgres else sqlite).insert(table)
+        return postgresql.insert(table) if self.postgres else sqlite.insert(table)
 
     @asynccontextmanager
     async def session(self, *, write: bool) -> AsyncIterator[AsyncSession]:
@@ -115,11 +120,11 @@ class Repository:
     def engine(self) -> AsyncEngine:
         return self.db.engine
 
-    def _insert(self, table: type[Any]) -> Any:
+    def _insert(self, table: type[Any]) -> Insert:
         return self.db.insert(table)
 
-    def _write(self) -> Any:
+    def _write(self) -> AbstractAsyncContextManager[AsyncSession]:
         return self.db.session(write=True)
 
-    def _read(self) -> Any:
+    def _read(self) -> AbstractAsyncContextManager[AsyncSession]:
         return self.db.session(write=False)

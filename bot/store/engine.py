@@ -4,6 +4,8 @@ SQLite: WAL journal and a busy timeout, so the running bot and a CLI command can
 writing transaction starts with BEGIN IMMEDIATE, so writers queue on the busy timeout instead of failing
 when a read turns into a write. Read-only sessions (see `READ_ONLY`) keep a plain deferred BEGIN.
 A memory database lives on one shared connection (StaticPool) so it survives across sessions.
+Statement parameters (webhook URLs with their tokens, per-hook secrets) never reach a log or an error's text:
+`hide_parameters=True` on every engine.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def create_store_engine(database_url: str, *, schema: str | None = None) -> Asyn
         connect_args: dict[str, Any] = {"timeout": CONNECT_TIMEOUT_SECONDS}
         if schema is not None:
             connect_args["server_settings"] = {"search_path": schema}
-        engine = create_async_engine(async_url, pool_pre_ping=True, connect_args=connect_args)
+        engine = create_async_engine(async_url, pool_pre_ping=True, connect_args=connect_args, hide_parameters=True)
     log.debug("database engine for %s", redact_url(url))
     return engine
 
@@ -57,10 +59,10 @@ def sqlite_folder(engine: AsyncEngine) -> Path | None:
 def _sqlite_engine(async_url: str) -> AsyncEngine:
     if is_memory_sqlite(async_url):
         engine = create_async_engine(
-            async_url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            async_url, poolclass=StaticPool, connect_args={"check_same_thread": False}, hide_parameters=True
         )
     else:
-        engine = create_async_engine(async_url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+        engine = create_async_engine(async_url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS}, hide_parameters=True)
     event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
     event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
     return engine

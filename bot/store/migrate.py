@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-HEAD_REVISION = "0006"  # the newest file in migrations/versions
+HEAD_REVISION = "0008"  # the newest file in migrations/versions
 _PG_MIGRATION_LOCK = 0x0DEC_0091E5  # any constant bigint, the same in every process
 
 

@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.clock import utcnow
-from bot.store.values import ChatKind, DigestMode, dump_kinds, load_kinds  # noqa: F401 (re-exported)
+from bot.store.values import ChatKind, DigestMode
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -81,6 +81,7 @@ class ChatRow(Base):
     )
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     inactive_reason: Mapped[str | None] = mapped_column(String(255))
+    mention_role: Mapped[str | None] = mapped_column(String(32))  # mentioned on every alert (a Discord role id)
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _updated_at()
 
@@ -291,3 +292,17 @@ class BotStateRow(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = _updated_at()
+
+
+# ---- per-hook signing secrets (migration 0007) ------------------------------------------------------------
+
+
+class WebhookSecretRow(Base):
+    """The secret that signs one generic webhook's requests (HMAC-SHA256), shown once when it was made. It is
+    kept as it is, not hashed: signing needs it. A hook without a row signs with WEBHOOK_SECRET."""
+
+    __tablename__ = "webhook_secrets"
+
+    chat_pk: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = _created_at()

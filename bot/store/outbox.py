@@ -18,15 +18,8 @@ from bot.store.alert_history import stored_alert
 from bot.store.alert_records import (
     ClaimedDelivery,
 )
-from bot.store.database import Repository
-from bot.store.models import (
-    AlertMediaRow,
-    AlertRow,
-    ChatRow,
-    DeliveryRow,
-    DeliveryStatus,
-    RuleInstanceRow,
-)
+from bot.store.database import Repository, affected
+from bot.store.models import AlertMediaRow, AlertRow, ChatRow, DeliveryRow, DeliveryStatus, RuleInstanceRow
 
 PENDING, SENT, FAILED, SKIPPED = (s.value for s in DeliveryStatus)
 _ERROR_LIMIT = 255
@@ -108,12 +101,12 @@ class OutboxRepo(Repository):
         async with self._write() as session:
             for token, messages in by_token.items():
                 known = {k: v for k, v in messages.items() if v is not None}
-                message_id = case(known, value=DeliveryRow.id, else_=None) if known else None
+                new_id = case(known, value=DeliveryRow.id, else_=None) if known else None
                 result = await session.execute(
                     update(DeliveryRow)
                     .where(DeliveryRow.id.in_(list(messages)), DeliveryRow.claim_token == token,
                            DeliveryRow.status == PENDING)
-                    .values(status=SENT, sent_at=now, message_id=message_id, error=None, claim_token=None,
+                    .values(status=SENT, sent_at=now, message_id=new_id, error=None, claim_token=None,
                             claimed_at=None, updated_at=now)
                     .returning(DeliveryRow.id)
                     .execution_options(synchronize_session=False)
@@ -146,7 +139,7 @@ class OutboxRepo(Repository):
                 .values(claimed_at=now)
                 .execution_options(synchronize_session=False)
             )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            return affected(result)
 
     async def release(self, ids: Sequence[int], token: str, now: datetime) -> int:
         """Give claims back untouched (a sender stopping before it sent them)."""
@@ -163,7 +156,7 @@ class OutboxRepo(Repository):
                 .values(claim_token=None, claimed_at=None, updated_at=now, **values)
                 .execution_options(synchronize_session=False)
             )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            return affected(result)
 
     async def skip_chat(self, chat_pk: int, reason: str, now: datetime) -> int:
         """Nothing more goes to this chat: its pending deliveries become skipped."""
@@ -175,7 +168,7 @@ class OutboxRepo(Repository):
                         updated_at=now)
                 .execution_options(synchronize_session=False)
             )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            return affected(result)
 
     async def move_to_chat(self, ids: Sequence[int], token: str, new_chat_pk: int, now: datetime) -> list[int]:
         """Point claimed deliveries at the chat's new row; returns those moved (a delivery of the same alert

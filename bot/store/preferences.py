@@ -11,13 +11,13 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import time
 from functools import lru_cache
 from itertools import pairwise
 from zoneinfo import available_timezones
 
-from bot.analytics.regimes import Thresholds
+from bot.analytics.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 
 class SettingError(ValueError):
@@ -26,7 +26,7 @@ class SettingError(ValueError):
 
 # ---------------------------------------------------------------- thresholds
 
-THRESHOLD_DEFAULTS: dict[str, float | int] = {f.name: f.default for f in fields(Thresholds)}
+THRESHOLD_DEFAULTS: dict[str, float | int] = {name: getattr(DEFAULT_THRESHOLDS, name) for name in Thresholds.names()}
 INTEGER_THRESHOLDS = frozenset(name for name, value in THRESHOLD_DEFAULTS.items() if isinstance(value, int))
 
 # Correlation levels, lowest first: the regime rule needs them strictly increasing (hysteresis bands
@@ -126,7 +126,7 @@ def _check_consistency(values: Mapping[str, float | int]) -> None:
 
 
 def effective_thresholds(overrides: Mapping[str, float | int]) -> Thresholds:
-    return Thresholds(**overrides)  # type: ignore[arg-type]
+    return Thresholds(**overrides)  # type: ignore[arg-type]  # names and kinds checked by parse_thresholds
 
 
 def dump_thresholds(overrides: Mapping[str, float | int]) -> str:

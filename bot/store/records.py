@@ -35,6 +35,7 @@ class Chat:
     inactive_reason: str | None
     created_at: datetime
     updated_at: datetime
+    mention_role: str | None = None  # a role mentioned on every alert here (Discord's role id)
 
     @classmethod
     def from_row(cls, row: ChatRow) -> Chat:
@@ -54,6 +55,7 @@ class Chat:
             inactive_reason=row.inactive_reason,
             created_at=as_utc(row.created_at),
             updated_at=as_utc(row.updated_at),
+            mention_role=row.mention_role,
         )
 
 
@@ -77,6 +79,13 @@ class Subscription:
     @property
     def universe_wide(self) -> bool:
         return self.asset is None
+
+    @property
+    def legs(self) -> tuple[str, str]:
+        """(asset, benchmark) of a pair subscription; a universe-wide one has none."""
+        if self.asset is None or self.benchmark is None:
+            raise ValueError("a universe-wide subscription has no pair")
+        return self.asset, self.benchmark
 
     @classmethod
     def from_row(cls, row: SubscriptionRow) -> Subscription:

@@ -14,17 +14,11 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.database import Database, Repository
+from bot.clock import utcnow
+from bot.store.database import Database, Repository, affected
 from bot.store.errors import ChatNotFound, SubscriptionNotFound
 from bot.store.migrate import stored_revision
-from bot.store.models import (
-    ChatKind,
-    ChatRow,
-    DigestMode,
-    SubscriptionRow,
-    dump_kinds,
-    utcnow,
-)
+from bot.store.models import ChatRow, SubscriptionRow
 from bot.store.preferences import (
     QuietHours,
     SettingError,
@@ -37,6 +31,7 @@ from bot.store.preferences import (
 )
 from bot.store.records import Chat, ChatSubscription, Subscription
 from bot.store.urls import redact_url
+from bot.store.values import ChatKind, DigestMode, dump_kinds
 from bot.windows import MAX_DAYS, MIN_DAYS
 
 Pair = tuple[str, str]
@@ -135,7 +130,7 @@ class Store(Repository):
                 .values(active=True, inactive_reason=None, updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return affected(result)
 
     async def _set_active(self, platform: str, chat_id: str, *, active: bool, reason: str | None) -> bool:
         async with self._write() as session:
@@ -145,7 +140,7 @@ class Store(Repository):
                 .values(active=active, inactive_reason=reason, updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return affected(result) > 0
 
     async def migrate_chat(self, platform: str, old_id: str, new_id: str) -> Chat | None:
         """A chat changed id (Telegram group -> supergroup): its settings and subscriptions follow.
@@ -180,6 +175,10 @@ class Store(Repository):
             return await self._update_chat(chat, quiet_start=None, quiet_end=None)
         checked = check_quiet_hours(quiet_hours.start, quiet_hours.end)
         return await self._update_chat(chat, quiet_start=checked.start, quiet_end=checked.end)
+
+    async def set_mention_role(self, chat: Chat, role: str | None) -> Chat:
+        """A role to mention on every alert to `chat` (None: nobody)."""
+        return await self._update_chat(chat, mention_role=role[:32] if role else None)
 
     async def _update_chat(self, chat: Chat, **values: Any) -> Chat:
         async with self._write() as session:
@@ -248,7 +247,7 @@ class Store(Repository):
                     SubscriptionRow.benchmark == benchmark,
                 )
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return affected(result) > 0
 
     async def unsubscribe_all(self, chat: Chat) -> list[Subscription]:
         """Remove every subscription of the chat; returns what was removed."""

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, exists, select
 
-from bot.store.database import Repository
+from bot.store.database import Repository, affected
 from bot.store.models import AlertMediaRow, AlertRow, DeliveryRow, DeliveryStatus, EvaluationRow
 
 BATCH = 500  # alerts per transaction: a large first prune does not hold one long lock
@@ -35,7 +35,7 @@ class RetentionRepo(Repository):
             total += batch
         async with self._write() as session:
             result = await session.execute(delete(EvaluationRow).where(EvaluationRow.session < before.date()))
-        return total + Pruned(evaluations=result.rowcount or 0)
+        return total + Pruned(evaluations=affected(result))
 
     async def _prune_alerts(self, before: datetime) -> Pruned:
         pending = exists().where(DeliveryRow.alert_id == AlertRow.id,
@@ -49,4 +49,4 @@ class RetentionRepo(Repository):
             deliveries = await session.execute(delete(DeliveryRow).where(DeliveryRow.alert_id.in_(ids)))
             await session.execute(delete(AlertMediaRow).where(AlertMediaRow.alert_id.in_(ids)))
             await session.execute(delete(AlertRow).where(AlertRow.id.in_(ids)))
-        return Pruned(alerts=len(ids), deliveries=deliveries.rowcount or 0)
+        return Pruned(alerts=len(ids), deliveries=affected(deliveries))

@@ -24,7 +24,7 @@ from bot.store.alert_records import (
     RuleInstance,
     RunTotals,
 )
-from bot.store.database import Repository
+from bot.store.database import Repository, affected
 from bot.store.models import (
     AlertRow,
     ChatRow,
@@ -33,10 +33,10 @@ from bot.store.models import (
     EvaluationRow,
     RuleInstanceRow,
     SubscriptionRow,
-    load_kinds,
 )
 from bot.store.preferences import QuietHours
-from bot.store.universe import subscription_match
+from bot.store.universe_subscriptions import subscription_match
+from bot.store.values import load_kinds
 
 PENDING, SENT, FAILED, SKIPPED = (s.value for s in DeliveryStatus)
 _ERROR_LIMIT = 255
@@ -123,7 +123,7 @@ class RuleStateRepo(Repository):
             .values(state=item.state, evaluated_through=item.evaluated_through, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if affected(result) != 1:
             raise EvaluationConflict(f"rule instance {item.instance.id} was evaluated by someone else")
 
     async def _insert_alert(
@@ -161,7 +161,7 @@ async def _recipients(session: AsyncSession, key: InstanceKey) -> list[Recipient
     rows = await session.execute(
         select(ChatRow, SubscriptionRow)
         .join(SubscriptionRow, SubscriptionRow.chat_pk == ChatRow.id)
-        .where(ChatRow.active.is_(True), *subscription_match(key))  # universe-wide: bot/store/universe.py
+        .where(ChatRow.active.is_(True), *subscription_match(key))  # universe-wide: bot/store/universe_subscriptions.py
         .order_by(ChatRow.id)
     )
     return [

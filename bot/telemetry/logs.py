@@ -1,5 +1,6 @@
-"""Logging set-up: secrets are masked in every record, chatty HTTP loggers (which print URLs that
-contain the Telegram token) are kept quiet."""
+"""Logging set-up: secrets are masked in every record; chatty loggers are kept at WARNING or above whatever
+LOG_LEVEL says: HTTP clients print URLs that contain the Telegram token, database drivers print statements with
+their parameters (webhook URLs with their tokens, per-hook secrets), discord.http prints interaction tokens."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from urllib.parse import urlsplit
 
 from bot.config import Settings
 
-QUIET_LOGGERS = ("httpx", "httpcore", "urllib3", "telegram.ext.Updater", "discord.gateway", "matplotlib",
-                 "alembic.runtime.plugins", "alembic.runtime.migration", "apscheduler.scheduler",
-                 "apscheduler.executors.default")
+QUIET_LOGGERS = ("httpx", "httpcore", "urllib3", "telegram.ext.Updater", "discord.gateway", "discord.http",
+                 "matplotlib", "alembic.runtime.plugins", "alembic.runtime.migration", "apscheduler.scheduler",
+                 "apscheduler.executors.default", "aiosqlite", "asyncpg", "sqlalchemy.engine", "sqlalchemy.pool",
+                 "psycopg2", "redis")
 
 
 class SecretMaskFilter(logging.Filter):

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 
 from bot.ports.services import Services
 from bot.sending.ratelimit import PlatformLimiter
-from handlers.discord.send import DISCORD_LIMITS, DiscordNotifier
-from handlers.discord.transport import DiscordTransport, login, new_client, point_at
+from handlers.discord.client import RateLimitCounter, login, new_client
+from handlers.discord.send import DISCORD_LIMITS, DiscordNotifier, mention_role
+from handlers.discord.transport import DiscordTransport
 
 __all__ = ["DiscordTransport", "build_transport", "open_notifier", "sync_commands"]
 
@@ -24,23 +25,21 @@ async def open_notifier(services: Services) -> AsyncIterator[DiscordNotifier]:
     settings = services.settings
     if settings.discord_bot_token is None:
         raise ValueError("DISCORD_BOT_TOKEN is not set")
-    point_at(settings)
-    client = new_client()
+    rate_limits = RateLimitCounter()
+    client = new_client(settings, rate_limits)
     try:
         await login(client, settings)
-        yield DiscordNotifier(client, PlatformLimiter(DISCORD_LIMITS))
+        yield DiscordNotifier(client, PlatformLimiter(DISCORD_LIMITS), rate_limits, mention_role(services))
     finally:
         await client.close()
 
 
 async def sync_commands(services: Services) -> int:
     """Publish the slash commands now (REST only); how many there are."""
-    from handlers.discord.slash import commands_payload
-
     transport = DiscordTransport(services)
     try:
         await login(transport.client, services.settings)
-        await transport.sync_commands(force=True)
+        synced = await transport.sync_commands(force=True)
     finally:
         await transport.client.close()
-    return len(commands_payload())
+    return synced or 0

@@ -1,58 +1,27 @@
-"""Discord's slash commands, generated from the command table, and an interaction turned back into the command
-text the runner understands ("/corr 90d ETH RUT"). Pure data: no client, no network."""
+"""Pure data for Discord's slash commands: a command's named options turned into the command text the runner
+understands, autocomplete choices and button custom_ids within Discord's limits. No client, no network
+(handlers/discord/tree.py builds the discord.py commands)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from handlers.registry import COMMANDS, Command, Option, OptionKind
+from bot.assets import find_asset
+from handlers.registry import Command, OptionKind
 
-STRING, INTEGER = 3, 4  # application command option types
-CHAT_INPUT = 1
-GUILD, BOT_DM = 0, 1  # interaction context types
-GUILD_INSTALL = 0  # integration type
 # Manage Channels, the permission that changes a channel's alerts (Manage Server and Administrator imply it)
 MANAGE_CHANNELS, MANAGE_GUILD, ADMINISTRATOR = 1 << 4, 1 << 5, 1 << 3
-AUTOCOMPLETED = frozenset({OptionKind.WINDOW, OptionKind.ASSET, OptionKind.BENCHMARK})
 BUTTON_PREFIX = "c|"  # a button's custom_id: the command it runs, like Telegram's callback data
 CUSTOM_ID_LIMIT = 100
 CHOICE_LIMIT, MAX_CHOICES = 100, 25  # an autocomplete choice's name and value: 1-100 characters; 25 choices
+SHOWN = 20  # characters of a bad value quoted back
 
 
-def option_payload(option: Option) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "name": option.name,
-        "description": option.description[:100],
-        "type": INTEGER if option.kind is OptionKind.INT else STRING,
-        "required": option.required,
-    }
-    if option.kind is OptionKind.INT:
-        payload["min_value"] = 1
-    if option.choices and len(option.choices) <= 25:
-        payload["choices"] = [{"name": choice, "value": choice} for choice in option.choices]
-    elif option.kind in AUTOCOMPLETED:
-        payload["autocomplete"] = True
-    return payload
-
-
-def command_payload(command: Command) -> dict[str, Any]:
-    return {
-        "name": command.name,
-        "type": CHAT_INPUT,
-        "description": command.summary[:100],
-        "options": [option_payload(o) for o in command.options],
-        # Declared, so server admins see who may use it; the bot checks it again on every use.
-        "default_member_permissions": str(MANAGE_CHANNELS) if command.admin_only else None,
-        "contexts": [GUILD, BOT_DM],
-        "integration_types": [GUILD_INSTALL],
-        "nsfw": False,
-    }
-
-
-def commands_payload() -> list[dict[str, Any]]:
-    return [command_payload(c) for c in COMMANDS.values()]
+def shown(value: str) -> str:
+    return value if len(value) <= SHOWN else value[: SHOWN - 1] + "…"
 
 
 def payload_hash(payload: list[dict[str, Any]], scope: str) -> str:
@@ -61,24 +30,28 @@ def payload_hash(payload: list[dict[str, Any]], scope: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def command_text(name: str, options: list[dict[str, Any]]) -> str:
-    """The text of a slash command as a chat message: its option values in the table's order."""
-    command = COMMANDS.get(name)
-    given = {str(o.get("name")): o.get("value") for o in options or []}
-    if command is None:
-        return f"/{name}"
-    values = [str(given[o.name]).strip() for o in command.options if given.get(o.name) not in (None, "")]
-    return " ".join([f"/{name}", *values])
+def command_text(command: Command, values: Mapping[str, object], default_pair: str) -> str:
+    """The chat text of a slash command whose options arrived by name: "/corr 90d ETH SPY".
+
+    The command layer reads words by what they look like; these values were checked by kind already (a window
+    option holds a window, a ticker option a ticker). What a name still decides: a benchmark given without an
+    asset is the benchmark, so the default asset (or, when that is the benchmark itself, the default benchmark)
+    is put before it; a `keyword` option is written `name=value`."""
+    given = {name: str(value).strip() for name, value in values.items() if value is not None and str(value).strip()}
+    kinds = {option.kind: option.name for option in command.options}
+    asset_name, benchmark_name = kinds.get(OptionKind.ASSET), kinds.get(OptionKind.BENCHMARK)
+    if benchmark_name in given and asset_name is not None and asset_name not in given:
+        given[asset_name] = _other_default(given[benchmark_name], default_pair)
+    words = [f"{option.name}={given[option.name]}" if option.keyword else given[option.name]
+             for option in command.options if option.name in given]
+    return " ".join([f"/{command.name}", *words])
 
 
-def focused_option(name: str, options: list[dict[str, Any]]) -> tuple[Option, str] | None:
-    """The option being typed in an autocomplete interaction, and what has been typed so far."""
-    command = COMMANDS.get(name)
-    focused = next((o for o in options or [] if o.get("focused")), None)
-    if command is None or focused is None:
-        return None
-    option = next((o for o in command.options if o.name == focused.get("name")), None)
-    return None if option is None else (option, str(focused.get("value") or ""))
+def _other_default(benchmark: str, default_pair: str) -> str:
+    first, _, second = default_pair.partition(":")
+    chosen = find_asset(benchmark)
+    default = find_asset(first)
+    return second if chosen is not None and default is not None and chosen is default else first
 
 
 def autocomplete_choices(suggested: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -18,7 +18,7 @@ from handlers.telegram.send import TelegramSender
 
 log = logging.getLogger(__name__)
 PLATFORM = "telegram"
-KINDS = {
+KINDS: dict[str, str] = {
     ChatType.PRIVATE: "private", ChatType.GROUP: "group", ChatType.SUPERGROUP: "group", ChatType.CHANNEL: "channel"
 }
 ADMIN_STATUSES = frozenset({ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR})
@@ -26,7 +26,7 @@ MAX_CACHED = 20_000
 
 
 def chat_kind(chat: Chat) -> str:
-    return KINDS.get(chat.type, "group")  # type: ignore[call-overload]
+    return KINDS.get(str(chat.type), "group")
 
 
 def chat_context(chat: Chat, user: User | None, is_admin: AdminCheck) -> ChatContext:
@@ -40,7 +40,7 @@ def chat_context(chat: Chat, user: User | None, is_admin: AdminCheck) -> ChatCon
     )
 
 
-class AdminCache(TTLCache):
+class AdminCache(TTLCache[tuple[int, int], bool]):
     """(chat, user) -> is admin, for `ttl` seconds; bounded."""
 
     def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic, maxsize: int = MAX_CACHED):
@@ -69,7 +69,7 @@ class AdminChecker:
 
     async def is_admin(self, chat_id: int, user_id: int) -> bool:
         key = (chat_id, user_id)
-        cached = self.cache.get(key)
+        cached: bool | None = self.cache.get(key)
         if cached is not None:
             return cached
         try:

@@ -136,6 +136,7 @@ class TelegramSender:
             chunks = split_html(reply.text, CAPTION_LIMIT, TEXT_LIMIT)
             caption = chunks[0] if chunks else None
             photo = media if media is not None else reply.chart
+            assert photo is not None
             first = await self.call(chat_id, lambda: self.bot.send_photo(
                 chat, photo, caption=caption, parse_mode=ParseMode.HTML, reply_markup=markup,
                 filename=None if media is not None else reply.chart_name,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from typing import Any
 
 from telegram import BotCommand, CallbackQuery, InputMediaPhoto, Message, Update
 from telegram.constants import ChatAction, ChatType, ParseMode, UpdateType
@@ -120,7 +121,7 @@ class TelegramTransport:
         )
         if read_timeout is not None:
             builder = builder.read_timeout(read_timeout)
-        self.app: Application = builder.build()
+        self.app: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         # The ONE limiter for every outgoing call: replies, edits, chat actions and the notifier's sends.
         self.limiter = limiter or PlatformLimiter(TELEGRAM_LIMITS)
         self.sender = TelegramSender(self.app.bot, self.limiter)
@@ -153,7 +154,7 @@ class TelegramTransport:
             if self.settings.telegram_webhook_url:
                 await self._start_webhook(self.settings.telegram_webhook_url)
             else:
-                await self.app.updater.start_polling(  # type: ignore[union-attr]
+                await self.app.updater.start_polling(  # type: ignore[union-attr]  # built with an updater
                     timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES, error_callback=self._polling_error
                 )
         except InvalidToken:

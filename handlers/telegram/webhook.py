@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -24,7 +25,9 @@ MAX_UPDATE_BYTES = 1 << 20
 
 
 class WebhookReceiver:
-    def __init__(self, application: Application, *, url: str, listen: str, port: int, secret: str):
+    def __init__(
+        self, application: Application[Any, Any, Any, Any, Any, Any], *, url: str, listen: str, port: int, secret: str
+    ) -> None:
         self.application = application
         self.path = urlsplit(url).path or "/"
         self.listen, self.port = listen, port

@@ -78,8 +78,6 @@ def test_webhook_add_registers_an_endpoint_and_run_once_delivers_what_it_can(tmp
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("CHART_DIR", str(tmp_path / "charts"))
     monkeypatch.delenv("WEBHOOK_SECRET", raising=False)
-    assert main(["webhook", "add", "https://example.com/hooks/decoupler", "ETH:RUT", "regime,record"]) == 0
-    assert "WEBHOOK_SECRET is not set" in capsys.readouterr().out
     assert main(["webhook", "add", "ftp://example.com/x"]) == 2
     assert "http:// or https://" in capsys.readouterr().err
 
@@ -90,13 +88,21 @@ def test_webhook_add_registers_an_endpoint_and_run_once_delivers_what_it_can(tmp
         for platform, chat_id in (("console", "console"), ("telegram", "42")):
             chat = await store.upsert_chat(platform, chat_id, "private")
             await store.subscribe(chat, "ETH", "RUT", window_days=90, kinds=DEFAULT_KINDS)
+        # a generic hook added before per-hook secrets (migration 0007): it signs with WEBHOOK_SECRET, unset here
+        hook = await store.upsert_chat("webhook", "https://example.com/hooks/decoupler", "channel")
+        await store.subscribe(hook, "ETH", "RUT", window_days=90, kinds=frozenset({"regime", "record"}))
         await store.close()
 
     asyncio.run(seed())
     assert main(["alerts", "--run-once", "--as-of", "2024-04-26"]) == 0
     out = capsys.readouterr().out
     assert "ETH and small caps are loosely linked" in out  # the console chat got it
-    assert "1 delivered" in out and "pending for generic webhooks (no WEBHOOK_SECRET), telegram (no token)" in out
+    assert "1 delivered" in out
+    assert "pending for generic webhooks without their own secret (no WEBHOOK_SECRET), telegram (no token)" in out
+    assert main(["webhook", "add", "https://example.com/hooks/decoupler", "BTC:SPY"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "note: this hook signs with WEBHOOK_SECRET, which is not set; give it its own with: "
+        "python -m bot webhook rotate URL")
 
     async def statuses() -> dict[str, str]:
         store = await open_store(url)
@@ -122,8 +128,8 @@ def test_webhook_add_takes_long_slack_discord_and_local_urls_and_list_masks_thei
     assert main(["webhook", "add", SLACK_HOOK, "ETH:RUT"]) == 0
     slack = capsys.readouterr().out
     assert "slackSecret123" not in slack and "hooks.slack.com/services/T0123ABCD/*** (Slack)" in slack
-    assert "WEBHOOK_SECRET" in slack.split(SLACK_HOOK[:20])[0]  # the generic hook's note, not Slack's
-    assert slack.count("WEBHOOK_SECRET") == 1  # Slack needs no WEBHOOK_SECRET: nothing is signed for it
+    assert "signing secret (shown once" in slack.split(SLACK_HOOK[:20])[0]  # the generic hook's, not Slack's
+    assert slack.count("signing secret") == 1  # Slack needs no secret of ours: nothing is signed for it
     assert main(["webhook", "add", DISCORD_HOOK, "BTC:SPY", "regime"]) == 0
     assert main(["webhook", "add", PASSWORD_HOOK]) == 0
     assert main(["webhook", "add", "http://169.254.169.254/latest/meta-data"]) == 0
@@ -144,6 +150,19 @@ def test_webhook_add_takes_long_slack_discord_and_local_urls_and_list_masks_thei
     assert "https://discord.com/api/webhooks/112233445566778899/***  Discord  BTC:SPY  90d  regime" in listed
     assert "https://ops:***@example.com/hooks/decoupler  signed JSON" in listed
     assert LONG_HOOK in listed and "OFF" not in listed
+
+
+@pytest.mark.parametrize("url", ["http://0x7f000001/hook", "http://2130706433/hook", "http://[::ffff:127.0.0.1]/h",
+                                 "http://169.254.169.254/latest/meta-data", "http://localhost:8080/hook?token=x"])
+def test_webhook_add_refuses_internal_addresses_unless_allowed(tmp_path: Path, monkeypatch, capsys, url):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'hooks.sqlite3'}")
+    monkeypatch.delenv("ALLOW_PRIVATE_WEBHOOKS")
+    assert main(["webhook", "add", url]) == 2  # today: added, with a note
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "webhooks go to public addresses only; set ALLOW_PRIVATE_WEBHOOKS=1" in err
+    monkeypatch.setenv("ALLOW_PRIVATE_WEBHOOKS", "1")
+    assert main(["webhook", "add", url]) == 0
+    assert "make sure that is what you mean" in capsys.readouterr().out
 
 
 def test_webhook_list_shows_disabled_hooks_and_why_and_enable_turns_one_back_on(tmp_path: Path, monkeypatch, capsys):

@@ -4,19 +4,25 @@ engine (SQLite and PostgreSQL), replay, /preview and its wording."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 from datetime import date
 
 import pandas as pd
 import pytest
 
+from bot.alerts import gap_rule
 from bot.alerts.engine import AlertEngine
 from bot.alerts.kinds import ALERT_KINDS, DEFAULT_KINDS, kinds_for_word
 from bot.alerts.preview import preview
 from bot.alerts.replay import fold, observations, replay
 from bot.alerts.rules import Observation, RuleParams, RuleState
-from bot.analysis.gap import GapResult, GapService
-from bot.analytics.regimes import DEFAULT_THRESHOLDS
+from bot.analysis.gap import GapService
+from bot.analysis.gap_results import GapResult
+from bot.analytics.thresholds import DEFAULT_THRESHOLDS
 from bot.assets import find_asset
 from bot.config import load_settings
 from bot.market import calendars
@@ -53,14 +59,15 @@ def _gap_events(obs: list[Observation], params: RuleParams = ETH_RUT) -> list[tu
     return [((e.as_of - first).days, e.detail["event"], e.detail.get("level"), round(e.value, 2)) for e in events]
 
 
-def test_levels_fire_once_rearm_five_points_back_and_a_closed_gap_fires_once():
+def test_levels_fire_once_rearm_five_points_back_after_twenty_observations_and_a_closed_gap_fires_once(
+        monkeypatch):
     obs = _series(RHOS, PATH)
     assert _gap_events(obs) == [
         (16, "crossed", 0.25, 0.26),
         (18, "crossed", 0.5, 0.52),
-        (20, "crossed", 0.5, 0.51),  # 0.44 was five points back inside +50%: re-armed
+        # day 20: 0.51, but +50% fired 2 observations ago (0.44 on day 19 was back inside it): spacing
         (22, "closed", None, 0.03),  # a gap of at least 25% back within 5%
-        (24, "crossed", 0.25, 0.3),  # +25% re-armed at 0.03
+        # day 24: 0.30, but +25% fired 8 observations ago: spacing
         (26, "crossed", -0.25, -0.27),
         (27, "crossed", -0.5, -0.55),
     ]  # and nothing once the pair is coupled again (day 32), even when the gap closes (days 33-35)
@@ -69,6 +76,30 @@ def test_levels_fire_once_rearm_five_points_back_and_a_closed_gap_fires_once():
     closed = next(e for e in events if e.detail["event"] == "closed")
     assert closed.detail["peak"] == pytest.approx(0.52)
     assert all(e.since == pd.Timestamp("2024-01-10") for e in events)
+    # without the spacing (GAP_SPACING_OBS = 0) a level re-arms on the move alone, as before §8.6's spacing rule
+    monkeypatch.setattr(gap_rule, "GAP_SPACING_OBS", 0)
+    assert [e[0] for e in _gap_events(obs)] == [16, 18, 20, 22, 24, 26, 27]
+
+
+def test_a_level_fires_again_twenty_observations_after_it_fired():
+    # the watch starts on day 14 (its 1st observation); +25% fires on day 15 (the 2nd); the move is back inside
+    # from day 16 on, but the level re-arms only on day 35 (the 22nd observation, 20 after it fired)
+    for back, fires_again in ((20, [36]), (19, [])):
+        moves = [0.30] + [0.10] * back + [0.30] * 3
+        rhos = [0.6] * 10 + [0.1] * 5 + [0.1] * len(moves)
+        events = _gap_events(_series(rhos, [0.0] * 15 + moves))
+        assert [day for day, event, _, _ in events] == [15, *fires_again], back
+
+
+def test_an_anchor_older_than_a_year_ends_the_watch():
+    # the gap opens on day 15 and stays open: the +25% alert, then, a year after the anchor (day 9), nothing more
+    # even when the move passes +50%
+    days = 400
+    rhos = [0.6] * 10 + [0.1] * (days - 10)
+    moves = [0.0] * 15 + [0.3] * 300 + [0.7] * (days - 315)
+    assert _gap_events(_series(rhos, moves)) == [(15, "crossed", 0.25, 0.3), (315, "crossed", 0.5, 0.7)]
+    moves = [0.0] * 15 + [0.3] * 360 + [0.7] * (days - 375)  # day 375 is 366 days after the anchor
+    assert _gap_events(_series(rhos, moves)) == [(15, "crossed", 0.25, 0.3)]
 
 
 def test_passing_both_levels_at_once_is_one_alert_and_no_gap_is_watched_while_coupled():
@@ -120,8 +151,22 @@ def test_replay_lists_the_gap_only_when_asked(snapshot_analyzer, gap_events):
     assert default and all(e.kind != "gap" for e in default)
     assert [(f"{e.as_of:%Y-%m-%d}", e.detail["event"], e.detail.get("level")) for e in gap_events[("ETH", "RUT")]] \
         == [("2023-06-15", "crossed", 0.25), ("2023-06-23", "closed", None), ("2023-08-22", "crossed", 0.25),
-            ("2023-10-23", "closed", None), ("2024-02-26", "crossed", -0.25), ("2024-05-20", "crossed", -0.25),
-            ("2024-08-05", "closed", None)]
+            ("2023-10-23", "closed", None), ("2024-02-26", "crossed", -0.25)]
+    # docs/methods.md §8.6: the anchor of 2023-03-23 expires after 2024-03-22, so −25% on 2024-05-20 and the
+    # close on 2024-08-05 are no longer alerts
+
+
+PAIRS = [(a, b) for a in ("ETH", "BTC") for b in ("RUT", "IWM", "SPY", "QQQ")]
+
+
+def test_the_replay_counts_of_methods_8_6(snapshot_analyzer, monkeypatch):
+    def counts() -> list[int]:
+        return [len(replay(snapshot_analyzer, RuleParams(a, b, 90), kinds=GAP)) for a, b in PAIRS]
+
+    assert counts() == [5, 4, 7, 9, 2, 2, 3, 6]  # 38: spacing 20 and expiry 365
+    monkeypatch.setattr(gap_rule, "GAP_SPACING_OBS", 0)
+    monkeypatch.setattr(gap_rule, "GAP_ANCHOR_DAYS", 10**6)
+    assert counts() == [7, 7, 12, 12, 3, 3, 4, 14]  # 62: the rule before both
 
 
 def test_every_gap_alert_is_what_gap_says_that_day(snapshot_analyzer, gap_events):
@@ -141,6 +186,11 @@ def test_every_gap_alert_is_what_gap_says_that_day(snapshot_analyzer, gap_events
             assert event.value == pytest.approx(given.asset_move, abs=1e-9)
             assert event.detail["beta"] == pytest.approx(given.beta, abs=1e-9)
             assert event.detail["gap_log"] == pytest.approx(given.gap, abs=1e-9)
+            # the benchmark move is offered or withheld as /gap offers or withholds it
+            if given.benchmark_move is None:
+                assert event.detail["benchmark_move"] is None and given.benchmark_move_withheld_reason is not None
+            else:
+                assert event.detail["benchmark_move"] == pytest.approx(given.benchmark_move, abs=1e-9)
             before = sessions[sessions.get_loc(event.as_of) - 1].date()
             if event.detail["event"] == "crossed" and before > default.anchor.date():
                 level = event.detail["level"]
@@ -157,7 +207,7 @@ def test_preview_shows_the_gap_to_a_chat_that_wants_it(snapshot_analyzer):
     kinds = [e.kind for e in section.events]
     assert "gap" in kinds and "regime" in kinds and "divergence" not in kinds
     text = preview_text([(section.params, section.events)], result.start, result.end)
-    assert "gap 7" in text and "regime" in text
+    assert "gap 5" in text and "regime" in text
     without = preview(snapshot_analyzer, [(ETH_RUT_90D, DEFAULT_KINDS)], until=pd.Timestamp("2024-12-31"))
     assert all(e.kind != "gap" for e in without.sections[0].events)
 
@@ -214,6 +264,28 @@ async def test_the_engine_day_by_day_fires_the_gap_alerts_the_replay_lists(store
     assert RuleState.from_json(instance.state) == state
 
 
+def test_the_cli_replays_the_gap_alerts_with_kinds(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_TOKEN")}
+    env.update(MARKET_DATA="snapshot", DATABASE_URL=f"sqlite:///{tmp_path}/d.sqlite3", LOG_LEVEL="WARNING")
+    command = [sys.executable, "-m", "bot", "alerts", "--pair", "ETH:RUT", "--kinds", "gap", "--from", "2023-01-01",
+               "--to", "2024-12-31", "--json"]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    # docs/methods.md §8.6, with the spacing and the anchor's expiry
+    assert [(r["as_of"], r["event"], r["level"]) for r in rows] == [
+        ("2023-06-15", "crossed", 0.25), ("2023-06-23", "closed", None), ("2023-08-22", "crossed", 0.25),
+        ("2023-10-23", "closed", None), ("2024-02-26", "crossed", -0.25)]
+    assert {r["kind"] for r in rows} == {"gap"} and {r["anchor"] for r in rows} == {"2023-03-23"}
+    both = subprocess.run([*command[:7], "regime,gap", *command[8:]], capture_output=True, text=True, cwd=tmp_path,
+                          env=env, timeout=120)
+    kinds = {json.loads(line)["kind"] for line in both.stdout.splitlines()}
+    assert both.returncode == 0 and kinds == {"regime", "gap"}
+    bad = subprocess.run([*command[:7], "gapp"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert bad.returncode != 0 and "unknown kind 'gapp' (did you mean gap?)" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 async def test_subscribe_and_preview_in_a_chat(tmp_path):
     from bot.app import App
 
@@ -224,5 +296,14 @@ async def test_subscribe_and_preview_in_a_chat(tmp_path):
         assert subscribed.ok and "gap" in subscribed.text
         shown = await dispatch(app.services, "/preview", chat)
         assert shown.ok and "ETH:RUT 90d:" in shown.text and "(gap " in shown.text
+        # the JSON lists every event, not only the counts
+        events = shown.data["events"]
+        assert len(events) == shown.data["pairs"]["ETH:RUT"] >= 1
+        assert {e["kind"] for e in events} == {"gap"} and all(e["pair"] == "ETH:RUT" for e in events)
+        assert [e["as_of"] for e in events] == sorted(e["as_of"] for e in events)
+        # more events than the text's latest three, every one listed
+        other = await dispatch(app.services, "/preview BTC SPY", chat)
+        assert other.ok and len(other.data["events"]) == other.data["pairs"]["BTC:SPY"] > 3
+        assert all(e["text"] and e["as_of"] >= other.data["from"] for e in other.data["events"])
     finally:
         await app.close()

@@ -19,13 +19,14 @@ from bot.app import App
 from bot.assets import Asset
 from bot.config import load_settings
 from bot.market import snapshot
-from bot.market.data import LegData, NoData
+from bot.market.data import LegData
+from bot.market.errors import NoData
 from bot.render.alert_messages import AlertContent
 from bot.store import Store
 from bot.store.alert_records import Recipient
 from bot.store.alerts_repo import AlertsRepo
 from bot.store.preferences import QuietHours
-from bot.store.universe import UniverseSubscriptions
+from bot.store.universe_subscriptions import UniverseSubscriptions
 from bot.windows import Window
 from handlers.commands import dispatch
 from handlers.registry import ChatContext

@@ -42,7 +42,8 @@ from tests.market.conftest import (
     market_settings,
     yfinance_state,  # noqa: F401  (autouse fixture: yfinance's caches per test)
 )
-from tests.market.fakes import Failure, Fakes, TestClock, start_fakes, stop_fakes
+from tests.market.fake_base import Failure, TestClock
+from tests.market.fakes import Fakes, start_fakes, stop_fakes
 
 pytestmark = [
     pytest.mark.reliability,  # a day of scheduler runs against live-data fakes: `make test-reliability`

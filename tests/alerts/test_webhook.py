@@ -6,11 +6,13 @@ long URLs in the store: test_webhook_store.py."""
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from aiohttp.abc import AbstractResolver
 
 from bot.alerts.webhook import WebhookNotifier
 from bot.alerts.webhook_bodies import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
@@ -75,7 +77,7 @@ BUNDLE = Reply(text="🔔 2 alerts while this chat was quiet:\n• one\n• two"
 
 async def test_an_alert_arrives_signed_as_json_with_its_chart(endpoint):
     hook, base = endpoint
-    notifier = WebhookNotifier(SECRET)
+    notifier = WebhookNotifier(SECRET, allow_private=True)
     try:
         await notifier.send(f"{base}/hook", REPLY)
         await notifier.send(f"{base}/hook", Reply(text="no chart", data={"kind": "record"}))
@@ -92,14 +94,64 @@ async def test_an_alert_arrives_signed_as_json_with_its_chart(endpoint):
     assert bundle["signed"] and bundle["alert"]["delivery_ids"] == [18, 17]
 
 
+class RebindingDns(AbstractResolver):
+    """A DNS server for one name that now answers with this machine's address (it answered with a public one
+    when the hook was added)."""
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list:
+        assert host == "hooks.example.test"
+        return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET, "proto": 0,
+                 "flags": socket.AI_NUMERICHOST}]
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_without_allow_private_a_request_never_connects_to_an_internal_address(endpoint):
+    """ALLOW_PRIVATE_WEBHOOKS unset (the notifier's default): a name is checked on the address it resolves to
+    when the request goes out (DNS rebinding after `webhook add` reaches nothing), a literal before that."""
+    hook, base = endpoint
+    rebound = f"http://hooks.example.test:{base.rsplit(':', 1)[1]}/hook"
+    assert check_webhook_url(rebound) == rebound  # a name is accepted when it is added
+    notifier = WebhookNotifier(SECRET, resolver=RebindingDns())
+    try:
+        for url in (rebound, f"{base}/hook"):
+            with pytest.raises(PermanentError) as refused:
+                await notifier.send(url, REPLY)  # today: delivered
+            assert "127.0.0.1 is a loopback address" in str(refused.value)
+            assert str(refused.value).endswith("set ALLOW_PRIVATE_WEBHOOKS=1 to allow it")
+    finally:
+        await notifier.close()
+    assert hook.received == []
+    allowed = WebhookNotifier(SECRET, resolver=RebindingDns(), allow_private=True)
+    try:
+        await allowed.send(rebound, REPLY)  # the same name reaches the receiver when the operator allows it
+    finally:
+        await allowed.close()
+    assert len(hook.received) == 1 and hook.received[0]["signed"]
+
+
 def test_a_wrong_secret_or_a_changed_body_fails_verification():
     from bot.alerts.webhook_bodies import sign
 
+    signature, now = sign(SECRET, "1700000000", b"body"), 1700000000
+    assert verify_signature(SECRET, "1700000000", b"body", signature, now=now)
+    assert not verify_signature("other", "1700000000", b"body", signature, now=now)
+    assert not verify_signature(SECRET, "1700000001", b"body", signature, now=now)
+    assert not verify_signature(SECRET, "1700000000", b"b0dy", signature, now=now)
+
+
+def test_a_signature_older_or_newer_than_the_tolerance_is_refused():
+    from bot.alerts.webhook_bodies import sign
+
     signature = sign(SECRET, "1700000000", b"body")
-    assert verify_signature(SECRET, "1700000000", b"body", signature)
-    assert not verify_signature("other", "1700000000", b"body", signature)
-    assert not verify_signature(SECRET, "1700000001", b"body", signature)
-    assert not verify_signature(SECRET, "1700000000", b"b0dy", signature)
+    for now in (1700000000 + 300, 1700000000 - 300, 1700000000 + 299.5):
+        assert verify_signature(SECRET, "1700000000", b"body", signature, now=now)
+    for now in (1700000000 + 301, 1700000000 - 301, 1700086400):  # today: a day-old request still verified
+        assert not verify_signature(SECRET, "1700000000", b"body", signature, now=now)
+    assert verify_signature(SECRET, "1700000000", b"body", signature, now=1700086400, tolerance=86400)
+    for stamp in ("", "17e8", "-1", " 1700000000", "1700000000.5"):
+        assert not verify_signature(SECRET, stamp, b"body", sign(SECRET, stamp, b"body"), now=1700000000)
 
 
 @pytest.mark.parametrize(
@@ -111,7 +163,7 @@ def test_a_wrong_secret_or_a_changed_body_fails_verification():
 async def test_http_answers_become_the_delivery_errors(endpoint, status, headers, error):
     hook, base = endpoint
     hook.status, hook.headers = status, headers
-    notifier = WebhookNotifier(SECRET)
+    notifier = WebhookNotifier(SECRET, allow_private=True)
     try:
         with pytest.raises(error) as raised:
             await notifier.send(f"{base}/hook", REPLY)
@@ -123,7 +175,7 @@ async def test_http_answers_become_the_delivery_errors(endpoint, status, headers
 
 async def test_redirects_are_not_followed_but_retried_and_dead_endpoints_are_transient(endpoint):
     hook, base = endpoint
-    notifier = WebhookNotifier(SECRET, timeout=1)
+    notifier = WebhookNotifier(SECRET, allow_private=True, timeout=1)
     try:
         for path in ("/moved", "/moved-for-good"):  # a 3xx is retried (the operator may fix the URL or server)
             with pytest.raises(TransientError, match="redirects are not followed"):

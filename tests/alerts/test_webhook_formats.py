@@ -69,7 +69,7 @@ async def platform() -> AsyncIterator[Platform]:
 
 
 async def test_discord_gets_an_embed_with_the_chart_attached(platform: Platform):
-    notifier = WebhookNotifier(None)  # Discord needs no WEBHOOK_SECRET: nothing is signed for it
+    notifier = WebhookNotifier(None, allow_private=True)  # Discord needs no WEBHOOK_SECRET: nothing is signed for it
     try:
         await notifier.send(platform.base + DISCORD_PATH, REPLY)
         await notifier.send(platform.base + DISCORD_PATH, Reply(text="🔔 no chart\nmore", data={"kind": "record"}))
@@ -95,7 +95,7 @@ async def test_discord_gets_an_embed_with_the_chart_attached(platform: Platform)
 
 
 async def test_slack_gets_a_mrkdwn_text_message_with_the_numbers(platform: Platform):
-    notifier = WebhookNotifier(None)
+    notifier = WebhookNotifier(None, allow_private=True)
     try:
         await notifier.send(platform.base + SLACK_PATH, REPLY)
         await notifier.send(platform.base + SLACK_PATH, Reply(text="🔔 a <b> & c\n", data={}))
@@ -113,11 +113,11 @@ async def test_slack_gets_a_mrkdwn_text_message_with_the_numbers(platform: Platf
 
 
 async def test_other_urls_keep_the_signed_generic_format(platform: Platform):
-    notifier = WebhookNotifier(SECRET)
+    notifier = WebhookNotifier(SECRET, allow_private=True)
     try:
         await notifier.send(platform.base + "/hooks/decoupler", REPLY)
         with pytest.raises(NotConfigured, match="WEBHOOK_SECRET"):
-            await WebhookNotifier(None).send(platform.base + "/hooks/decoupler", REPLY)
+            await WebhookNotifier(None, allow_private=True).send(platform.base + "/hooks/decoupler", REPLY)
     finally:
         await notifier.close()
     (generic,) = platform.received
@@ -142,7 +142,7 @@ async def test_other_urls_keep_the_signed_generic_format(platform: Platform):
     ],
 )
 def test_slack_and_discord_urls_are_recognised_by_host_and_path(url, kind):
-    assert recognise(check_webhook_url(url)) is kind
+    assert recognise(check_webhook_url(url, allow_private=True)) is kind
 
 
 @pytest.mark.parametrize(
@@ -188,11 +188,21 @@ def test_secrets_in_urls_are_masked(url, shown):
         ("http://192.168.1.20/hook", "192.168.1.20 is a private address"),
         ("http://[fd12:3456::1]/hook", "fd12:3456::1 is a unique-local address"),
         ("http://2130706433/hook", "2130706433 is a loopback address"),  # 127.0.0.1 as one number
+        ("http://0x7f000001/hook", "0x7f000001 is a loopback address"),  # and in hex
+        ("http://127.1/hook", "127.1 is a loopback address"),
+        ("http://[::ffff:127.0.0.1]:9/hook", "::ffff:127.0.0.1 is a loopback address"),
         ("http://[::ffff:169.254.169.254]/", "is a link-local address"),
+        ("http://0.0.0.0:8080/hook", "0.0.0.0 is the unspecified address"),
+        ("http://100.64.0.1/hook", "100.64.0.1 is a shared address"),
+        ("http://[fe80::1]/hook", "fe80::1 is a link-local address"),
+        ("http://192.0.2.1/hook", "192.0.2.1 is a reserved address"),
     ],
 )
-def test_local_and_private_addresses_are_accepted_with_a_one_line_note(url, words):
-    assert check_webhook_url(url) == url
+def test_local_and_private_addresses_are_refused_unless_allowed_and_then_noted(url, words):
+    with pytest.raises(WebhookUrlError) as refused:
+        check_webhook_url(url)  # today: accepted, with a note
+    assert words in str(refused.value) and str(refused.value).endswith("set ALLOW_PRIVATE_WEBHOOKS=1 to allow it")
+    assert check_webhook_url(url, allow_private=True) == url
     note = address_note(url)
     assert note is not None and words in note and note.startswith("note: ") and "\n" not in note
     assert note.endswith("make sure that is what you mean")
@@ -201,3 +211,4 @@ def test_local_and_private_addresses_are_accepted_with_a_one_line_note(url, word
 @pytest.mark.parametrize("url", ["https://example.com/hook", "https://8.8.8.8/hook", "https://metadata.internal/x"])
 def test_public_addresses_and_names_get_no_note(url):
     assert address_note(url) is None  # names are not looked up
+    assert check_webhook_url(url) == url  # a name is checked when a request goes out, on what it resolves to

@@ -119,7 +119,7 @@ async def test_a_429s_retry_after_is_read_robustly_counted_and_kept_between_a_se
     for path, value in cases.items():
         receiver.answers[path] = Answer(429, {} if value is None else {"Retry-After": value})
     chats = await _hooks(store, receiver, list(cases))
-    notifier = WebhookNotifier(SECRET, limits=UNLIMITED)
+    notifier = WebhookNotifier(SECRET, allow_private=True, limits=UNLIMITED)
     try:
         report = await _worker(store, notifier, Clock(NOW)).drain()
     finally:
@@ -157,7 +157,7 @@ async def test_every_failure_is_retried_for_a_day_then_the_hook_is_disabled(stor
     receiver.answers.update(FAILING)
     receiver.answers["/gone"] = Answer(410)
     chats = await _hooks(store, receiver, [*FAILING, "/gone", "/ok"])
-    notifier = WebhookNotifier(SECRET, limits=UNLIMITED)
+    notifier = WebhookNotifier(SECRET, allow_private=True, limits=UNLIMITED)
     clock = Clock(NOW)
     worker = _worker(store, notifier, clock)
     drains = 0
@@ -194,7 +194,7 @@ async def test_a_slow_receiver_is_retried_with_the_same_delivery_id_and_the_defa
     receiver.answers["/slow"] = Answer(204, delay=1.0)
     chats = await _hooks(store, receiver, ["/slow"])
     clock = Clock(NOW)
-    notifier = WebhookNotifier(SECRET, limits=UNLIMITED, timeout=0.2)
+    notifier = WebhookNotifier(SECRET, allow_private=True, limits=UNLIMITED, timeout=0.2)
     worker = _worker(store, notifier, clock)
     try:
         first = await worker.drain()
@@ -226,7 +226,7 @@ def test_webhooks_have_their_own_retry_policy_and_telegram_keeps_its_own():
 async def test_without_webhook_secret_generic_hooks_wait_and_nothing_unsigned_goes_out(
         store: Store, receiver: Receiver):
     chats = await _hooks(store, receiver, ["/generic", "/services/T0001/B0002/abcdef123"])
-    notifier = WebhookNotifier(None, limits=UNLIMITED)
+    notifier = WebhookNotifier(None, allow_private=True, limits=UNLIMITED)
     try:
         report = await _worker(store, notifier, Clock(NOW)).drain()
     finally:

@@ -7,9 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import discord
 import pytest
-import yarl
 
 from bot.config import Settings, load_settings
 from bot.ports.services import Services
@@ -36,14 +34,6 @@ def discord_settings(fake: FakeDiscord, tmp_path: Path, **overrides: Any) -> Set
     }
     values.update(overrides)
     return load_settings(**values)
-
-
-@pytest.fixture(autouse=True)
-def _restore_discord_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The transport points discord.py's class-level endpoints at the fake: put them back after each test."""
-    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
-    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY",
-                        yarl.URL(str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)))
 
 
 @pytest.fixture

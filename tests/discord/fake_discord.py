@@ -707,8 +707,30 @@ class FakeDiscord:
         """A slash command. `name` may name a subcommand ("alerts add") or a group's ("alerts rule add");
         `options` is {name: value} (type from the value: str 3, int 4, bool 5, float 10) or raw option dicts.
         data.id and data.guild_id come from the synced commands (guild first, then global)."""
-        data = self._command_data(name, _options(options), kw)
+        leaf = _options(options)
+        data = self._command_data(name, leaf, kw)
+        resolved = self._resolved(leaf, kw)
+        if resolved:
+            data["resolved"] = resolved
         return await self.interaction(APPLICATION_COMMAND, data, **kw)
+
+    def _resolved(self, leaf: list[dict[str, Any]], kw: dict[str, Any]) -> dict[str, Any]:
+        """Channel (type 7) and role (type 8) options come with their objects, as Discord sends them: a channel
+        with the invoking member's permissions in it."""
+        if kw.get("dm") or not any(option.get("type") in (7, 8) for option in leaf):
+            return {}
+        guild = self._guild_for(kw.get("guild_id"), kw.get("channel_id"))
+        user_id = kw.get("user_id", USER_ID)
+        resolved: dict[str, dict[str, Any]] = {}
+        roles = {int(r["id"]): r for r in self._roles(guild)} if any(o.get("type") == 8 for o in leaf) else {}
+        for option in leaf:
+            value = int(option["value"]) if str(option.get("value", "")).isdigit() else None
+            if option.get("type") == 7 and value in guild.channels:
+                channel = {**self._channel_payload(value), "permissions": str(guild.permissions_in(user_id, value))}
+                resolved.setdefault("channels", {})[str(value)] = channel
+            elif option.get("type") == 8 and value in roles:
+                resolved.setdefault("roles", {})[str(value)] = roles[value]
+        return resolved
 
     async def autocomplete(self, name: str, options: dict[str, Any] | list[dict[str, Any]] | None = None, *,
                            focused: str, **kw: Any) -> FakeInteraction:
@@ -1209,8 +1231,9 @@ class FakeDiscord:
         payload = call.json if isinstance(call.json, dict) else {}
         own_flags = int(payload.get("flags") or 0) & INTERACTION_FLAGS
         original = handle.original
-        if handle.deferred_flags is not None and original is not None:
-            # The first follow-up after a type-5 defer fills the deferred message and takes its ephemeral flag.
+        if handle.deferred_flags is not None and original is not None and not original.deleted:
+            # The first follow-up after a type-5 defer fills the deferred message and takes its ephemeral flag
+            # (once the deferred message is deleted, a follow-up is a new message with its own flags).
             problem = self._validate(payload, call.files, edit=False)
             if problem is not None:
                 return problem
@@ -1386,7 +1409,7 @@ class FakeDiscord:
                 data[key] = payload[key]
         if "message_reference" in data:
             data["message_reference"] = {"type": 0, "channel_id": data["channel_id"], **data["message_reference"]}
-        data.pop("allowed_mentions", None)
+        _mentions(data, payload.get("allowed_mentions"))
         by_index: dict[int, Upload] = {}
         for position, upload in enumerate(uploads):
             index = re.fullmatch(r"files\[(\d+)\]", upload.field)
@@ -1494,6 +1517,21 @@ def _options(options: dict[str, Any] | list[dict[str, Any]] | None) -> list[dict
     if isinstance(options, list):
         return [dict(o) for o in options]
     return [{"name": k, "type": _option_type(v), "value": v} for k, v in options.items()]
+
+
+def _mentions(data: dict[str, Any], allowed: dict[str, Any] | None) -> None:
+    """Who the message's content pings, as Discord decides it: the mentions written in the content, limited by
+    `allowed_mentions` (absent: everything written pings)."""
+    content = str(data.get("content") or "")
+    parse = set(allowed.get("parse", [])) if allowed is not None else {"everyone", "roles", "users"}
+    roles = re.findall(r"<@&(\d+)>", content)
+    users = re.findall(r"<@!?(\d+)>", content)
+    data["mention_everyone"] = "everyone" in parse and ("@everyone" in content or "@here" in content)
+    allowed_roles = {str(r) for r in (allowed or {}).get("roles", [])}
+    data["mention_roles"] = [r for r in roles if "roles" in parse or r in allowed_roles]
+    allowed_users = {str(u) for u in (allowed or {}).get("users", [])}
+    data["mentions"] = [{"id": u} for u in users if "users" in parse or u in allowed_users]
+    data.pop("allowed_mentions", None)
 
 
 def _walk_components(components: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:

@@ -67,7 +67,7 @@ async def test_the_discord_bot_as_a_server_beside_telegram(tmp_path: Path) -> No
                 message = await corr.wait_original(timeout=30)  # the fake refuses an answer later than 3 s
                 assert corr.rejected == []
                 embed = message.embeds[0]
-                assert "0.57" in embed["title"]
+                assert embed["title"] == "ETH vs RUT · 90d" and "0.57" in embed["description"]
                 assert {f["name"]: f["value"] for f in embed["fields"]}["Observations"] == "62 daily returns"
                 assert message.embed_image().startswith(b"\x89PNG")
                 bad = await (await fake.command("corr", {"window": "90x"}))
@@ -77,7 +77,7 @@ async def test_the_discord_bot_as_a_server_beside_telegram(tmp_path: Path) -> No
                 refused = await (await fake.command("subscribe", {}, user_id=USER_ID))
                 assert refused.ephemeral and "Manage Channels" in refused.data["content"]
                 confirmed = await (await fake.command("subscribe", {}, user_id=MODERATOR)).wait_original()
-                assert confirmed.embeds[0]["title"].startswith("Subscribed this chat to ETH vs RUT")
+                assert confirmed.embeds[0]["title"].startswith("Subscribed this channel to ETH vs RUT")
                 telegram.queue(updates.command("/help"))
                 await telegram.wait_for("sendMessage", timeout=30)
             finally:
@@ -110,7 +110,8 @@ async def test_run_once_delivers_an_alert_to_every_discord_channel_and_dm_once(t
         assert sorted(int(c.path.split("/")[2]) for c in sends) == sorted([*channels, dm_channel])
         for channel in [*channels, dm_channel]:
             (message,) = fake.sent_to(channel)
-            assert message.embeds[0]["title"].startswith("🔔 ETH and small caps")
+            assert message.embeds[0]["title"] == "🔔 Regime alert · ETH vs RUT"
+            assert message.embeds[0]["description"].startswith("ETH and small caps")
             assert message.embed_image().startswith(b"\x89PNG")
         assert "4 delivered" in out and fake.calls_of("gateway") == []  # REST only
         code, again = await run(tmp_path, env, "alerts", "--run-once", "--as-of", "2024-04-26")

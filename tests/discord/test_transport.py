@@ -52,7 +52,7 @@ async def test_start_syncs_the_generated_commands_once(services: Services, fake:
         corr = by_name["corr"]
         assert [o["name"] for o in corr["options"]] == ["window", "asset", "benchmark"]
         assert all(o["autocomplete"] and o["type"] == 3 for o in corr["options"])
-        assert by_name["subscribe"]["default_member_permissions"] == str(MANAGE_CHANNELS)
+        assert int(by_name["subscribe"]["default_member_permissions"]) == MANAGE_CHANNELS
         assert by_name["corr"]["default_member_permissions"] is None
         first_of_set = by_name["set"]["options"][0]
         assert first_of_set["name"] == "setting" and first_of_set["required"]
@@ -71,13 +71,15 @@ async def test_corr_answers_with_one_embed_and_the_chart(transport, fake: FakeDi
     assert fake.crashes == []
     assert not answer.ephemeral and len(message.embeds) == 1
     embed = message.embeds[0]
-    assert embed["title"].startswith("ETH and small caps are moving together: 90-day correlation 0.57")
+    assert embed["title"] == "ETH vs RUT · 90d"  # short: the sentence opens the description
+    assert embed["description"].startswith("ETH and small caps are moving together: 90-day correlation 0.57")
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert fields["Correlation (90d)"].startswith("0.57 (95%: 0.37 to 0.72)")
     assert fields["Observations"] == "62 daily returns" and fields["Regime"].startswith("coupled since")
     assert embed["footer"]["text"].startswith("As of 2026-01-16 · crypto sampled at the US close")
     assert message.embed_image().startswith(b"\x89PNG")  # the chart, shown in the card
     assert [b["label"] for b in message.buttons] == ["30d", "90d", "1y", "⇄ swap"]
+    assert [b["style"] for b in message.buttons] == [2, 1, 2, 2]  # the window shown is the selected one
 
 
 async def test_bad_input_gets_a_private_reason_and_the_usage(transport, fake: FakeDiscord) -> None:
@@ -118,7 +120,7 @@ async def test_subscribe_needs_manage_channels_in_a_server(transport, fake: Fake
         await store.get_chat("discord", str(CHANNEL_ID)))
     interaction = await fake.command("subscribe", {"asset": "BTC", "benchmark": "SPY"}, user_id=MODERATOR)
     confirmed = await interaction.wait_original()
-    assert confirmed.embeds[0]["title"].startswith("Subscribed this chat to BTC vs SPY alerts")
+    assert confirmed.embeds[0]["title"].startswith("Subscribed this channel to BTC vs SPY alerts")
     chat = await store.get_chat("discord", str(CHANNEL_ID))
     assert chat is not None and chat.kind == "group" and chat.title == "Test guild #general"
     (subscription,) = await store.list_subscriptions(chat)
@@ -136,10 +138,9 @@ async def test_missing_permissions_are_named(transport, fake: FakeDiscord) -> No
     message = await no_files.wait_original()
     assert message.embeds and not message.files and "missing the Attach Files permission" in message.content
     fake.guilds[GUILD_ID].members[MODERATOR] = DEFAULT_MEMBER_PERMISSIONS | MANAGE_CHANNELS
-    mute = await fake.command("subscribe", {}, user_id=MODERATOR,
-                              app_permissions=DEFAULT_APP_PERMISSIONS & ~SEND_MESSAGES)
-    message = await mute.wait_original()
-    assert "missing the Send Messages permission" in message.embeds[0]["description"]
+    mute = await (await fake.command("subscribe", {}, user_id=MODERATOR,
+                                     app_permissions=DEFAULT_APP_PERMISSIONS & ~SEND_MESSAGES))
+    assert mute.ephemeral and "missing the Send Messages permission" in mute.data["content"]
 
 
 async def test_buttons_edit_the_message_in_place_even_after_a_restart(services: Services, fake: FakeDiscord) -> None:
@@ -156,10 +157,10 @@ async def test_buttons_edit_the_message_in_place_even_after_a_restart(services: 
         answer = await press
         assert answer.type == UPDATE_MESSAGE
         edited = fake.messages[message.id]
-        assert edited.embeds[0]["title"].startswith("ETH and small caps") and "30-day" in edited.embeds[0]["title"]
+        assert edited.embeds[0]["title"] == "ETH vs RUT · 30d" and "30-day" in edited.embeds[0]["description"]
         assert edited.embed_image().startswith(b"\x89PNG")
         swapped = await (await fake.press(edited, "c|/corr 30d RUT ETH"))  # the swap button of the new card
-        assert swapped.type == UPDATE_MESSAGE and "RUT and ETH" not in fake.messages[message.id].embeds[0]["title"]
+        assert swapped.type == UPDATE_MESSAGE and fake.messages[message.id].embeds[0]["title"] == "RUT vs ETH · 30d"
     finally:
         await second.stop()
     assert fake.crashes == []
@@ -169,7 +170,6 @@ async def test_a_channel_that_refuses_goes_inactive_and_comes_back_with_its_serv
     transport, fake: FakeDiscord, store: Store
 ) -> None:
     from bot.ports.reply import Reply
-    from handlers.discord.send import RATE_LIMITS
 
     chat = await store.upsert_chat("discord", str(CHANNEL_ID), "group", "Test guild #general")
     fake.fail_channel(CHANNEL_ID, 403)
@@ -184,10 +184,10 @@ async def test_a_channel_that_refuses_goes_inactive_and_comes_back_with_its_serv
     fake.add_guild()  # the bot is back in the server
     await eventually(lambda: any(g.id == GUILD_ID for g in transport.client.guilds))
     await eventually(lambda: store.get_chat("discord", chat.chat_id), lambda row: row.active)
-    before = RATE_LIMITS.count
+    counted = transport.notifier.rate_limits
     fake.rate_limit(rf"POST /channels/{CHANNEL_ID}/messages", retry_after=0.2)
     sent = await transport.notifier.send(str(CHANNEL_ID), Reply(text="alert"))  # discord.py waits and retries
-    assert sent.message_id and RATE_LIMITS.count == before + 1
+    assert sent.message_id and counted.count == 1  # from the 429 response itself
     fake.fail_channel(CHANNEL_ID, 404)
     with pytest.raises(Exception, match="unknown channel"):
         await transport.notifier.send(str(CHANNEL_ID), Reply(text="alert"))

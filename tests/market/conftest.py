@@ -18,7 +18,9 @@ from bot.market.live import BundledSnapshot, LiveMarketData
 from bot.market.sources import SourceSet, build_sources
 from bot.market.sources.crypto import make_exchange
 from bot.store import Store, open_store
-from tests.market.fakes import Fakes, LocalYahooSession, TestClock, point_exchange_at, start_fakes, stop_fakes
+from tests.market.fake_base import TestClock
+from tests.market.fake_yahoo import LocalYahooSession, point_exchange_at
+from tests.market.fakes import Fakes, start_fakes, stop_fakes
 
 # Wednesday 2026-02-25 12:00 UTC: the last completed NYSE session is Tue 24th; the bundled snapshot ends
 # Fri 20th (equities) and Mon 2026-01-19 (crypto hourly), so a cold start has a little to fetch.

@@ -28,7 +28,7 @@ from handlers.commands import dispatch
 from handlers.registry import ChatContext
 from tests.helpers import make_services
 from tests.market.conftest import TrimmedSnapshot, make_live, market_settings
-from tests.market.fakes import Failure
+from tests.market.fake_base import Failure
 from tests.store.support import admin_check
 
 ETH, RUT = find_asset("ETH"), find_asset("RUT")
@@ -156,12 +156,57 @@ async def test_unknown_and_foreign_symbols_are_refused(fakes, live):
     assert find_asset("NOPE") is None and find_asset("VOD.L") is None
 
 
-async def test_only_group_admins_add_tickers(fakes, live):
-    reply = await dispatch(services_for(live), "/assets add SOL", group(admin=False))
-    assert not reply.ok and "Only chat admins" in reply.text
-    assert all(fake.requests == [] for fake in fakes.all())
-    listing = await dispatch(services_for(live), "/assets", group(admin=False))
+def dm(user: str) -> ChatContext:
+    return ChatContext(platform="telegram", chat_id=user, user_id=user, chat_kind="private", title="dm")
+
+
+@pytest.mark.parametrize("chat", [group(admin=True), group(admin=False), dm("55")], ids=["admin", "member", "dm"])
+async def test_only_operators_add_tickers_on_any_platform(fakes, live, chat):
+    reply = await dispatch(services_for(live), "/assets add SOL", chat)  # today: anyone in a DM, admins in groups
+    assert not reply.ok and reply.text.splitlines()[0] == (
+        "Only the bot's operators can add tickers (the list is every chat's): the command line (python -m bot "
+        "ask), or a user listed in OPERATOR_IDS (you are telegram:55).")
+    assert all(fake.requests == [] for fake in fakes.all()) and find_asset("SOL") is None
+    listing = await dispatch(services_for(live), "/assets", chat)
     assert listing.ok
+    discord = ChatContext(platform="discord", chat_id="9", user_id="55", chat_kind="private")
+    services = make_services(market_settings(operator_ids="discord:55"), market=live)
+    refused = await dispatch(services, "/assets add SOL", chat)  # discord:55 is not telegram:55
+    assert not refused.ok and "OPERATOR_IDS" in refused.text
+    added = await dispatch(services, "/assets add SOL", discord)
+    assert added.ok and added.text.startswith("Added SOL")
+
+
+async def test_the_ticker_list_is_capped(fakes, store, sources, clock, settings):
+    live = make_live(store, sources, clock, settings, budget_seconds=0.05, max_custom_assets=1)
+    assert (await dispatch(services_for(live), "/assets add SOL")).ok
+    fakes.yahoo.meta_overrides["TSLA"] = {"instrumentType": "EQUITY", "longName": "Tesla"}
+    full = await dispatch(services_for(live), "/assets add TSLA")  # today: no limit
+    assert not full.ok and full.text.splitlines()[0] == (
+        "Cannot add that ticker: the list of added tickers is full (1 of MAX_CUSTOM_ASSETS=1).")
+    assert fakes.yahoo.count("TSLA") == 0 and find_asset("TSLA") is None  # no source was asked
+    assert App(market_settings(max_custom_assets=7)).market.max_custom_assets == 7
+
+
+async def test_operators_remove_added_tickers_that_nothing_watches(fakes, store, sources, clock, settings):
+    live = make_live(store, sources, clock, settings, budget_seconds=0.05)
+    assert (await dispatch(services_for(live, store), "/assets add SOL")).ok
+    refused = await dispatch(services_for(live, store), "/assets remove SOL", dm("55"))  # today: unknown argument
+    assert not refused.ok and refused.text.startswith("Only the bot's operators can remove tickers")
+    built_in = await dispatch(services_for(live, store), "/assets remove ETH")
+    assert not built_in.ok and "ETH is built in; only added tickers can be removed" in built_in.text
+    chat = await store.upsert_chat("telegram", "77", "private")
+    await store.subscribe(chat, "SOL", "SPY", window_days=90, kinds=DEFAULT_KINDS)
+    watched = await dispatch(services_for(live, store), "/assets remove sol")
+    assert not watched.ok and watched.text.startswith("SOL is watched by 1 subscription;")
+    await store.unsubscribe(chat, "SOL", "SPY")
+    removed = await dispatch(services_for(live, store), "/assets remove sol")
+    assert removed.ok and removed.text == "Removed SOL: /assets add SOL brings it back."
+    assert find_asset("SOL") is None
+    await make_live(store, sources, clock, settings).start()  # a new process does not bring it back
+    assert find_asset("SOL") is None
+    again = await dispatch(services_for(live, store), "/assets remove SOL")
+    assert not again.ok and "SOL is not a ticker anyone added" in again.text
 
 
 async def test_adding_needs_live_data():

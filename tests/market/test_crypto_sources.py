@@ -12,7 +12,7 @@ from bot.assets import Asset, AssetKind, find_asset
 from bot.market.sources import Scope, SourceError
 from bot.market.sources.crypto import CcxtSource, market_symbol
 from tests.market.conftest import fake_exchange
-from tests.market.fakes import FIXTURES, Failure
+from tests.market.fake_base import FIXTURES, Failure
 
 ETH, BTC = find_asset("ETH"), find_asset("BTC")
 SOL = Asset("SOL", "SOL (crypto)", AssetKind.CRYPTO, "24/7", None, ccxt="SOL/USDT", short="SOL")

@@ -10,7 +10,7 @@ from bot.assets import find_asset
 from handlers.commands import dispatch
 from tests.helpers import make_services
 from tests.market.conftest import market_settings
-from tests.market.fakes import Failure
+from tests.market.fake_base import Failure
 
 ETH, RUT = find_asset("ETH"), find_asset("RUT")
 DOWN = {

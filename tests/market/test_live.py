@@ -17,14 +17,15 @@ from bot.assets import Asset, AssetKind, find_asset
 from bot.config import MarketDataMode
 from bot.market.backfill import backfill
 from bot.market.cache import PriceCache
-from bot.market.data import NoData
+from bot.market.errors import NoData
 from bot.market.sources.updater import FIRST_FETCH_SPAN
 from bot.ports.services import Services
 from bot.store.models import PriceBarRow
 from handlers.commands import dispatch
 from tests.helpers import make_services
 from tests.market.conftest import fake_sources, make_live, market_settings
-from tests.market.fakes import Failure, stop_fakes
+from tests.market.fake_base import Failure
+from tests.market.fakes import stop_fakes
 
 ETH, BTC, RUT, IWM = (find_asset(s) for s in ("ETH", "BTC", "RUT", "IWM"))
 SOL = Asset("SOL", "SOL (crypto)", AssetKind.CRYPTO, "24/7", None, ccxt="SOL/USDT", short="SOL")

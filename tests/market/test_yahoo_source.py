@@ -12,7 +12,8 @@ from curl_cffi import requests as curl_requests
 from bot.assets import Asset, AssetKind, find_asset
 from bot.market.sources import Scope, SourceError
 from bot.market.sources.yahoo import BoundedSession, YahooSource
-from tests.market.fakes import Failure, LocalYahooSession, fixture_text
+from tests.market.fake_base import Failure, fixture_text
+from tests.market.fake_yahoo import LocalYahooSession
 
 RUT = find_asset("RUT")
 

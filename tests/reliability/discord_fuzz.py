@@ -4,7 +4,8 @@
 Shared by `make test` (tests/discord/test_adapter_fuzz.py, a few dozen inputs) and `make test-reliability`
 (tests/reliability/test_adapter_fuzz.py, at least 500). One hypothesis example is one interaction:
 
-- a slash command of the table with typed options — integers (in and out of the declared range), the declared
+- a slash command of the table with any subset of its options, named and in any order (discord.py binds them by
+  name), typed — integers (in and out of the declared range), the declared
   choices (and stale ones), and for every other option the words of the command-layer fuzz
   (tests/reliability/command_fuzz.py), arbitrary unicode and long free text — or a command the table no longer
   has; in a server channel by a member, a moderator (Manage Channels) or the owner, with or without the bot's
@@ -29,8 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import discord
-import yarl
 from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
@@ -45,6 +44,7 @@ from tests.discord.conftest import discord_settings, make_transport
 from tests.discord.fake_discord import (
     APPLICATION_COMMAND_AUTOCOMPLETE_RESULT,
     ATTACH_FILES,
+    AUTOCOMPLETE,
     CHANNEL_ID,
     DEFAULT_APP_PERMISSIONS,
     DEFAULT_MEMBER_PERMISSIONS,
@@ -152,7 +152,7 @@ def slashes(draw: st.DrawFn, chart_one_in: int) -> Slash:
         return Slash(name, (("window", draw(free_text())),), draw(places()))
     name = draw(command_name(chart_one_in))
     options = []
-    for option in COMMANDS[name].options:
+    for option in draw(st.permutations(COMMANDS[name].options)):  # any order: they are bound by name
         if option.required or draw(st.booleans()):
             options.append((option.name, draw(option_value(option))))
     return Slash(name, tuple(options), draw(places()))
@@ -199,15 +199,7 @@ class DiscordFuzz:
 
     def track(self) -> None:
         """Know when the transport has finished with an interaction (discord.py runs each in a task)."""
-        inner = self.transport.client.on_interaction  # type: ignore[attr-defined]
-
-        async def on_interaction(interaction: discord.Interaction) -> None:
-            try:
-                await inner(interaction)
-            finally:
-                self.handled[interaction.id].set()
-
-        self.transport.client.on_interaction = on_interaction  # type: ignore[attr-defined]
+        self.transport.finished = lambda interaction: self.handled[interaction.id].set()
 
     async def run(self, given: Input) -> None:
         """Send one interaction through the real client and check everything it caused."""
@@ -215,7 +207,7 @@ class DiscordFuzz:
         self.logs.take()
         start = len(self.fake.calls)
         handle = await self._send(given)
-        await asyncio.wait_for(self.handled[handle.id].wait(), ANSWER_TIMEOUT)
+        await self._done(handle)
         problems = acknowledged(handle)
         problems += check_calls(self.fake.calls[start:])
         problems += LogCatcher.problems(self.logs.take())
@@ -261,8 +253,15 @@ class DiscordFuzz:
         return found()
 
     async def answered(self, handle: FakeInteraction) -> None:
-        await asyncio.wait_for(self.handled[handle.id].wait(), ANSWER_TIMEOUT)
+        await self._done(handle)
         assert not acknowledged(handle), handle.payload.get("data")
+
+    async def _done(self, handle: FakeInteraction) -> None:
+        """The transport is done with it (an autocomplete is answered by discord.py itself: its answer)."""
+        if handle.type == AUTOCOMPLETE and (handle.payload.get("data") or {}).get("name") in COMMANDS:
+            await handle.wait_response(ANSWER_TIMEOUT)
+        else:
+            await asyncio.wait_for(self.handled[handle.id].wait(), ANSWER_TIMEOUT)
 
     async def _press(self, message: FakeMessage, custom_id: str, user_id: int) -> FakeInteraction:
         """Like FakeDiscord.press, for any custom_id (a forged one too)."""
@@ -292,8 +291,12 @@ def acknowledged(handle: FakeInteraction) -> list[str]:
         problems.append(f"callbacks refused (status, code): {handle.rejected}")
     if handle.response is not None and handle.response.type == DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE:
         original = handle.original
-        if original is None or original.loading:
+        private = original is not None and original.deleted and any(m.ephemeral for m in handle.followups)
+        if (original is None or original.loading) and not private:
             problems.append("deferred, and the answer never came")
+        if original is not None and not original.deleted and not original.ephemeral and original.content \
+                and not original.embeds and "Usage:" in original.content:
+            problems.append("an error filled a public defer")
     return problems
 
 
@@ -390,29 +393,24 @@ async def discord_fuzz(tmp_path: Path, shared: Services | None = None) -> AsyncI
     """The real transport, connected to the fake Discord (one server, a member, a moderator with Manage Channels,
     the owner), over a SQLite file store and the bundled snapshot (the market data, analysis and chart cache of
     `shared`, if given); a few messages with buttons already sent, so presses have something to press."""
-    base, gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    try:
-        async with FakeDiscord() as fake:
-            fake.add_guild(members={USER_ID: DEFAULT_MEMBER_PERMISSIONS,
-                                    MODERATOR: DEFAULT_MEMBER_PERMISSIONS | MANAGE_CHANNELS})
-            settings = discord_settings(fake, tmp_path)
-            store = await open_store(settings.database_url)
-            try:
-                services = services_with(settings, store, shared) if shared else App(settings, store=store).services
-                transport = make_transport(services, ack_after=ACK_AFTER)
-                with catching_logs() as logs:
-                    await transport.start()
-                    try:
-                        harness = DiscordFuzz(transport, fake, services, logs)
-                        harness.track()
-                        for name, options, place in SEED:
-                            await harness.answered(await fake.command(name, options, **place))
-                        assert not LogCatcher.problems(logs.take())
-                        yield harness
-                    finally:
-                        await transport.stop()
-            finally:
-                await store.close()
-    finally:
-        discord.http.Route.BASE = base
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(str(gateway))
+    async with FakeDiscord() as fake:
+        fake.add_guild(members={USER_ID: DEFAULT_MEMBER_PERMISSIONS,
+                                MODERATOR: DEFAULT_MEMBER_PERMISSIONS | MANAGE_CHANNELS})
+        settings = discord_settings(fake, tmp_path)
+        store = await open_store(settings.database_url)
+        try:
+            services = services_with(settings, store, shared) if shared else App(settings, store=store).services
+            transport = make_transport(services, ack_after=ACK_AFTER)
+            with catching_logs() as logs:
+                await transport.start()
+                try:
+                    harness = DiscordFuzz(transport, fake, services, logs)
+                    harness.track()
+                    for name, options, place in SEED:
+                        await harness.answered(await fake.command(name, options, **place))
+                    assert not LogCatcher.problems(logs.take())
+                    yield harness
+                finally:
+                    await transport.stop()
+        finally:
+            await store.close()

@@ -71,9 +71,14 @@ async def test_crypto_pairs_are_announced_for_utc_midnight(store: Store) -> None
 
 async def test_subscribing_again_with_other_kinds_or_window_updates(store: Store) -> None:
     await run_command(store, "subscribe")
-    reply = await run_command(store, "subscribe", "ETH RUT divergence 30d")
-    assert reply.ok and reply.headline.startswith("Updated ETH vs RUT alerts: now divergence · window 30d")
+    reply = await run_command(store, "subscribe", "ETH RUT gap 30d")  # kinds add up
+    assert reply.ok and reply.headline.startswith(
+        "Updated ETH vs RUT alerts: now regime, divergence, record, gap · window 30d")
     assert "(was regime, divergence, record · window 90d)" in reply.text
+    fewer = await run_command(store, "subscribe", "ETH RUT -regime,-record")  # and -kind takes one away
+    assert fewer.ok and fewer.data["subscription"]["kinds"] == ["divergence", "gap"]
+    emptied = await run_command(store, "subscribe", "ETH RUT -divergence -gap")
+    assert not emptied.ok and "no alerts" in emptied.text
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.analytics.regimes import Thresholds
+from bot.analytics.thresholds import Thresholds
 from bot.store.preferences import (
     THRESHOLD_DEFAULTS,
     QuietHours,

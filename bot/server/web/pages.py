@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from bot.alerts.payload import fired
 from bot.analysis.errors import AnalysisError
 from bot.assets import Asset, find_asset
-from bot.market.data import NoData
+from bot.market.errors import NoData
 from bot.ports.services import Services
 from bot.render import alert_text
 from bot.render.text import day, num

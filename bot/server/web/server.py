@@ -21,7 +21,7 @@ import jinja2
 from aiohttp import web
 
 from bot.analysis.errors import AnalysisError
-from bot.market.data import NoData
+from bot.market.errors import NoData
 from bot.ports.services import Services
 from bot.server.prewarm import watched_pairs
 from bot.server.web import pages
@@ -60,7 +60,7 @@ class WebServer:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         if self.port == 0:  # tests ask for any free port
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # started: it has sockets
         log.info("http: serving /healthz, /metrics and the status page on %s:%d", self.host, self.port)
 
     async def stop(self) -> None:

@@ -20,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import utcnow
 from bot.store.database import Repository
-from bot.store.models import ChatRow, DigestMode, SubscriptionRow, dump_kinds, load_kinds
+from bot.store.errors import ChatNotFound
+from bot.store.models import ChatRow, SubscriptionRow
 from bot.store.preferences import SettingError
 from bot.store.records import Chat, Subscription
-from bot.store.repository import ChatNotFound
+from bot.store.values import DigestMode, dump_kinds, load_kinds
 from bot.windows import MAX_DAYS, MIN_DAYS
 
 if TYPE_CHECKING:
