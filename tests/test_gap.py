@@ -4,6 +4,7 @@ anchor against an independent replay of the regime rules, the reply's words and 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import math
