@@ -18,10 +18,11 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 # make test: one pytest-xdist worker per core (2), then the tests marked `serial`, alone (pytest's exit
 # status 5, "no test selected", is fine there). A test has 120 s (pyproject); the reliability run 10 minutes.
-# Coverage of both runs together is printed at the end; below COVERAGE_FLOOR percent fails.
+# The line coverage of bot/ and handlers/ by both runs together is printed at the end (`.venv/bin/coverage report`
+# then lists what is missed); below COVERAGE_FLOOR percent fails: 2 points under the 93.9% measured when it was set.
 PYTEST_WORKERS ?= 2
 RELIABILITY_SECONDS ?= 600
-COVERAGE_FLOOR ?= 85
+COVERAGE_FLOOR ?= 91.9
 
 .PHONY: run test test-reliability test-random test-floor install install-dev lint lock bench clean
 
@@ -58,7 +59,9 @@ test: install-dev
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m "not reliability and not serial" --durations=15 \
 		--cov --cov-report=
 	$(PY) -m pytest -p no:xdist -m "serial and not reliability" --cov --cov-append --cov-report= || test $$? -eq 5
-	$(PY) -m coverage report --fail-under=$(COVERAGE_FLOOR)
+	@echo "coverage of bot/ and handlers/: $$($(PY) -m coverage report --format=total)% (floor $(COVERAGE_FLOOR)%)"
+	@$(PY) -m coverage report --format=total --fail-under=$(COVERAGE_FLOOR) > /dev/null || \
+		{ echo "coverage is under its floor of $(COVERAGE_FLOOR)%"; exit 2; }
 
 test-reliability: install-dev
 	timeout --kill-after=30 $(RELIABILITY_SECONDS) $(PY) -m pytest -n $(PYTEST_WORKERS) tests -m reliability \
