@@ -4,13 +4,18 @@
 #   docker run --env-file .env -p 127.0.0.1:8080:8080 decoupler
 
 FROM python:3.11-slim-bookworm AS build
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# uv installs exactly what uv.lock pins (--locked: a lock that no longer matches pyproject.toml fails the build);
+# its version is the Makefile's UV_VERSION
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy UV_PROJECT_ENVIRONMENT=/opt/decoupler
+RUN pip install uv==0.13.9
 WORKDIR /src
-COPY pyproject.toml README.md LICENSE ./
+# the dependencies first, in a layer of their own that a code change does not rebuild
+COPY pyproject.toml uv.lock README.md LICENSE ./
+RUN uv sync --locked --no-install-project --python /usr/local/bin/python3
 COPY bot ./bot
 COPY handlers ./handlers
-RUN python -m venv /opt/decoupler \
- && /opt/decoupler/bin/pip install --no-compile . \
+RUN uv sync --locked --no-editable --python /usr/local/bin/python3 \
  && /opt/decoupler/bin/python -c "import bot, handlers"
 
 FROM python:3.11-slim-bookworm

@@ -8,9 +8,13 @@ does not set its own count; "reliability" (`make test-reliability`, `--hypothesi
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+if TYPE_CHECKING:
+    from bot.ports.services import Services
 
 os.environ.setdefault("MARKET_DATA", "snapshot")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -41,3 +45,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.nodeid in SERIAL_TESTS:
             item.add_marker(pytest.mark.serial)
+
+
+@pytest.fixture(scope="module")
+def services() -> Services:
+    """The composition root's services on the bundled snapshot and a memory database, one per test module (with
+    tests/helpers.ask). tests/telegram, tests/discord and the fuzz tests define their own."""
+    from tests.helpers import make_services  # here, not above: the environment above is set before bot is imported
+
+    return make_services()

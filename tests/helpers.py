@@ -1,6 +1,9 @@
-"""Small builders shared by tests."""
+"""Small builders shared by tests (the `services` fixture they go with is in tests/conftest.py)."""
 
 from __future__ import annotations
+
+import datetime as dt
+from typing import Any
 
 import pandas as pd
 
@@ -9,8 +12,10 @@ from bot.config import Settings, load_settings
 from bot.market import snapshot
 from bot.market.align import LegPrices
 from bot.market.data import MarketData
+from bot.ports.reply import Reply
 from bot.ports.services import Services
 from bot.store import Store
+from handlers.commands import dispatch  # and so every command is in handlers.registry.COMMANDS
 
 
 def leg(symbol: str, hourly: bool = True) -> LegPrices:
@@ -35,3 +40,10 @@ def make_services(settings: Settings | None = None, *, store: Store | None = Non
 
     settings = settings or load_settings(market_data="snapshot", database_url="sqlite://")
     return App(settings, store=store, market=market).services
+
+
+async def ask(services: Services, text: str, as_of: dt.date | str | None = None, **kw: Any) -> Reply:
+    """A command's reply from the command layer, without the chart unless `want_chart=True`; `as_of` may be an ISO
+    date."""
+    kw.setdefault("want_chart", False)
+    return await dispatch(services, text, as_of=dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of, **kw)

@@ -10,19 +10,8 @@ from hypothesis import strategies as st
 
 from bot.config import load_settings
 from bot.ports.reply import Reply
-from handlers.commands import dispatch
 from handlers.registry import COMMANDS, ChatContext
-from tests.helpers import make_services
-
-
-@pytest.fixture(scope="module")
-def services():
-    return make_services(load_settings(market_data="snapshot", database_url="sqlite://"))
-
-
-async def ask(services, text: str, **kw) -> Reply:
-    kw.setdefault("want_chart", False)
-    return await dispatch(services, text, **kw)
+from tests.helpers import ask, make_services
 
 
 async def test_corr_reference_value(services):
@@ -139,17 +128,30 @@ async def test_addressed_commands(services):
     assert not other.ok and other.text == ""
 
 
+# Every command that changes a chat's settings: in a group, only its admins may run it.
+SETTINGS_COMMANDS = {"subscribe", "unsubscribe", "set", "quiet", "tz", "digest"}
+
+
 async def test_admin_only_commands_refuse_non_admins_in_groups(services):
-    admin_only = [c for c in COMMANDS.values() if c.admin_only]
-    if not admin_only:
-        pytest.skip("no admin-only command registered in this build")
+    admin_only = {c.name for c in COMMANDS.values() if c.admin_only}
+    assert admin_only >= SETTINGS_COMMANDS
 
     async def no() -> bool:
         return False
 
+    async def yes() -> bool:
+        return True
+
     group = ChatContext(platform="telegram", chat_id="-100", chat_kind="group", is_admin=no)
-    reply = await ask(services, f"/{admin_only[0].name}", chat=group)
-    assert not reply.ok and "admins" in reply.text
+    for name in sorted(admin_only):
+        reply = await ask(services, f"/{name}", chat=group)
+        assert not reply.ok and reply.text == f"Only chat admins can change settings here (/{name})."
+    # an admin gets past the check, and so does anyone in a private chat (no settings change: /tz alone shows it)
+    admin = ChatContext(platform="telegram", chat_id="-100", chat_kind="group", is_admin=yes)
+    private = ChatContext(platform="telegram", chat_id="7", chat_kind="private", is_admin=no)
+    for chat in (admin, private):
+        reply = await ask(services, "/tz", chat=chat)
+        assert reply.ok and reply.text.startswith("This chat's time zone is UTC.")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -1,5 +1,6 @@
 """The deploy files: the Dockerfile passes hadolint and keeps its promises (slim base, multi-stage, non-root,
-exec-form entrypoint, HEALTHCHECK, HTTP_HOST=0.0.0.0), compose.yaml binds the port to the host's 127.0.0.1
+exec-form entrypoint, HEALTHCHECK, HTTP_HOST=0.0.0.0), it and the Makefile install exactly what uv.lock pins and
+the lock matches pyproject.toml, compose.yaml binds the port to the host's 127.0.0.1
 and keeps PostgreSQL's data in a named volume, and the image's own command — its ENTRYPOINT and CMD with its
 ENV, run here since there is no Docker daemon — serves, passes its HEALTHCHECK and stops on SIGTERM with 0."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -23,6 +25,7 @@ from tests.telegram.fake_bot_api import TOKEN, FakeBotAPI
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
+UV_VERSION = re.search(r"^UV_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE).group(1)
 
 
 def instructions() -> list[tuple[str, str]]:
@@ -76,6 +79,30 @@ def test_the_image_is_slim_multi_stage_non_root_and_execs_the_bot():
     copied = " ".join(args for name, args in steps if name == "COPY")
     assert "bot ./bot" in copied
     assert "data/*.csv.gz" in (ROOT / "pyproject.toml").read_text()
+
+
+def test_the_image_and_make_install_exactly_what_uv_lock_pins():
+    steps = instructions()
+    build = steps[:[i for i, (name, _) in enumerate(steps) if name == "FROM"][-1]]
+    runs = " && ".join(args for name, args in build if name == "RUN")
+    assert any("uv.lock" in args.split() for name, args in build if name == "COPY")
+    syncs = re.findall(r"uv sync [^&]*", runs)
+    assert syncs and all("--locked" in sync for sync in syncs)
+    assert "--no-editable" in syncs[-1]  # the final stage copies the venv alone, without /src
+    assert re.findall(r"pip install (\S+)", runs) == [f"uv=={UV_VERSION}"]  # nothing beside the lock
+    makefile = (ROOT / "Makefile").read_text()
+    installs = re.findall(r"\$\(UV\) sync (.*)", makefile)
+    assert len(installs) == 2 and all("--locked" in line for line in installs)
+    assert "--extra dev" in installs[1] and "--extra" not in installs[0]
+    assert "make test" in (ROOT / ".ci" / "run").read_text()  # CI installs through the Makefile
+
+
+def test_the_lock_matches_pyproject():
+    uv = shutil.which("uv") or str(ROOT / ".uv" / "bin" / "uv")
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    done = subprocess.run([uv, "lock", "--check", "--offline"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr  # `make lock` after changing a dependency
 
 
 def test_compose_runs_the_bot_beside_postgresql_on_the_hosts_loopback():

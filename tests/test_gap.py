@@ -21,23 +21,11 @@ import pytest
 
 from bot.analytics import gap as gm
 from bot.config import load_settings
-from bot.ports.reply import Reply
-from handlers.commands import dispatch
-from tests.helpers import make_services
+from tests.helpers import ask, make_services
 from tests.independent import sync_close_prices
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bot" / "data"
-
-
-@pytest.fixture(scope="module")
-def services():
-    return make_services(load_settings(market_data="snapshot", database_url="sqlite://"))
-
-
-async def ask(services, text: str, as_of: str | None = None, **kw) -> Reply:
-    kw.setdefault("want_chart", False)
-    return await dispatch(services, text, as_of=dt.date.fromisoformat(as_of) if as_of else None, **kw)
 
 
 # ---- the independent computation: plain pandas on the CSV files --------------------------------------------

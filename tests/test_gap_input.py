@@ -8,25 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.config import load_settings
-from bot.ports.reply import Reply
-from handlers.commands import dispatch
 from handlers.gap_commands import parse_gap_args
 from handlers.parsing import UsageError
 from handlers.registry import COMMANDS
-from tests.helpers import make_services
+from tests.helpers import ask
 
 USAGE = "Usage: /gap [asset] [benchmark] [since YYYY-MM-DD]"
-
-
-@pytest.fixture(scope="module")
-def services():
-    return make_services(load_settings(market_data="snapshot", database_url="sqlite://"))
-
-
-async def ask(services, text: str, as_of: str | None = None, **kw) -> Reply:
-    kw.setdefault("want_chart", False)
-    return await dispatch(services, text, as_of=dt.date.fromisoformat(as_of) if as_of else None, **kw)
 
 
 def test_the_command_is_in_the_table_after_the_universe_commands():

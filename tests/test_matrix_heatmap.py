@@ -17,25 +17,12 @@ from matplotlib.colors import Normalize
 from PIL import Image
 
 from bot.assets import find_asset
-from bot.config import load_settings
 from bot.market import snapshot
-from bot.ports.reply import Reply
 from bot.render.heatmap import render_matrix
 from bot.windows import parse_window
-from handlers.commands import dispatch
-from tests.helpers import make_services
+from tests.helpers import ask
 
 UNIVERSE = ["ETH", "BTC", "RUT", "IWM", "SPY", "QQQ"]
-
-
-@pytest.fixture(scope="module")
-def services():
-    return make_services(load_settings(market_data="snapshot", database_url="sqlite://"))
-
-
-async def ask(services, text: str, **kw) -> Reply:
-    kw.setdefault("want_chart", False)
-    return await dispatch(services, text, **kw)
 
 
 async def test_every_cell_is_the_pairs_corr_value(services):

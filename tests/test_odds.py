@@ -4,7 +4,6 @@ functions (episode walk, Kaplan–Meier edges, Wilson) on small hand-made cases.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import os
@@ -18,21 +17,15 @@ import pandas as pd
 import pytest
 
 from bot.analytics import episodes as ep
-from bot.config import load_settings
 from bot.ports.reply import Reply
-from handlers.commands import dispatch
-from tests.helpers import make_services
+from bot.ports.services import Services
+from tests import helpers
 from tests.independent import sync_close_prices
 
 
-@pytest.fixture(scope="module")
-def services():
-    return make_services(load_settings(market_data="snapshot", database_url="sqlite://"))
-
-
-async def ask(services, text: str, as_of: str | None = "2026-01-16", **kw) -> Reply:
-    kw.setdefault("want_chart", False)
-    return await dispatch(services, text, as_of=dt.date.fromisoformat(as_of) if as_of else None, **kw)
+async def ask(services: Services, text: str, as_of: str | None = "2026-01-16", **kw) -> Reply:
+    """tests.helpers.ask as of the snapshot's last day unless told otherwise (`services`: tests/conftest.py)."""
+    return await helpers.ask(services, text, as_of, **kw)
 
 
 def reference_gap_z(since: str, as_of: str) -> float:

@@ -12,22 +12,9 @@ from bot.analysis.results import Candidate
 from bot.analytics.regimes import regime_history
 from bot.analytics.thresholds import DEFAULT_THRESHOLDS, Regime, change_boundary, change_direction, classify
 from bot.assets import find_asset
-from bot.config import load_settings
-from bot.ports.reply import Reply
 from bot.render.text import change_building_words
 from bot.windows import parse_window
-from handlers.commands import dispatch
-from tests.helpers import make_services
-
-
-@pytest.fixture(scope="module")
-def services():
-    return make_services(load_settings(market_data="snapshot", database_url="sqlite://"))
-
-
-async def ask(services, text: str, **kw) -> Reply:
-    kw.setdefault("want_chart", False)
-    return await dispatch(services, text, **kw)
+from tests.helpers import ask
 
 
 def _series(values: list[float]) -> pd.Series:

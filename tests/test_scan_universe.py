@@ -20,10 +20,8 @@ from bot.config import MarketDataMode, load_settings
 from bot.market import snapshot
 from bot.market.align import LegPrices
 from bot.market.data import LegData, SnapshotMarketData
-from bot.ports.reply import Reply
 from bot.windows import parse_window
-from handlers.commands import dispatch
-from tests.helpers import make_services
+from tests.helpers import ask, make_services
 from tests.independent import sync_close_prices
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,16 +29,6 @@ DATA = ROOT / "bot" / "data"
 CRYPTO = ("ETH", "BTC")
 BENCHMARKS = ("RUT", "IWM", "SPY", "QQQ")
 LOOKBACK = 20
-
-
-@pytest.fixture(scope="module")
-def services():
-    return make_services(load_settings(market_data="snapshot", database_url="sqlite://"))
-
-
-async def ask(services, text: str, **kw) -> Reply:
-    kw.setdefault("want_chart", False)
-    return await dispatch(services, text, **kw)
 
 
 # ---- the independent computation: plain pandas on the CSV files (docs/methods.md §1–§2) -------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import uuid
 
@@ -64,11 +65,18 @@ async def test_limiters_that_share_redis_send_everything(shared_pair) -> None:
     assert sorted(sent) == sorted(f"chat{i}" for i in range(40))
 
 
-async def test_redis_down_leaves_each_process_its_own_rate() -> None:
+async def test_redis_down_leaves_each_process_its_own_rate(caplog: pytest.LogCaptureFixture) -> None:
     limiter = PlatformLimiter(PlatformLimits(per_second=100, per_chat_per_second=100))
     limiter.shared = SharedRate("redis://127.0.0.1:1/0", "telegram")
+    sent: list[str] = []
     try:
-        async with limiter.slot("chat"):
-            pass  # no exception: the shared rate is a refinement, not a dependency
+        with caplog.at_level(logging.WARNING, logger="bot.sending.shared_rate"):
+            for i in range(4):  # the shared rate is a refinement, not a dependency: every message still goes
+                async with limiter.slot(f"chat{i % 2}"):
+                    sent.append(f"chat{i % 2}")
+            assert await limiter.shared.reserve("chat0", 1 / 100, 1 / 100) is None  # no slot from Redis
     finally:
         await limiter.shared.close()
+    assert sent == ["chat0", "chat1", "chat0", "chat1"]
+    warnings = [record.getMessage() for record in caplog.records if record.name == "bot.sending.shared_rate"]
+    assert len(warnings) == 1 and "Redis unavailable" in warnings[0]  # said once, not once a message

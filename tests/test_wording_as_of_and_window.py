@@ -10,20 +10,9 @@ import pytest
 
 from bot.config import MarketDataMode, load_settings
 from bot.market.data import SnapshotMarketData
-from handlers.commands import dispatch
-from tests.helpers import make_services
+from tests.helpers import ask, make_services
 
 BUNDLED_END = "The bundled data ends on 2026-01-16: numbers below are as of that day, not 2026-03-01."
-
-
-@pytest.fixture(scope="module")
-def services():
-    return make_services(load_settings(market_data="snapshot", database_url="sqlite://"))
-
-
-async def ask(services, text: str, as_of: dt.date | None = None, **kw):
-    kw.setdefault("want_chart", False)
-    return await dispatch(services, text, as_of=as_of, **kw)
 
 
 @pytest.mark.parametrize("text", ["/corr 90d", "/beta 90d", "/div", "/regime", "/report", "/chart 90d"])
