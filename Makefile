@@ -51,10 +51,12 @@ run: install
 lint: install-dev
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m mypy
 
 test: install-dev
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m mypy
 	$(PY) -m coverage erase
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m "not reliability and not serial" --durations=15 \
 		--cov --cov-report=

@@ -21,10 +21,11 @@ def session_closes(code: str = "XNYS") -> pd.Series:
         # exchange_calendars still uses Series.values on tz-aware data, which pandas 3.1 deprecates
         warnings.simplefilter("ignore")
         cal = xcals.get_calendar(code, start=CALENDAR_START)
-    closes = cal.schedule["close"]
-    closes.index = pd.DatetimeIndex(closes.index).tz_localize(None).as_unit("ns")
-    closes.index.name = "date"
-    return closes
+    # a new Series: exchange_calendars caches its calendars, so the schedule's own column is shared by every caller
+    # (renaming its index in place raced between threads on pandas 2.x, which has no copy-on-write)
+    schedule = cal.schedule["close"]
+    dates = pd.DatetimeIndex(schedule.index).tz_localize(None).as_unit("ns").rename("date")
+    return pd.Series(schedule.array, index=dates, name="close")
 
 
 def last_completed_session(now: pd.Timestamp, code: str = "XNYS") -> pd.Timestamp:
