@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,3 +123,13 @@ def test_no_source_module_over_500_lines():
         if "migrations" not in path.parts and (lines := len(path.read_text(encoding="utf-8").splitlines())) > 500
     ]
     assert too_long == []
+
+
+def test_every_type_ignore_names_its_code_and_says_why():
+    bare = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in _python_files("bot") + _python_files("handlers")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "type: ignore" in line and not re.search(r"type: ignore\[[a-z, -]+\]  # \S", line)
+    ]
+    assert bare == []

@@ -8,11 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.analytics.thresholds import Regime
 from bot.ports.reply import Reply
 from bot.render.text import ALIGNMENT_WORDS, num, source_words
 
 TITLE_LIMIT, DESCRIPTION_LIMIT, FIELD_LIMIT, FOOTER_LIMIT = 256, 4096, 1024, 2048
-REGIME_COLOURS = {"coupled": 0x2E7D32, "neutral": 0x9E9E9E, "decoupled": 0xEF6C00, "inverse": 0xC62828}
+REGIME_COLOURS: dict[str, int] = {
+    Regime.COUPLED: 0x2E7D32, Regime.NEUTRAL: 0x9E9E9E, Regime.DECOUPLED: 0xEF6C00, Regime.INVERSE: 0xC62828,
+}
 DEFAULT_COLOUR, ERROR_COLOUR = 0x1565C0, 0xB71C1C
 KIND_COLOURS = {"divergence": 0xF9A825, "record": 0x6A1B9A, "gap": 0x00838F}  # a regime alert: its new regime's
 

@@ -19,7 +19,6 @@ from bot.store.database import Repository, unit_of_work
 from bot.store.models import AlertRow, DeliveryRow, DeliveryStatus, EvaluationRow, RuleInstanceRow
 from bot.store.rule_state import row_key
 
-PENDING, SENT, FAILED, SKIPPED = (s.value for s in DeliveryStatus)
 _ERROR_LIMIT = 255
 
 
@@ -64,7 +63,7 @@ class AlertHistoryRepo(Repository):
         async with self._read() as session:
             rows = await session.execute(
                 select(DeliveryRow.platform, due_now.label("due"), func.count())
-                .where(DeliveryRow.status == PENDING)
+                .where(DeliveryRow.status == DeliveryStatus.PENDING)
                 .group_by(DeliveryRow.platform, due_now)
             )
             counts = DeliveryCounts()

@@ -26,7 +26,6 @@ from bot.store.alert_records import (
 from bot.store.database import Repository, affected
 from bot.store.models import AlertMediaRow, AlertRow, ChatRow, DeliveryRow, DeliveryStatus, RuleInstanceRow
 
-PENDING, SENT, FAILED, SKIPPED = (s.value for s in DeliveryStatus)
 _ERROR_LIMIT = 255
 
 
@@ -64,7 +63,7 @@ class OutboxRepo(Repository):
                      lease: timedelta, limit: int, bundles: bool, exclude: Collection[int]) -> list[ClaimedDelivery]:
         claimable = and_(
             DeliveryRow.id.not_in(list(exclude)) if exclude else true(),
-            DeliveryRow.status == PENDING,
+            DeliveryRow.status == DeliveryStatus.PENDING,
             DeliveryRow.platform == platform,
             DeliveryRow.not_before <= now,
             DeliveryRow.bundle.is_(bundles),
@@ -123,8 +122,8 @@ class OutboxRepo(Repository):
                 result = await session.execute(
                     update(DeliveryRow)
                     .where(DeliveryRow.id.in_(list(messages)), DeliveryRow.claim_token == token,
-                           DeliveryRow.status == PENDING)
-                    .values(status=SENT, sent_at=now, message_id=new_id, error=None, claim_token=None,
+                           DeliveryRow.status == DeliveryStatus.PENDING)
+                    .values(status=DeliveryStatus.SENT, sent_at=now, message_id=new_id, error=None, claim_token=None,
                             claimed_at=None, updated_at=now)
                     .returning(DeliveryRow.id)
                     .execution_options(synchronize_session=False)
@@ -133,7 +132,7 @@ class OutboxRepo(Repository):
         return [sum(1 for delivery_id in ids if delivery_id in updated) for ids, _, _ in items]
 
     async def mark_failed(self, ids: Sequence[int], token: str, now: datetime, error: str, *, attempted: bool) -> int:
-        values: dict[str, Any] = {"status": FAILED, "error": error[:_ERROR_LIMIT]}
+        values: dict[str, Any] = {"status": DeliveryStatus.FAILED, "error": error[:_ERROR_LIMIT]}
         if attempted:
             values["attempts"] = DeliveryRow.attempts + 1
         return await self._finish(ids, token, now, **values)
@@ -153,7 +152,7 @@ class OutboxRepo(Repository):
             result = await session.execute(
                 update(DeliveryRow)
                 .where(DeliveryRow.id.in_(list(ids)), DeliveryRow.claim_token == token,
-                       DeliveryRow.status == PENDING)
+                       DeliveryRow.status == DeliveryStatus.PENDING)
                 .values(claimed_at=await self._lease_clock(session, now))
                 .execution_options(synchronize_session=False)
             )
@@ -170,7 +169,7 @@ class OutboxRepo(Repository):
             result = await session.execute(
                 update(DeliveryRow)
                 .where(DeliveryRow.id.in_(list(ids)), DeliveryRow.claim_token == token,
-                       DeliveryRow.status == PENDING)
+                       DeliveryRow.status == DeliveryStatus.PENDING)
                 .values(claim_token=None, claimed_at=None, updated_at=now, **values)
                 .execution_options(synchronize_session=False)
             )
@@ -181,8 +180,8 @@ class OutboxRepo(Repository):
         async with self._write() as session:
             result = await session.execute(
                 update(DeliveryRow)
-                .where(DeliveryRow.chat_pk == chat_pk, DeliveryRow.status == PENDING)
-                .values(status=SKIPPED, claim_token=None, claimed_at=None, error=reason[:_ERROR_LIMIT],
+                .where(DeliveryRow.chat_pk == chat_pk, DeliveryRow.status == DeliveryStatus.PENDING)
+                .values(status=DeliveryStatus.SKIPPED, claim_token=None, claimed_at=None, error=reason[:_ERROR_LIMIT],
                         updated_at=now)
                 .execution_options(synchronize_session=False)
             )
@@ -195,7 +194,7 @@ class OutboxRepo(Repository):
         async with self._write() as session:
             for delivery_id in ids:
                 row = await session.get(DeliveryRow, delivery_id)
-                if row is None or row.claim_token != token or row.status != PENDING:
+                if row is None or row.claim_token != token or row.status != DeliveryStatus.PENDING:
                     continue
                 if row.chat_pk == new_chat_pk:
                     moved.append(delivery_id)
@@ -206,7 +205,7 @@ class OutboxRepo(Repository):
                     row.chat_pk = new_chat_pk
                     moved.append(delivery_id)
                 else:
-                    row.status, row.claim_token, row.claimed_at = SKIPPED, None, None
+                    row.status, row.claim_token, row.claimed_at = DeliveryStatus.SKIPPED, None, None
                     row.error = "chat moved; the new chat has its own delivery"
                 row.updated_at = now
         return moved
@@ -217,7 +216,7 @@ class OutboxRepo(Repository):
         """Has anything reached this chat since `since`?"""
         async with self._read() as session:
             found = await session.execute(
-                select(DeliveryRow.id).where(DeliveryRow.chat_pk == chat_pk, DeliveryRow.status == SENT,
+                select(DeliveryRow.id).where(DeliveryRow.chat_pk == chat_pk, DeliveryRow.status == DeliveryStatus.SENT,
                                              DeliveryRow.sent_at >= since).limit(1))
             return found.first() is not None
 
@@ -239,7 +238,7 @@ class OutboxRepo(Repository):
         async with self._read() as session:
             return int(await session.scalar(
                 select(func.count()).select_from(DeliveryRow).where(
-                    DeliveryRow.status == PENDING, DeliveryRow.platform.in_(list(platforms)),
+                    DeliveryRow.status == DeliveryStatus.PENDING, DeliveryRow.platform.in_(list(platforms)),
                     DeliveryRow.not_before <= now, DeliveryRow.claimed_at.is_not(None),
                     DeliveryRow.chat_pk.in_(select(ChatRow.id).where(ChatRow.active.is_(True))),
                 )
@@ -250,7 +249,7 @@ class OutboxRepo(Repository):
         async with self._read() as session:
             return int(await session.scalar(
                 select(func.count()).select_from(DeliveryRow).where(
-                    DeliveryRow.status == PENDING, DeliveryRow.platform.in_(list(platforms)),
+                    DeliveryRow.status == DeliveryStatus.PENDING, DeliveryRow.platform.in_(list(platforms)),
                     DeliveryRow.not_before <= now,
                     DeliveryRow.chat_pk.in_(select(ChatRow.id).where(ChatRow.active.is_(True))),
                 )

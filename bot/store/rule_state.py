@@ -38,7 +38,6 @@ from bot.store.preferences import QuietHours
 from bot.store.universe_subscriptions import subscription_match
 from bot.store.values import load_kinds
 
-PENDING, SENT, FAILED, SKIPPED = (s.value for s in DeliveryStatus)
 _ERROR_LIMIT = 255
 
 
@@ -107,8 +106,8 @@ class RuleStateRepo(Repository):
                         await session.execute(self._insert(DeliveryRow).values(rows).on_conflict_do_nothing(
                             index_elements=["alert_id", "chat_pk"]
                         ))
-                    pending += sum(1 for row in rows if row["status"] == PENDING)
-                    skipped += sum(1 for row in rows if row["status"] == SKIPPED)
+                    pending += sum(1 for row in rows if row["status"] == DeliveryStatus.PENDING)
+                    skipped += sum(1 for row in rows if row["status"] == DeliveryStatus.SKIPPED)
             for note in notes:
                 await self._note(session, note, now)
         return RunTotals(alerts, pending, skipped)
@@ -186,9 +185,10 @@ def _delivery_rows(
             continue
         if alert.delivery == SEND:
             when = release(recipient, now)
-            status, not_before, bundle, error = PENDING, when.not_before, when.bundle, None
+            status, not_before, bundle, error = DeliveryStatus.PENDING, when.not_before, when.bundle, None
         else:
-            status, not_before, bundle, error = SKIPPED, now, False, "catch-up: an older session, not sent"
+            status, not_before, bundle = DeliveryStatus.SKIPPED, now, False
+            error = "catch-up: an older session, not sent"
         rows.append({"alert_id": alert_id, "chat_pk": recipient.chat_pk, "platform": recipient.platform,
                      "status": status, "bundle": bundle, "not_before": not_before, "attempts": 0,
                      "error": error, "created_at": now, "updated_at": now})

@@ -90,7 +90,7 @@ def new_client(settings: Settings, rate_limits: RateLimitCounter) -> discord.Cli
     client = discord.Client(intents=intents, chunk_guilds_at_startup=False, guild_ready_timeout=0.5,
                             allowed_mentions=discord.AllowedMentions.none(), http_trace=rate_limits.trace)
     client.http.__class__ = PointedHTTP  # the instance discord.py built, with its two endpoints moved
-    http: PointedHTTP = client.http  # type: ignore[assignment]
+    http: PointedHTTP = client.http  # type: ignore[assignment]  # its class was swapped just above
     http.api_base = settings.discord_api_base_url.rstrip("/")
     http.gateway = yarl.URL(settings.discord_gateway_url)
     return client

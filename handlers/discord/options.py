@@ -63,7 +63,7 @@ class WindowValue(_Text):
         except WindowError as exc:
             raise OptionError(str(exc)) from None
 
-    async def autocomplete(self, interaction: discord.Interaction, value: str, /  # type: ignore[override]
+    async def autocomplete(self, interaction: discord.Interaction, value: str, /  # type: ignore[override]  # str choices: a narrower Choice type
                            ) -> list[app_commands.Choice[str]]:
         return _choices(suggestions(OptionKind.WINDOW, str(value)))
 
@@ -87,7 +87,7 @@ class TickerValue(_Text):
             raise OptionError(f"Unknown ticker '{shown(text)}'. Known: {', '.join(known_symbols())} (see /assets)")
         return asset.symbol
 
-    async def autocomplete(self, interaction: discord.Interaction, value: str, /  # type: ignore[override]
+    async def autocomplete(self, interaction: discord.Interaction, value: str, /  # type: ignore[override]  # str choices: a narrower Choice type
                            ) -> list[app_commands.Choice[str]]:
         typed = str(value)
         found = suggestions(self.kind, typed)
@@ -132,7 +132,7 @@ class SeveralValue(_Text):
             raise OptionError(f"{start}: {', '.join(self.allowed)} (several: comma-separated, e.g. regime,gap)")
         return ",".join(dict.fromkeys(words))
 
-    async def autocomplete(self, interaction: discord.Interaction, value: str, /  # type: ignore[override]
+    async def autocomplete(self, interaction: discord.Interaction, value: str, /  # type: ignore[override]  # str choices: a narrower Choice type
                            ) -> list[app_commands.Choice[str]]:
         done, _, typing = str(value).lower().rpartition(",")
         chosen = [w.strip() for w in done.split(",") if w.strip()]

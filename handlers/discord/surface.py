@@ -96,9 +96,9 @@ class DiscordSurface:
             return
         try:
             if self.interaction.response.is_done():
-                await self.interaction.edit_original_response(**parts.edit_kwargs())  # type: ignore[arg-type]
+                await self.interaction.edit_original_response(**parts.edit_kwargs())  # type: ignore[arg-type]  # keyword arguments built per message
             else:
-                await self.interaction.response.edit_message(**parts.edit_kwargs())  # type: ignore[arg-type]
+                await self.interaction.response.edit_message(**parts.edit_kwargs())  # type: ignore[arg-type]  # keyword arguments built per message
         finally:
             parts.done()
 

@@ -80,10 +80,10 @@ class DiscordTransport:
         self._connection: asyncio.Task[None] | None = None
         self.tree = TableTree(self.client, self._run, self._refuse)
         self.client.add_dynamic_items(command_button(self._press))
-        self.client.on_interaction = self._on_interaction  # type: ignore[attr-defined]
-        self.client.on_guild_available = self._on_guild  # type: ignore[attr-defined]
-        self.client.on_guild_join = self._on_guild  # type: ignore[attr-defined]
-        self.client.on_guild_channel_update = self._on_channel_update  # type: ignore[attr-defined]
+        self.client.on_interaction = self._on_interaction  # type: ignore[attr-defined]  # discord.py's event hooks are set by name
+        self.client.on_guild_available = self._on_guild  # type: ignore[attr-defined]  # discord.py's event hooks are set by name
+        self.client.on_guild_join = self._on_guild  # type: ignore[attr-defined]  # discord.py's event hooks are set by name
+        self.client.on_guild_channel_update = self._on_channel_update  # type: ignore[attr-defined]  # discord.py's event hooks are set by name
 
     # ------------------------------------------------------------ life cycle
 
@@ -142,7 +142,7 @@ class DiscordTransport:
             text = command_text(command, values, self.settings.default_pair)
             chat, note = chat_context(interaction), None
             if channel is not None or role is not None:
-                target = await self._elsewhere(interaction, channel, role)  # type: ignore[arg-type]
+                target = await self._elsewhere(interaction, channel, role)  # type: ignore[arg-type]  # resolved by discord.py to its models
                 if isinstance(target, str):
                     await answer_privately(interaction, target)
                     return

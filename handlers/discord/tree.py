@@ -69,7 +69,7 @@ def _can_post_check(interaction: discord.Interaction) -> bool:
     return True
 
 
-def app_command(command: Command, run: Run) -> app_commands.Command:  # type: ignore[type-arg]
+def app_command(command: Command, run: Run) -> app_commands.Command:  # type: ignore[type-arg]  # its generics describe a cog we don't have
     async def callback(interaction: discord.Interaction, **values: object) -> None:
         await run(interaction, command, {name: value for name, value in values.items() if value is not None})
 
@@ -82,7 +82,7 @@ def app_command(command: Command, run: Run) -> app_commands.Command:  # type: ig
     extra = DISCORD_OPTIONS.get(command.name, ())
     for name, annotation, _ in extra:
         parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
-    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]  # the signature discord.py reads options from
     callback.__qualname__ = callback.__name__ = f"slash_{command.name}"
     app_commands.describe(**{o.name: o.description[:100] for o in command.options},
                           **{name: description for name, _, description in extra})(callback)
