@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from bot.alerts.kinds import DEFAULT_KINDS
-from bot.alerts.payload import instance_key
-from bot.alerts.preview import Preview
 from bot.analysis.errors import AnalysisError
 from bot.assets import Asset, find_asset
 from bot.market.errors import NoData
 from bot.ports.reply import Reply, error_reply
 from bot.ports.services import Services
-from bot.render.alert_text import alert_fields, history_text, preview_text
 from bot.store.alert_records import InstanceKey
 from bot.windows import parse_window
 from handlers.parsing import UsageError, parse_pair_args
 from handlers.registry import ASSET, BENCHMARK, COMMANDS, Option, OptionKind, Request, command
+
+if TYPE_CHECKING:
+    from bot.alerts.preview import Preview
 
 HISTORY_DEFAULT, HISTORY_MAX = 10, 30
 
@@ -31,6 +32,7 @@ HISTORY_DEFAULT, HISTORY_MAX = 10, 30
                     max_value=HISTORY_MAX),),
 )
 async def history_command(req: Request) -> Reply:
+    from bot.render.alert_text import history_text
     count = _count(req.args[0]) if len(req.args) == 1 else None
     if req.args and not count:
         return error_reply(f"Give how many alerts to show, as a number from 1 to {HISTORY_MAX}, e.g. /history 20",
@@ -61,6 +63,8 @@ def _count(word: str) -> int | None:
     options=(ASSET, BENCHMARK),
 )
 async def preview_command(req: Request) -> Reply:
+    from bot.alerts.payload import instance_key
+    from bot.render.alert_text import alert_fields, preview_text
     settings = req.services.settings
     try:
         query = parse_pair_args(req.args, settings.default_pair, settings.default_window, allow_window=False) \
@@ -104,6 +108,7 @@ async def _preview(services: Services, wanted: Wanted) -> tuple[Preview | None, 
     """The replay of every wanted pair that has prices, and the others with the reason they have none (a
     ticker without bundled history in snapshot mode, a leg whose live fetch failed, a ticker no longer
     known). None when no pair has any."""
+    from bot.alerts.preview import Preview
     symbols = {symbol for key, _ in wanted for symbol in (key.asset, key.benchmark)}
     assets = {symbol: find_asset(symbol) for symbol in sorted(symbols)}
     await services.market.refresh([asset for asset in assets.values() if asset is not None])

@@ -7,8 +7,6 @@ from typing import Any
 
 from bot.assets import Asset, all_assets, find_asset, is_custom
 from bot.ports.reply import Reply
-from bot.render.alert_text import evaluation_status_lines
-from bot.render.status import status_lines
 from bot.store import StoreUnavailable
 from handlers.registry import Request, command
 
@@ -42,6 +40,8 @@ async def _assets_to_show(req: Request) -> list[Asset]:
          "old it is, and the last error of its sources; then the alert engine's status: the last session "
          "evaluated, sessions waiting for data and rule instances that could not be evaluated.")
 async def status_command(req: Request) -> Reply:
+    from bot.render.alert_text import evaluation_status_lines
+    from bot.render.status import status_lines
     services = req.services
     market = services.market
     mode = services.settings.market_data.value

@@ -13,7 +13,6 @@ from bot.analysis.errors import AnalysisError
 from bot.assets import Asset
 from bot.market.errors import NoData
 from bot.ports.reply import Button, Reply, error_reply
-from bot.render import gap_text
 from bot.windows import parse_window
 from handlers.parsing import UsageError, failure_reply, parse_pair_args, shown
 from handlers.registry import ASSET, BENCHMARK, COMMANDS, Option, OptionKind, Request, command
@@ -87,6 +86,7 @@ def parse_gap_args(args: list[str], default_pair: str, default_window: str) -> G
     chart=True, options=(ASSET, BENCHMARK, SINCE),
 )
 async def gap_command(req: Request) -> Reply:
+    from bot.render import gap_text
     usage = COMMANDS["gap"].usage
     settings = req.services.settings
     try:

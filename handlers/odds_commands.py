@@ -6,12 +6,9 @@ from __future__ import annotations
 import asyncio
 
 from bot.analysis.errors import AnalysisError
-from bot.analysis.gap_results import CoupledNow
-from bot.analysis.odds import OddsService
 from bot.assets import all_assets
 from bot.market.errors import NoData
 from bot.ports.reply import Button, Reply, error_reply
-from bot.render import odds_text
 from bot.render.text import day
 from bot.windows import parse_window
 from handlers.gap_commands import SINCE, GapQuery, parse_gap_args
@@ -45,6 +42,9 @@ def parse_odds_args(args: list[str], default_pair: str, default_window: str) -> 
     chart=True, options=(ASSET, BENCHMARK, SINCE, POOLED),
 )
 async def odds_command(req: Request) -> Reply:
+    from bot.analysis.gap_results import CoupledNow
+    from bot.analysis.odds import OddsService
+    from bot.render import odds_text
     usage = COMMANDS["odds"].usage
     settings = req.services.settings
     try:

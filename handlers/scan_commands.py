@@ -7,17 +7,16 @@ import re
 from dataclasses import dataclass
 
 from bot.analysis.errors import AnalysisError
-from bot.analysis.scan_results import MATRIX_MAX_ASSETS
+from bot.analysis.scan_results import MATRIX_MAX_ASSETS, SCAN_TOP
 from bot.assets import Asset, all_assets
 from bot.market.errors import NoData
 from bot.ports.reply import Reply, error_reply
-from bot.render import scan_text
 from bot.windows import Window, WindowError, looks_like_window, parse_window
 from handlers.parsing import UsageError, resolve_asset, shown
 from handlers.registry import COMMANDS, WINDOW, Option, OptionKind, Request, command
 
 MAX_TOP = 50  # the most rows a slash command offers (a chat message holds about that many)
-TOP = Option("top", OptionKind.INT, f"How many pairs to show (default {scan_text.SCAN_TOP})",
+TOP = Option("top", OptionKind.INT, f"How many pairs to show (default {SCAN_TOP})",
              placeholder="top N", max_value=MAX_TOP)
 ASSETS = Option("assets", OptionKind.TEXT, "Tickers to include, e.g. ETH BTC SPY (default: the universe)",
                 placeholder="assets…")
@@ -105,11 +104,12 @@ def _failure(exc: Exception, name: str) -> Reply:
     "fall: (atanh ρ_then − atanh ρ_now) / √(1/(n_now−3) + 1/(n_then−3) − 2m/√(n_now·n_then·(n_now−3)(n_then−3))), "
     "m the returns both windows share, about N(0,1) under no change at every window (a ranking aid, not a test; "
     "ties: larger divergence z first). Each row: correlation now and then, regime, divergence z, n. "
-    f"Window as in /corr (default 90d); top N rows (default {scan_text.SCAN_TOP}).\n"
+    f"Window as in /corr (default 90d); top N rows (default {SCAN_TOP}).\n"
     "Examples: /scan · /scan 1y · /scan 30d top 5",
     options=(WINDOW, TOP),
 )
 async def scan_command(req: Request) -> Reply:
+    from bot.render import scan_text
     usage = COMMANDS["scan"].usage
     try:
         query = parse_scan_args(req.args, req.services.settings.default_window)
@@ -126,7 +126,7 @@ async def scan_command(req: Request) -> Reply:
     if query.top is not None and query.top > result.universe_size:
         hint = f" (a {query.top}-day window is written {query.top}d)" if query.bare_top else ""
         return error_reply(f"top N goes up to {result.universe_size}, the pairs in the universe{hint}", usage)
-    top = query.top or scan_text.SCAN_TOP
+    top = query.top or SCAN_TOP
     return Reply(text=scan_text.scan_text(result, top), data=scan_text.scan_fields(result, top))
 
 
@@ -138,6 +138,7 @@ async def scan_command(req: Request) -> Reply:
     chart=True, options=(WINDOW, ASSETS),
 )
 async def matrix_command(req: Request) -> Reply:
+    from bot.render import scan_text
     usage = COMMANDS["matrix"].usage
     try:
         window, assets = parse_matrix_args(req.args, req.services.settings.default_window)

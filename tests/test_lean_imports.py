@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ["matplotlib", "sqlalchemy", "alembic", "ccxt", "yfinance", "telegram", "discord", "aiohttp", "redis",
-         "exchange_calendars"]  # the calendars cost half an `import pandas`: /help needs no session
+         "exchange_calendars", "pandas", "numpy"]  # /help reads the command table: no maths, no sessions
 
 PROBE = """
 import io, json, sys, contextlib

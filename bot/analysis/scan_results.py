@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+SCAN_TOP = 10  # rows a chat sees by default; --json lists them all
 MATRIX_MAX_ASSETS = 16  # more cells than this would not be readable in a chat photo
 SNAPSHOT_LEFT_OUT = "no bundled history: live data only"
 

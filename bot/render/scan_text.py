@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from bot.analysis.results import AsOf
-from bot.analysis.scan_results import LeftOut, MatrixData, ScanResult, ScanRow, SkippedPair
+from bot.analysis.scan_results import SCAN_TOP, LeftOut, MatrixData, ScanResult, ScanRow, SkippedPair
 from bot.analytics.scan import LOOKBACK
 from bot.render.text import (
     ALIGNMENT_WORDS,
@@ -21,7 +21,6 @@ from bot.render.text import (
     years_of_data,
 )
 
-SCAN_TOP = 10  # rows a chat sees by default; --json lists them all
 MAX_REASONS = 3  # pairs without an answer named with their reason; the rest are counted
 
 
