@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, MarketDataMode, load_settings
+from bot.config import ConfigError, MarketDataMode, Settings, load_settings
 from bot.telemetry.logs import SecretMaskFilter
 
 TOKEN = "1234:FAKE-token-for-tests-only"
@@ -121,3 +123,10 @@ def test_no_secret_reaches_a_log_line_in_either_format(log_format, monkeypatch):
         records = [json.loads(line) for line in lines]  # every line is one JSON object
         assert all({"level", "logger", "message"} <= set(record) for record in records)
         assert sum("exception" in record for record in records) == len(secrets)
+
+
+def test_every_setting_is_listed_in_env_example():
+    listed = (Path(__file__).resolve().parents[1] / ".env.example").read_text(encoding="utf-8")
+    missing = [name.upper() for name in Settings.model_fields
+               if not re.search(rf"^#? ?{name.upper()}=", listed, re.MULTILINE)]
+    assert missing == []
