@@ -14,7 +14,8 @@ until the other process leads, by its /healthz) and each worker's peak RSS (VmHW
 
 The bot paces itself at Telegram's 30 a second (bot/sending/ratelimit.py TELEGRAM_LIMITS, shared through Redis): a
 `--limit` above 30 measures the bot's pacing rather than the fake's, one below shows it living with 429s.
-The harness is tests/reliability/scale_support.py, the one tests/reliability/test_scale_out.py uses.
+The harness is tests/reliability/scale_support.py (with scale_deployment.py and scale_fan_out.py), the one
+tests/reliability/test_scale_out.py uses.
 """
 
 from __future__ import annotations
@@ -29,14 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.reliability.scale_support import (  # noqa: E402
-    DEFAULT_REDIS,
-    deployment,
-    fan_out,
-    firing_pair,
-    postgres_url,
-    service_problem,
-)
+from tests.reliability.scale_deployment import deployment  # noqa: E402
+from tests.reliability.scale_fan_out import fan_out, firing_pair  # noqa: E402
+from tests.reliability.scale_support import DEFAULT_REDIS, postgres_url, service_problem  # noqa: E402
 
 RUNS = {"1": (1, False, True), "2": (2, False, True), "kill": (2, True, True), "2-no-redis": (2, False, False)}
 

@@ -15,7 +15,8 @@ from bot.sending.ratelimit import PlatformLimiter, PlatformLimits
 from bot.store import Store, open_store
 from handlers.discord.transport import DiscordTransport
 from handlers.quotas import CommandQuotas, QuotaLimits
-from tests.discord.fake_discord import TOKEN, FakeDiscord
+from tests.discord.fake_constants import TOKEN
+from tests.discord.fake_discord import FakeDiscord
 from tests.telegram.conftest import services_with, shared_services  # noqa: F401  (fixture)
 
 FAST_LIMITS = PlatformLimits(per_second=10_000, per_chat_per_second=10_000)

@@ -16,7 +16,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from tests.discord.fake_discord import (
+from tests.discord.fake_constants import (
     ADMINISTRATOR,
     ALL_PERMISSIONS,
     APP_ID,
@@ -30,11 +30,8 @@ from tests.discord.fake_discord import (
     SEND_MESSAGES,
     TOKEN,
     USER_ID,
-    FakeDiscord,
-    patch_discord,
-    start_client,
-    stop_client,
 )
+from tests.discord.fake_discord import FakeDiscord, patch_discord, start_client, stop_client
 
 
 def _png(width: int = 3, height: int = 2) -> bytes:

@@ -18,7 +18,7 @@ from handlers.discord.slash import MANAGE_CHANNELS
 from handlers.discord.transport import DiscordTransport
 from handlers.quotas import CommandQuotas
 from tests.discord.conftest import FAST_LIMITS, make_transport
-from tests.discord.fake_discord import (
+from tests.discord.fake_constants import (
     ATTACH_FILES,
     CHANNEL_ID,
     CHANNEL_MESSAGE_WITH_SOURCE,
@@ -28,8 +28,8 @@ from tests.discord.fake_discord import (
     GUILD_ID,
     UPDATE_MESSAGE,
     USER_ID,
-    FakeDiscord,
 )
+from tests.discord.fake_discord import FakeDiscord
 
 MODERATOR = USER_ID + 7
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64  # stands in for the chart (the fake stores what it gets)

@@ -10,14 +10,8 @@ import sys
 from pathlib import Path
 
 from bot.store import open_store
-from tests.discord.fake_discord import (
-    CHANNEL_ID,
-    DEFAULT_MEMBER_PERMISSIONS,
-    GUILD_ID,
-    TOKEN,
-    USER_ID,
-    FakeDiscord,
-)
+from tests.discord.fake_constants import CHANNEL_ID, DEFAULT_MEMBER_PERMISSIONS, GUILD_ID, TOKEN, USER_ID
+from tests.discord.fake_discord import FakeDiscord
 from tests.telegram import updates
 from tests.telegram.fake_bot_api import TOKEN as TELEGRAM_TOKEN
 from tests.telegram.fake_bot_api import FakeBotAPI

@@ -13,7 +13,7 @@ from bot.store import Store
 from handlers.discord.slash import MANAGE_CHANNELS
 from handlers.registry import COMMANDS
 from tests.discord.conftest import make_transport
-from tests.discord.fake_discord import (
+from tests.discord.fake_constants import (
     ATTACH_FILES,
     CHANNEL_ID,
     DEFAULT_APP_PERMISSIONS,
@@ -23,8 +23,8 @@ from tests.discord.fake_discord import (
     SEND_MESSAGES,
     UPDATE_MESSAGE,
     USER_ID,
-    FakeDiscord,
 )
+from tests.discord.fake_discord import FakeDiscord
 
 MODERATOR = USER_ID + 7
 

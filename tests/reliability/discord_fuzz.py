@@ -41,7 +41,7 @@ from handlers.discord.slash import MANAGE_CHANNELS
 from handlers.discord.transport import DiscordTransport
 from handlers.registry import COMMANDS, ChatContext, Option, OptionKind
 from tests.discord.conftest import discord_settings, make_transport
-from tests.discord.fake_discord import (
+from tests.discord.fake_constants import (
     APPLICATION_COMMAND_AUTOCOMPLETE_RESULT,
     ATTACH_FILES,
     AUTOCOMPLETE,
@@ -54,11 +54,9 @@ from tests.discord.fake_discord import (
     OWNER_ID,
     SEND_MESSAGES,
     USER_ID,
-    Call,
-    FakeDiscord,
-    FakeInteraction,
-    FakeMessage,
 )
+from tests.discord.fake_discord import FakeDiscord
+from tests.discord.fake_records import Call, FakeInteraction, FakeMessage
 from tests.reliability.adapter_checks import APOLOGY, LogCatcher, catching_logs, command_name, weighted
 from tests.reliability.command_fuzz import SPECIAL, _pools, argument, keep_short
 from tests.telegram.conftest import services_with

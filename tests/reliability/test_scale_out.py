@@ -1,6 +1,7 @@
 """Scale-out, end to end: real `python -m bot run` processes (Telegram webhook mode, HTTP_PORT for /healthz and
 /metrics) on one PostgreSQL database and one Redis, against one fake Telegram that answers 429 as Telegram does
-(30 messages a second per token, one a second per chat). Harness: tests/reliability/scale_support.py.
+(30 messages a second per token, one a second per chat). Harness: tests/reliability/scale_support.py,
+scale_deployment.py and scale_fan_out.py.
 
 - a worker SIGKILLed in the middle of a 2,000-chat fan-out: every chat gets the alert; the only repeats are
   messages that were accepted but not yet recorded as sent when it died;
@@ -22,16 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.scale_support import (
-    Deployment,
-    Worker,
-    command,
-    deployment,
-    eventually,
-    fan_out,
-    firing_pair,
-    service_problem,
-)
+from tests.reliability.scale_deployment import Deployment, deployment
+from tests.reliability.scale_fan_out import fan_out, firing_pair
+from tests.reliability.scale_support import Worker, command, eventually, service_problem
 
 CHATS = 2_000
 KILL_AFTER = 600  # of CHATS messages accepted: a third of the way
