@@ -57,7 +57,8 @@ def _run(tmp_path: Path, log_format: str, *args: str, stdin: str = "", **extra: 
                           cwd=tmp_path, env=env, timeout=120)
 
 
-@pytest.mark.parametrize("log_format", ["text", "json"])
+# text in `make test`; the JSON format's run (the same commands, 35 s) with the long runs of `make test-reliability`
+@pytest.mark.parametrize("log_format", ["text", pytest.param("json", marks=pytest.mark.reliability)])
 def test_no_webhook_secret_reaches_the_output_of_any_command_at_debug(tmp_path: Path, receiver: str,
                                                                       log_format: str):
     slack = f"{receiver}/services/T0SECRET/B0SECRET/{SLACK_SECRET}"
