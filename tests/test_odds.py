@@ -51,6 +51,13 @@ async def test_a_coupled_pair_without_a_date_says_so_in_one_line(services):
     assert reply.buttons[0][0].command == "/odds ETH RUT since 2025-07-18"
 
 
+async def test_a_coupled_pair_after_the_data_says_the_data_is_stale_first(services):
+    reply = await ask(services, "/odds ETH RUT", as_of="2026-03-02")
+    first, second = reply.text.splitlines()
+    assert first == "The bundled data ends on 2026-01-16: numbers below are as of that day, not 2026-03-02."
+    assert second.startswith("ETH and small caps are coupled since 2025-10-27") and reply.data["stale"] is True
+
+
 async def test_no_comparable_episode_is_said_in_one_line(services):
     reply = await ask(services, "/odds ETH RUT since 2025-07-25")
     assert reply.ok and len(reply.text.splitlines()) == 1

@@ -145,9 +145,10 @@ def coupled_text(now: CoupledNow, suggested: str | None) -> str:
     """One line: a coupled pair has no gap open."""
     pair = now.pair
     anyway = f"; {suggested} asks about the last one anyway" if suggested else ""
-    return (f"{pair.asset.symbol} and {pair.benchmark.label} are coupled since {day(pair.regime_since)} "
+    line = (f"{pair.asset.symbol} and {pair.benchmark.label} are coupled since {day(pair.regime_since)} "
             f"({pair.window.long_label} correlation {num(pair.correlation)}, as of {day(pair.when)}, data: "
             f"{source_words(pair.sources, pair.source)}): no gap open, nothing to weigh{anyway}.")
+    return f"{as_of_line(pair.as_of)}\n{line}" if pair.as_of.stale else line
 
 
 # ---- fields -----------------------------------------------------------------------------------------------
