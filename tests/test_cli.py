@@ -93,3 +93,17 @@ def test_a_chart_path_that_cannot_be_written_is_one_line_and_status_2(tmp_path):
     assert out.stderr.strip() == ("decoupler: can't write the chart to /dev/null/x.png: a part of that path is a file, "
                                   "not a folder")
     assert "Traceback" not in out.stderr and out.stdout == ""
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    """`alerts … --json | head -c 100`: the pipe closes under the replay's output."""
+    env = {**os.environ, "MARKET_DATA": "snapshot", "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "alerts", "--pair", "ETH:RUT", "--from", "2021-01-01", "--json"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.read(100)
+    process.stdout.close()
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 0
+    assert "Traceback" not in errors and "BrokenPipe" not in errors

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import NoReturn
 
@@ -113,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(_run(settings, args))
     except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:  # `… --json | head`: the reader has all it wanted; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
         return 0
 
 
