@@ -96,3 +96,48 @@ def test_replay_can_resume_from_a_saved_state():
     assert isinstance(first.final, RegimeState)
     rest = regime_history(rho.iloc[7:], rho.iloc[7:], state=first.final)
     assert first.changes + rest.changes == whole.changes
+
+
+# ---- the rank correlation asked only where it matters (a cold /corr of a long window) ----------------
+
+
+@pytest.fixture(scope="module")
+def eth_rut_returns() -> pd.DataFrame:
+    from bot.market import calendars
+    from bot.market.align import align, aligned_returns
+    from tests.helpers import leg
+
+    return aligned_returns(align(leg("ETH"), leg("RUT"), calendars.session_closes()))
+
+
+@pytest.mark.parametrize("days", [30, 90, 365, 1000, 3000])
+def test_lazy_rank_correlation_replays_the_same_regimes(eth_rut_returns, days):
+    from bot.analytics import correlation as corr
+
+    ra, rb = eth_rut_returns["ra"], eth_rut_returns["rb"]
+    rho = corr.rolling_pearson(ra, rb, days)
+    lazy = corr.WindowSpearman(ra, rb, days)
+    whole = regime_history(rho, corr.rolling_spearman(ra, rb, days))
+    asked = regime_history(rho, lazy)
+    pd.testing.assert_series_equal(asked.adopted, whole.adopted)
+    pd.testing.assert_series_equal(asked.adopted_since, whole.adopted_since)
+    pd.testing.assert_series_equal(asked.candidate, whole.candidate)
+    pd.testing.assert_series_equal(asked.candidate_count, whole.candidate_count)
+    pd.testing.assert_series_equal(asked.candidate_since, whole.candidate_since)
+    assert asked.changes == whole.changes
+    assert asked.final == whole.final
+    if days >= 1000:  # the point: a long window ranks a small part of its windows, not all of them
+        assert lazy.computed < len(ra) // 5
+
+
+def test_window_spearman_is_the_window_by_window_value(eth_rut_returns):
+    from bot.analytics import correlation as corr
+
+    ra, rb = eth_rut_returns["ra"], eth_rut_returns["rb"]
+    lazy = corr.WindowSpearman(ra, rb, 1000)
+    rolled = corr.rolling_spearman(ra, rb, 1000)  # windows over 400 returns: ranked one by one, like `lazy`
+    for i in (0, 13, 14, 500, len(ra) - 1):
+        assert lazy(i) == pytest.approx(rolled.iloc[i], abs=0, nan_ok=True)
+    assert lazy.at(ra.index[500]) == lazy(500)
+    assert np.isnan(lazy.at(pd.Timestamp("1990-01-01")))
+    assert len(lazy) == len(ra)

@@ -109,7 +109,7 @@ class PairAnalyzer:
         def compute() -> WindowHistory:
             ra, rb = data.returns["ra"], data.returns["rb"]
             pearson = corr.rolling_pearson(ra, rb, window.days)
-            spearman = corr.rolling_spearman(ra, rb, window.days)
+            spearman = corr.WindowSpearman(ra, rb, window.days)
             return WindowHistory(
                 window,
                 pearson,
@@ -252,7 +252,7 @@ class PairAnalyzer:
                     None if since is None or pd.isna(since) else since,
                     float(history.pearson.get(when, np.nan)),
                     int(history.n_obs.get(when, 0)),
-                    float(history.spearman.get(when, np.nan)),
+                    history.spearman.at(when),
                     _candidate_at(history.regimes, when, self.thresholds.dwell),
                 )
             )

@@ -67,7 +67,7 @@ class WindowHistory:
 
     window: Window
     pearson: pd.Series
-    spearman: pd.Series
+    spearman: corr.WindowSpearman  # ranked only where asked: the regime replay needs few of its windows
     n_obs: pd.Series
     beta: pd.Series
     regimes: RegimeHistory

@@ -112,11 +112,55 @@ def rolling_beta(ra: pd.Series, rb: pd.Series, days: int) -> pd.Series:
 MATRIX_MAX_WIDTH = 400  # windows up to this many observations are ranked all at once (n x width matrix)
 
 
+def window_starts(index: pd.DatetimeIndex, days: int) -> np.ndarray:
+    """Position of the first observation of the calendar-span window ending at each observation."""
+    dates = index.to_numpy()
+    starts: np.ndarray = np.searchsorted(dates, dates - np.timedelta64(days, "D"), side="right")
+    return starts
+
+
+class WindowSpearman:
+    """The Spearman of the calendar-span window ending at observation i, computed when first asked, then kept.
+
+    Ranking every window of a long history is most of a cold /corr's time (about 0.3 s for a window of years),
+    while the regime replay needs the rank correlation only on the dates where a change could be building
+    (`regime_history`). Each value is `spearman` of that window, as `rolling_spearman` and the alert replay
+    compute it."""
+
+    def __init__(self, ra: pd.Series, rb: pd.Series, days: int):
+        self.index = pd.DatetimeIndex(ra.index)
+        self._x, self._y = ra.to_numpy(float), rb.to_numpy(float)
+        self._starts = window_starts(self.index, days)
+        self._values: dict[int, float] = {}
+
+    def __len__(self) -> int:
+        return len(self._x)
+
+    def __call__(self, i: int) -> float:
+        value = self._values.get(i)
+        if value is None:
+            start = int(self._starts[i])
+            enough = i + 1 - start >= MIN_OBS
+            value = spearman(self._x[start : i + 1], self._y[start : i + 1]) if enough else math.nan
+            self._values[i] = value
+        return value
+
+    def at(self, when: pd.Timestamp) -> float:
+        """The value at an observation date; NaN for a date that is not one."""
+        if when not in self.index:
+            return math.nan
+        return self(int(self.index.get_loc(when)))
+
+    @property
+    def computed(self) -> int:
+        """How many windows were ranked so far."""
+        return len(self._values)
+
+
 def rolling_spearman(ra: pd.Series, rb: pd.Series, days: int) -> pd.Series:
     """Spearman of each calendar-span window ending at each observation (NaN below MIN_OBS)."""
-    dates = ra.index.to_numpy()
-    starts = np.searchsorted(dates, dates - np.timedelta64(days, "D"), side="right")
-    lengths = np.arange(len(dates)) + 1 - starts
+    starts = window_starts(pd.DatetimeIndex(ra.index), days)
+    lengths = np.arange(len(starts)) + 1 - starts
     x, y = ra.to_numpy(float), rb.to_numpy(float)
     if len(x) and lengths.max() <= MATRIX_MAX_WIDTH:
         out = _spearman_by_matrix(x, y, starts, int(lengths.max()))

@@ -10,6 +10,7 @@ a change is building (docs/methods.md §4.6).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -73,20 +74,40 @@ class RegimeHistory:
     candidate_since: pd.Series
 
 
+def needs_rank(state: RegimeState, rho: float, th: Thresholds = DEFAULT_THRESHOLDS) -> bool:
+    """Whether `step` can come out differently for different rank correlations. It can't when rho is NaN (the
+    state stays) or when rho classifies as the adopted regime with no dwell in progress (the state stays too)."""
+    if math.isnan(rho):
+        return False
+    return classify(rho, state.adopted, th) is not state.adopted or state.candidate is not None
+
+
 def regime_history(
     rho: pd.Series,
-    rho_rank: pd.Series,
+    rho_rank: pd.Series | Callable[[int], float],
     th: Thresholds = DEFAULT_THRESHOLDS,
     state: RegimeState | None = None,
 ) -> RegimeHistory:
+    """Replay `step` over a history. `rho_rank` is the rank correlation aligned with `rho`, or a function of the
+    position that gives it (e.g. `WindowSpearman`): then it is asked only where `needs_rank`, and rho stands in
+    elsewhere, which leaves the state as any rank correlation would."""
     state = state or RegimeState()
+    if callable(rho_rank):
+        rank_at = rho_rank
+        lazy = True
+    else:
+        if len(rho_rank) != len(rho):
+            raise ValueError("rho and rho_rank must be aligned")
+        rank_at = rho_rank.to_numpy(float).__getitem__
+        lazy = False
     adopted: list[str | None] = []
     since: list[pd.Timestamp | None] = []
     candidate: list[str | None] = []
     count: list[int] = []
     candidate_since: list[pd.Timestamp | None] = []
     changes: list[RegimeChange] = []
-    for date, r, s in zip(rho.index, rho.to_numpy(float), rho_rank.to_numpy(float), strict=True):
+    for i, (date, r) in enumerate(zip(rho.index, rho.to_numpy(float), strict=True)):
+        s = rank_at(i) if not lazy or needs_rank(state, r, th) else r
         state, change = step(state, date, r, s, th)
         if change is not None:
             changes.append(change)
