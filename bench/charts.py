@@ -12,7 +12,10 @@ computed up front in this process, so only rendering is timed.
 2. Through `ChartRenderer.render_async` (what the bot does): the first chart (starts the render workers),
    `--n` cache misses one after another (round trip: pickling, the worker, the PNG back), `--users` users at
    once each asking `--windows` new windows one after another, the same requests all at once, and cache hits.
-3. Peak RSS (VmHWM) of this process, which never draws, and the RSS of the render workers.
+3. Through the command layer (`dispatch`, what every transport calls): `--users` users at once each asking
+   `/corr <new window>` `--windows` times, one after another — the analysis of each window (new to the bot,
+   31 days to 10 years) and its chart. The same as the transports see it, without their network.
+4. Peak RSS (VmHWM) of this process, which never draws, and the RSS of the render workers.
 """
 
 from __future__ import annotations
@@ -166,6 +169,41 @@ async def through_renderer(renderer: ChartRenderer, datas: list[ChartData], n: i
     print(f"{'cache hit':46s} n={len(hits):3d}  p50 {ms(p50)}  p90 {ms(p90)}")
 
 
+async def through_commands(users: int, windows: int, plain_p50: float) -> None:
+    """`--users` users each asking `--windows` new windows, one after another, all users at once: analysis and
+    chart (a window no one asked before, so nothing is cached), as a transport gets it from the runner."""
+    from bot.app import App
+    from bot.config import load_settings
+    from handlers.commands import dispatch
+
+    app = App(load_settings(market_data="snapshot", database_url="sqlite://"))
+    app.serving = True  # render workers, as `run` has them
+    services = app.services
+    try:
+        await services.charts.start_workers()  # as a running server has them
+        assert (await dispatch(services, "/corr 90d", want_chart=True)).ok  # loads the snapshot, first render
+        days = iter(np.random.default_rng(1).choice(np.arange(31, 3650), users * windows, replace=False))
+        mine = [[f"{next(days)}d" for _ in range(windows)] for _ in range(users)]
+
+        async def ask(window: str) -> float:
+            start = time.perf_counter()
+            reply = await dispatch(services, f"/corr {window}", want_chart=True)
+            assert reply.ok and reply.chart is not None, reply.text
+            return time.perf_counter() - start
+
+        async def user(asks: list[str]) -> list[float]:
+            return [await ask(window) for window in asks]
+
+        start = time.perf_counter()
+        each = [t for times in await asyncio.gather(*(user(asks) for asks in mine)) for t in times]
+        wall = time.perf_counter() - start
+        print(line(f"{users} users x {windows} new windows, /corr", each, plain_p50)
+              + f"  ({len(each) / wall:.1f} answers/s)")
+    finally:
+        await services.charts.aclose()
+        await app.close()
+
+
 async def main(n: int, users: int, windows: int) -> None:
     started = time.perf_counter()
     datas = build_datas(2 * (n + 1) + 2 * users * windows + 1)
@@ -189,6 +227,8 @@ async def main(n: int, users: int, windows: int) -> None:
     renderer = ChartRenderer()
     try:
         await through_renderer(renderer, datas[n + 1:], n, users, windows, plain_p50)
+        print("\n-- through the command layer: analysis and chart of new windows --")
+        await through_commands(users, windows, plain_p50)
         print("\n-- memory --")
         main_status = proc_status_mb()
         print(f"this process (never draws): peak RSS (VmHWM) {main_status.get('VmHWM', 0):.0f} MB, "

@@ -61,6 +61,8 @@ class Bench:
         self.fake = fake
         self.ids = itertools.count(900_000)
         self.failures = 0
+        # windows no one asked before, shared by every phase: a later phase's misses are misses too
+        self.fresh = iter(random.Random(0).sample(range(31, 3650), 3600))
 
     async def ask(self, window: str, timeout: float = 60) -> float | None:
         """One /corr from a new user; seconds from update handed out to photo received, None on failure."""
@@ -76,12 +78,11 @@ class Bench:
 
     async def users(self, n: int, seconds: float, windows: itertools.cycle | None) -> list[float]:
         samples: list[float] = []
-        fresh = iter(random.Random(0).sample(range(31, 3650), 3600))
         end = time.monotonic() + seconds
 
         async def user() -> None:
             while time.monotonic() < end:
-                window = next(windows) if windows is not None else f"{next(fresh)}d"
+                window = next(windows) if windows is not None else f"{next(self.fresh)}d"
                 latency = await self.ask(window)
                 if latency is not None:
                     samples.append(latency)

@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -158,6 +159,14 @@ def test_windows_render(rendered: Callable[..., tuple[ChartData, bytes]], window
     data, png = rendered("ETH:RUT", window, "light")
     assert data.window == parse_window(window)
     assert_chart_png(png)
+
+
+@pytest.mark.parametrize("window", ["1363d", "1400d"])  # 3.7 years shown: too few years, too many half-years
+def test_date_ticks_are_chosen_without_a_warning(analyzer: PairAnalyzer, window: str) -> None:
+    data = chart_data(analyzer, "ETH:RUT", window)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "AutoDateLocator was unable to pick..." lands in the log
+        assert_chart_png(render_pair_chart(data, "light"))
 
 
 @pytest.mark.parametrize(

@@ -20,8 +20,10 @@ FISHER_CLIP = 0.9999
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
-    x = np.asarray(x, float) - np.mean(x)
-    y = np.asarray(y, float) - np.mean(y)
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    x = x - x.sum() / len(x)  # np.mean's own arithmetic (a pairwise sum over n), without its dispatch
+    y = y - y.sum() / len(y)
     denom = math.sqrt(float(np.dot(x, x)) * float(np.dot(y, y)))
     return float(np.dot(x, y) / denom) if denom > 0 else math.nan
 
@@ -29,12 +31,17 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
 def average_ranks(values: np.ndarray) -> np.ndarray:
     """Ranks 1..n with ties sharing their average rank (as Spearman needs)."""
     values = np.asarray(values, float)
-    order = np.argsort(values, kind="mergesort")
+    n = len(values)
+    order = np.argsort(values)  # any order of equal values gives them the same average rank
     sorted_vals = values[order]
-    ranks = np.empty(len(values), float)
+    ranks = np.empty(n, float)
+    new_run = sorted_vals[1:] != sorted_vals[:-1]
+    if new_run.all():  # no ties, the usual case for returns: each value its position
+        ranks[order] = np.arange(1.0, n + 1.0)
+        return ranks
     # boundaries of runs of equal values
-    starts = np.flatnonzero(np.r_[True, sorted_vals[1:] != sorted_vals[:-1]])
-    ends = np.r_[starts[1:], len(values)]
+    starts = np.flatnonzero(np.concatenate(([True], new_run)))
+    ends = np.append(starts[1:], n)
     avg = (starts + ends + 1) / 2.0  # mean of 1-based positions start+1 .. end
     ranks[order] = np.repeat(avg, ends - starts)
     return ranks

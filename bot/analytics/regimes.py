@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 
 from bot.analytics.thresholds import DEFAULT_THRESHOLDS, Regime, Thresholds, classify
@@ -48,6 +49,8 @@ def step(
         return state, None
     cand = classify(rho, state.adopted, th)
     if classify(rho_rank, state.adopted, th) is not cand or cand is state.adopted:
+        if state.candidate is None:  # no dwell to reset (the usual day): the same state
+            return state, None
         return replace(state, candidate=None, count=0, candidate_since=None), None
     if cand is state.candidate:
         count, since = state.count + 1, state.candidate_since
@@ -89,39 +92,49 @@ def regime_history(
     state: RegimeState | None = None,
 ) -> RegimeHistory:
     """Replay `step` over a history. `rho_rank` is the rank correlation aligned with `rho`, or a function of the
-    position that gives it (e.g. `WindowSpearman`): then it is asked only where `needs_rank`, and rho stands in
-    elsewhere, which leaves the state as any rank correlation would."""
+    position that gives it (e.g. `WindowSpearman`). It is asked for only where `needs_rank`: elsewhere `step`
+    would leave the state as it is, whatever the rank correlation, so the day is not stepped."""
     state = state or RegimeState()
     if callable(rho_rank):
         rank_at = rho_rank
-        lazy = True
     else:
         if len(rho_rank) != len(rho):
             raise ValueError("rho and rho_rank must be aligned")
         rank_at = rho_rank.to_numpy(float).__getitem__
-        lazy = False
-    adopted: list[str | None] = []
-    since: list[pd.Timestamp | None] = []
-    candidate: list[str | None] = []
-    count: list[int] = []
-    candidate_since: list[pd.Timestamp | None] = []
+    values = rho.to_numpy(float)
+    dates = rho.index
+    rows: list[tuple[str | None, np.datetime64, str | None, int, np.datetime64]] = []
     changes: list[RegimeChange] = []
-    for i, (date, r) in enumerate(zip(rho.index, rho.to_numpy(float), strict=True)):
-        s = rank_at(i) if not lazy or needs_rank(state, r, th) else r
-        state, change = step(state, date, r, s, th)
-        if change is not None:
-            changes.append(change)
-        adopted.append(state.adopted.value if state.adopted else None)
-        since.append(state.adopted_since)
-        candidate.append(state.candidate.value if state.candidate else None)
-        count.append(state.count)
-        candidate_since.append(state.candidate_since)
+    row = _row(state)
+    for i in range(len(values)):
+        r = values[i]
+        if needs_rank(state, r, th):  # otherwise `step` would leave the state as it is, whatever the rank
+            state, change = step(state, dates[i], r, rank_at(i), th)
+            if change is not None:
+                changes.append(change)
+            row = _row(state)
+        rows.append(row)
+    adopted, since, candidate, count, candidate_since = zip(*rows, strict=True) if rows else ((),) * 5
     return RegimeHistory(
-        pd.Series(adopted, index=rho.index, dtype=object),
-        pd.Series(pd.to_datetime(since), index=rho.index),
+        pd.Series(adopted, index=dates, dtype=object),
+        pd.Series(np.array(since, dtype="datetime64[ns]"), index=dates),
         changes,
         state,
-        pd.Series(candidate, index=rho.index, dtype=object),
-        pd.Series(count, index=rho.index, dtype=int),
-        pd.Series(pd.to_datetime(candidate_since), index=rho.index),
+        pd.Series(candidate, index=dates, dtype=object),
+        pd.Series(np.array(count, dtype=int), index=dates),
+        pd.Series(np.array(candidate_since, dtype="datetime64[ns]"), index=dates),
+    )
+
+
+_NAT = np.datetime64("NaT", "ns")
+
+
+def _row(state: RegimeState) -> tuple[str | None, np.datetime64, str | None, int, np.datetime64]:
+    """What the history keeps of a state after each observation."""
+    return (
+        state.adopted.value if state.adopted else None,
+        _NAT if state.adopted_since is None else state.adopted_since.to_datetime64(),
+        state.candidate.value if state.candidate else None,
+        state.count,
+        _NAT if state.candidate_since is None else state.candidate_since.to_datetime64(),
     )

@@ -152,6 +152,8 @@ class PairChartCanvas:
         ax.set_ylabel("Correlation", fontsize=LABEL_PT, color=theme.muted)
         # Date ticks are worked out once per render (`_set_date_ticks`); the two panels share them.
         self.date_locator = mdates.AutoDateLocator(minticks=4, maxticks=8)
+        # 3.5 to 4 years: too few yearly ticks, too many at 6 months; matplotlib warns and guesses, so offer 12
+        self.date_locator.intervald[mdates.MONTHLY] = [1, 2, 3, 4, 6, 12]
         self.date_locator.set_axis(ax.xaxis)
         self.date_formatter = mdates.ConciseDateFormatter(self.date_locator, show_offset=False)
 
