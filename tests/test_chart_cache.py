@@ -38,7 +38,7 @@ def renders(monkeypatch: pytest.MonkeyPatch) -> list[tuple[pd.Timestamp, str]]:
 
 def test_the_default_bound_is_in_bytes() -> None:
     renderer = ChartRenderer(workers=0)
-    assert renderer.max_bytes == DEFAULT_MAX_BYTES == 64 * 1024 * 1024
+    assert renderer.max_bytes == DEFAULT_MAX_BYTES == 24 * 1024 * 1024
     assert renderer.max_entries is None
 
 

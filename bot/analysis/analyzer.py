@@ -115,7 +115,6 @@ class PairAnalyzer:
                 pearson,
                 spearman,
                 corr.rolling_count(ra, window.days),
-                corr.rolling_beta(ra, rb, window.days),
                 regime_history(pearson, spearman, self.thresholds),
             )
 

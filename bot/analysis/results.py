@@ -69,7 +69,6 @@ class WindowHistory:
     pearson: pd.Series
     spearman: corr.WindowSpearman  # ranked only where asked: the regime replay needs few of its windows
     n_obs: pd.Series
-    beta: pd.Series
     regimes: RegimeHistory
 
 

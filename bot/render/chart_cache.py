@@ -21,7 +21,9 @@ from bot.analysis.results import ChartData
 from bot.render import chart_pool
 
 THEME_NAMES = ("light", "dark")  # the names of bot.render.charts.THEMES, known here without matplotlib
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # about 600 charts of ~110 KB
+# about 250 charts of ~95 KB: the windows people share (the buttons, prewarm) with room to spare, while the
+# main process stays within its 250 MB when every request is a window no one asked before (bench/telegram_latency.py)
+DEFAULT_MAX_BYTES = 24 * 1024 * 1024
 
 Key = tuple[Hashable, ...]
 
