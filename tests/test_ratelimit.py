@@ -65,3 +65,21 @@ async def test_a_reply_goes_before_queued_alert_fan_out():
     await asyncio.gather(*alerts)
     assert order[0] == "person"  # served at the next free slot, not after the 20 queued alerts
     assert order[1:] == [f"alert{i}" for i in range(20)]  # the fan-out keeps its order
+
+
+async def test_room_for_a_courtesy_call_only_when_nothing_would_wait():
+    now = [100.0]
+    limiter = PlatformLimiter(PlatformLimits(per_second=2, per_chat_per_second=1000), clock=lambda: now[0])
+    assert limiter.has_room()
+    for chat in ("a", "b"):  # after an idle spell, the second's two slots are free at once
+        async with limiter.slot(chat):
+            pass
+    assert not limiter.has_room()  # the next slot is half a second away
+    now[0] += 0.5
+    assert not limiter.has_room()  # and the two of this second fill it (until 1 s and a margin later)
+    now[0] += 0.6
+    assert limiter.has_room()
+    limiter.pause(3)
+    assert not limiter.has_room()  # a retry_after for everything
+    now[0] += 3
+    assert limiter.has_room()

@@ -115,6 +115,15 @@ class PlatformLimiter:
         state = self._chats.get(chat_id)
         return 0.0 if state is None else max(state.paused_until - self._clock(), 0.0)
 
+    def has_room(self) -> bool:
+        """Whether a message could leave now without waiting for the global limit: nobody queued, no pause, and
+        a slot free in the current second. A courtesy call (Telegram's "sending a photo…") goes out only then;
+        under load it would take the slot of a reply someone is waiting for."""
+        now = self._clock()
+        if self._waiting or self._paused_until > now or self._next_slot > now:
+            return False
+        return len(self._sent) < self._window or self._sent[0] + 1.0 + WINDOW_MARGIN <= now
+
     # ------------------------------------------------------------ slots
 
     @asynccontextmanager

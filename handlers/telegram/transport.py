@@ -318,6 +318,9 @@ class TelegramTransport:
 
     async def chat_action(self, message: Message) -> None:
         chat_id = message.chat.id
+        if not self.limiter.has_room():  # the slot is worth more to a reply than to a progress hint
+            log.debug("no sendChatAction for chat %s: replies are queued for the rate limit", chat_id)
+            return
         try:
             await self.sender.call(chat_id, lambda: self.app.bot.send_chat_action(
                 chat_id, ChatAction.UPLOAD_PHOTO, message_thread_id=_thread(message)), method="sendChatAction")

@@ -323,3 +323,20 @@ async def test_sqlite_readers_do_not_wait_for_a_writer(tmp_path) -> None:
     finally:
         await writer.close()
         await reader.close()
+
+
+async def test_writers_of_one_process_queue_for_a_sqlite_file_without_its_busy_handler(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 new chats at once: with SQLite's busy timeout cut to 1 ms, writers that met each other inside SQLite
+    would fail with "database is locked"; queued in the process first, every one is recorded."""
+    from bot.store import engine
+
+    monkeypatch.setattr(engine, "BUSY_TIMEOUT_SECONDS", 0.001)
+    store = await open_store(f"sqlite:///{tmp_path}/queue.sqlite3")
+    try:
+        chats = await asyncio.gather(*(store.upsert_chat("telegram", str(1000 + i)) for i in range(50)))
+        assert sorted(int(c.chat_id) for c in chats) == list(range(1000, 1050))
+        assert len({c.id for c in chats}) == 50
+    finally:
+        await store.close()

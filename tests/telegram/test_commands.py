@@ -7,12 +7,14 @@ import re
 
 import pytest
 
+from bot.ports.services import Services
+from bot.sending.ratelimit import PlatformLimiter
 from bot.store import Store
 from handlers.commands import COMMANDS
 from handlers.telegram.format import CAPTION_LIMIT, TEXT_LIMIT, tg_len
 from tests.telegram import updates
-from tests.telegram.conftest import Harness
-from tests.telegram.fake_bot_api import BOT_USER
+from tests.telegram.conftest import FAST_LIMITS, Harness, make_transport
+from tests.telegram.fake_bot_api import BOT_USER, FakeBotAPI
 
 # Commands whose happy path needs arguments; the others are sent bare.
 HAPPY = {
@@ -57,6 +59,15 @@ async def test_every_command_answers(harness: Harness, name: str) -> None:
 async def test_chart_commands_answer_with_a_photo(harness: Harness, name: str) -> None:
     calls = await harness.command(f"/{name} 1y BTC QQQ")
     assert [c.method for c in calls] == ["sendChatAction", "sendPhoto"]
+
+
+async def test_no_chat_action_while_replies_wait_for_the_rate_limit(services: Services, fake: FakeBotAPI) -> None:
+    limiter = PlatformLimiter(FAST_LIMITS)
+    transport = make_transport(services, limiter=limiter)  # progress shown at once, when there is room
+    async with transport.app:
+        limiter.pause(0.2)  # the global limit is busy: a chat action would take a reply's slot
+        calls = await Harness(transport, fake).command("/corr 1y BTC QQQ")
+    assert [c.method for c in calls] == ["sendPhoto"]
 
 
 async def test_corr_photo_has_the_window_buttons(harness: Harness) -> None:
