@@ -8,6 +8,7 @@ docs/architecture.md.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -275,6 +276,15 @@ class App:
         the console alone, until its input ends. Alerts are evaluated on schedule and delivered either way.
         A database that can't be opened, or a transport that can't start, ends it with one line (status 2)."""
         self.serving = True
+        # The render workers boot (a forkserver that imports matplotlib: about 2 s of work) while the store opens
+        # and the transports connect, rather than in front of the first user's chart.
+        workers = asyncio.create_task(self.charts.start_workers(), name="render-workers")
+        try:
+            return await self._serve(with_console)
+        finally:
+            await asyncio.gather(workers, return_exceptions=True)
+
+    async def _serve(self, with_console: bool) -> int:
         await self.store.open()  # now, not at the first command: a broken DATABASE_URL is a start-up error
         await self.start()
         transports = self.build_transports()

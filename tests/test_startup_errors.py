@@ -127,3 +127,20 @@ def test_webhook_mode_on_postgresql_needs_a_shared_secret(capsys, monkeypatch) -
     monkeypatch.setenv("TELEGRAM_WEBHOOK_URL", "https://bot.example.com/telegram")
     err = one_line_failure(capsys, ["ask", "/help"])
     assert err.startswith("decoupler: Invalid setting TELEGRAM_WEBHOOK_SECRET: webhook mode on PostgreSQL")
+
+
+async def test_the_render_workers_boot_while_the_store_opens(tmp_path: Path) -> None:
+    """They take a couple of seconds to start, so they start first: here the store then fails to open, and the
+    workers are up all the same (a server's first charts don't wait for them)."""
+    from bot.app import App
+    from bot.config import load_settings
+
+    corrupt = tmp_path / "corrupt.sqlite3"
+    corrupt.write_bytes(b"this is not a database " * 200)
+    app = App(load_settings(market_data="snapshot", database_url=f"sqlite:///{corrupt}"))
+    try:
+        with pytest.raises(Exception, match="damaged or not a database"):
+            await app.run()
+        assert len(app.services.charts.worker_pids()) >= 1
+    finally:
+        await app.close()

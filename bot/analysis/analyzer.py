@@ -30,6 +30,7 @@ from bot.analysis.results import (
     RegimeNow,
     WindowHistory,
 )
+from bot.analysis.single_flight import SingleFlight
 from bot.analytics import correlation as corr
 from bot.analytics.divergence import divergence_z_series
 from bot.analytics.regimes import RegimeHistory, regime_history
@@ -71,10 +72,14 @@ class PairAnalyzer:
         self._lock = threading.RLock()
         self._pairs: LRUCache[tuple[str, str], tuple[tuple[object, ...], PairData]] = LRUCache(PAIR_CACHE)
         self._derived: LRUCache[tuple[object, ...], object] = LRUCache(DERIVED_CACHE)
+        self._flights = SingleFlight()  # threads asking for the same pair or series at once compute it once
 
     # ---- data -------------------------------------------------------------------------------------
     def pair(self, asset: Asset, benchmark: Asset) -> PairData:
         """Aligned prices and returns of a pair; rebuilt (and its caches dropped) when a leg's data changes."""
+        return self._flights.run(("pair", asset.symbol, benchmark.symbol), lambda: self._pair(asset, benchmark))
+
+    def _pair(self, asset: Asset, benchmark: Asset) -> PairData:
         leg_a, leg_b = self.market.leg(asset), self.market.leg(benchmark)
         pair_key = (asset.symbol, benchmark.symbol)
         version = (leg_a.source, leg_a.version, leg_b.source, leg_b.version)
@@ -97,6 +102,13 @@ class PairAnalyzer:
         such as the gap paths of /odds, use it too)."""
         key = ((data.asset.symbol, data.benchmark.symbol), id(data), name)
         with self._lock:
+            found = self._derived.get(key, _MISSING)
+            if found is not _MISSING:
+                return cast(_T, found)
+        return self._flights.run(key, lambda: self._compute(key, compute))
+
+    def _compute(self, key: tuple[object, ...], compute: Callable[[], _T]) -> _T:
+        with self._lock:  # another thread may have stored it between the lookup and this call
             found = self._derived.get(key, _MISSING)
             if found is not _MISSING:
                 return cast(_T, found)

@@ -76,8 +76,6 @@ class Runtime:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, self.stopping.set)
         self.loop_watch.start()
-        # the render workers boot while the transports connect, not in front of the first user's chart
-        workers = asyncio.create_task(self.app.services.charts.start_workers(), name="render-workers")
         try:
             if not await self._start_transports():
                 return 2
@@ -104,7 +102,6 @@ class Runtime:
                 await self._stop_transports()
             return 0
         finally:
-            await asyncio.gather(workers, return_exceptions=True)
             await self._stop_transports()
             if self.web is not None:
                 await self.web.stop()
