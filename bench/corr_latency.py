@@ -36,7 +36,10 @@ async def timed(services, text: str, want_chart: bool) -> float:
 
 
 async def main(n: int) -> None:
-    services = App(load_settings(market_data="snapshot", database_url="sqlite://")).services
+    app = App(load_settings(market_data="snapshot", database_url="sqlite://"))
+    app.serving = True  # charts in the render workers, as a server draws them
+    services = app.services
+    await services.charts.start_workers()
     rng = np.random.default_rng(0)
     cold = await timed(services, "/corr 90d", want_chart=False)
     print(f"cold first /corr 90d (loads snapshot, calendar, builds histories): {cold * 1000:.0f} ms")
@@ -58,7 +61,8 @@ async def main(n: int) -> None:
     print(f"chart cache: {services.charts.hits} hits, {services.charts.misses} misses")
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS: {peak_mb:.0f} MB")
+    print(f"peak RSS: {peak_mb:.0f} MB (this process; the render workers are processes of their own)")
+    await app.close()
 
 
 if __name__ == "__main__":
