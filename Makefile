@@ -22,6 +22,9 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # then lists what is missed); below COVERAGE_FLOOR percent fails: 2 points under the 93.9% measured when it was set.
 PYTEST_WORKERS ?= 2
 RELIABILITY_SECONDS ?= 600
+# one reliability test that runs this long is stuck: it fails with every thread's stack (pytest-timeout), and the
+# others still run; the longest takes about a minute
+RELIABILITY_TEST_SECONDS ?= 240
 COVERAGE_FLOOR ?= 91.9
 
 .PHONY: run test test-reliability test-random test-floor install install-dev lint lock bench clean
@@ -66,8 +69,8 @@ test: install-dev
 		{ echo "coverage is under its floor of $(COVERAGE_FLOOR)%"; exit 2; }
 
 test-reliability: install-dev
-	timeout --kill-after=30 $(RELIABILITY_SECONDS) $(PY) -m pytest -n $(PYTEST_WORKERS) tests -m reliability \
-		--hypothesis-profile=reliability --hypothesis-show-statistics --timeout=$(RELIABILITY_SECONDS)
+	timeout --kill-after=30 $(RELIABILITY_SECONDS) $(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal tests -m reliability \
+		--hypothesis-profile=reliability --hypothesis-show-statistics --timeout=$(RELIABILITY_TEST_SECONDS) --durations=10
 
 test-random: install-dev
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m "not reliability and not serial" \
