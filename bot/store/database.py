@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.store.engine import READ_ONLY, create_store_engine, sqlite_folder
+from bot.store.engine import BUSY_TIMEOUT_SECONDS, READ_ONLY, create_store_engine, sqlite_folder
 from bot.store.errors import ConnectionLost, StoreUnavailable, describe_database_error, unavailable
 from bot.store.urls import redact_url
 
@@ -74,6 +74,7 @@ class Database:
         # waited 0.4 to 2.8 s for their row that way. Other processes (the CLI) still meet the busy timeout.
         sqlite_file = self.engine.dialect.name == "sqlite" and not memory
         self.write_turns: asyncio.Lock | None = asyncio.Lock() if sqlite_file else None
+        self.write_wait_seconds = BUSY_TIMEOUT_SECONDS  # as long as SQLite's own busy timeout, then one line
         self._migrate = migrate
         self._ready = False
         self._opening = asyncio.Lock()
@@ -149,7 +150,13 @@ class Database:
             if self.turns is not None:
                 await stack.enter_async_context(self.turns)
             if write and self.write_turns is not None:
-                await stack.enter_async_context(self.write_turns)
+                try:
+                    await asyncio.wait_for(self.write_turns.acquire(), self.write_wait_seconds)
+                except TimeoutError:
+                    raise StoreUnavailable(
+                        f"the SQLite file is busy: a write of this process did not finish in "
+                        f"{self.write_wait_seconds:g} s") from None
+                stack.callback(self.write_turns.release)
             yield
 
 

@@ -340,3 +340,29 @@ async def test_writers_of_one_process_queue_for_a_sqlite_file_without_its_busy_h
         assert len({c.id for c in chats}) == 50
     finally:
         await store.close()
+
+
+async def test_a_write_that_never_finishes_costs_the_next_writer_one_line_not_a_hang(tmp_path) -> None:
+    from bot.store import StoreUnavailable
+
+    store = await open_store(f"sqlite:///{tmp_path}/stuck.sqlite3")
+    store.db.write_wait_seconds = 0.2
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def stuck_write() -> None:
+        async with store.db.session(write=True):
+            inside.set()
+            await release.wait()
+
+    holder = asyncio.create_task(stuck_write())
+    try:
+        await inside.wait()
+        with pytest.raises(StoreUnavailable, match=r"busy: a write of this process did not finish in 0\.2 s"):
+            await store.upsert_chat("telegram", "42")
+        release.set()
+        await holder
+        assert (await store.upsert_chat("telegram", "42")).chat_id == "42"  # the queue moves on afterwards
+    finally:
+        release.set()
+        await holder
+        await store.close()
