@@ -180,7 +180,7 @@ async def through_commands(users: int, windows: int, plain_p50: float) -> None:
     app.serving = True  # render workers, as `run` has them
     services = app.services
     try:
-        await services.charts.start_workers()  # as a running server has them
+        await services.charts.start_workers()
         assert (await dispatch(services, "/corr 90d", want_chart=True)).ok  # loads the snapshot, first render
         days = iter(np.random.default_rng(1).choice(np.arange(31, 3650), users * windows, replace=False))
         mine = [[f"{next(days)}d" for _ in range(windows)] for _ in range(users)]
